@@ -1,0 +1,1 @@
+__source_hash__: str

@@ -1,0 +1,5 @@
+//! realizar: inference for real models, computed with trueno's kernels.
+
+pub mod error;
+
+pub use error::{Error, Result};
