@@ -8,7 +8,10 @@ use crate::Error;
 /// Returns `0.0` for empty input, like `np.dot`.
 pub fn dot(a: &[f32], b: &[f32]) -> Result<f32, Error> {
     if a.len() != b.len() {
-        return Err(Error::LengthMismatch { left: a.len(), right: b.len() });
+        return Err(Error::LengthMismatch {
+            left: a.len(),
+            right: b.len(),
+        });
     }
     let mut acc = [0.0f32; 8];
     let chunks_a = a.chunks_exact(8);
@@ -31,7 +34,10 @@ mod tests {
     use super::*;
 
     fn reference(a: &[f32], b: &[f32]) -> f64 {
-        a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum()
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| f64::from(*x) * f64::from(*y))
+            .sum()
     }
 
     #[test]
@@ -41,7 +47,10 @@ mod tests {
 
     #[test]
     fn mismatch_is_an_error() {
-        assert_eq!(dot(&[1.0], &[]), Err(Error::LengthMismatch { left: 1, right: 0 }));
+        assert_eq!(
+            dot(&[1.0], &[]),
+            Err(Error::LengthMismatch { left: 1, right: 0 })
+        );
     }
 
     #[test]
