@@ -117,4 +117,23 @@ mod tests {
         assert_ne!(before, fingerprint(&root, &["crates/k"]).unwrap());
         fs::remove_dir_all(&root).unwrap();
     }
+
+    /// The same tree and the same expected value as the Python twin's test
+    /// (tests/python/test_wheels_fresh.py): both sides compute one hash.
+    #[test]
+    fn shared_fixture_has_the_agreed_value() {
+        let root = std::env::temp_dir().join(format!("fp-fixture-{}", std::process::id()));
+        for dir in ["crates/k/src", "crates/k/target", "crates/k/python"] {
+            fs::create_dir_all(root.join(dir)).unwrap();
+        }
+        fs::write(root.join("crates/k/src/lib.rs"), "pub fn k() -> u8 { 1 }\n").unwrap();
+        fs::write(root.join("crates/k/src/a.rs"), "// é unicode\n").unwrap();
+        fs::write(root.join("crates/k/Cargo.toml"), "[package]\nname = \"k\"\n").unwrap();
+        fs::write(root.join("crates/k/target/x.rs"), "ignored").unwrap();
+        fs::write(root.join("crates/k/python/y.rs"), "ignored").unwrap();
+        fs::write(root.join("crates/k/README.md"), "ignored").unwrap();
+        fs::write(root.join("Cargo.toml"), "[workspace]\n").unwrap();
+        assert_eq!(fingerprint(&root, &["crates/k"]).unwrap(), "63f64dd5174155a1");
+        fs::remove_dir_all(&root).unwrap();
+    }
 }

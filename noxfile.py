@@ -1,0 +1,234 @@
+"""The build graph: every check, build and benchmark of the project is a session.
+
+    nox -l                 list the sessions
+    nox                    lint + test (what CI runs, via `make check`)
+    nox -s bench           build the release wheels, benchmark trueno against NumPy
+    nox -s notebooks -- demos/course1/week2/databricks-spark/spark_operations.py
+
+Sessions that need other sessions name them in ``requires=``; nox runs each once,
+in dependency order. Tool versions are pinned in pyproject.toml's
+``[dependency-groups]`` (one group per concern) and read from there, so the
+pins have one home.
+
+Wheels are rebuilt by maturin on every run that needs them (cargo recompiles
+only what changed) and reinstalled into a session's reused virtualenv only when
+the wheel's bytes changed. The test suite additionally compares each installed
+extension's embedded source fingerprint with the work tree
+(tests/python/test_wheels_fresh.py), so a stale wheel cannot pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sys
+from pathlib import Path
+
+import nox
+
+nox.needs_version = ">=2026.10.20"
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_venv = "yes"
+nox.options.error_on_external_run = True
+nox.options.sessions = ["lint", "test"]
+
+ROOT = Path(__file__).parent.resolve()
+PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
+DIST = ROOT / "dist"
+BUILD = ROOT / "build"
+# wheel name -> the maturin crate that builds it
+WHEELS = {"trueno": "crates/trueno-py", "realizar": "crates/realizar-py"}
+# A fixed timestamp for the wheel archives' entries, so unchanged sources give
+# byte-identical wheels and install_wheels has nothing to reinstall.
+SOURCE_DATE_EPOCH = "1767225600"  # 2026-01-01T00:00:00Z
+
+
+def group(name: str) -> list[str]:
+    """The pinned requirements of one `[dependency-groups]` entry."""
+    return nox.project.dependency_groups(PYPROJECT, name)
+
+
+def cargo(session: nox.Session, *args: str) -> None:
+    session.run("cargo", *args, external=True)
+
+
+def install_wheels(session: nox.Session) -> None:
+    """Install dist/'s wheels, reinstalling one only when its bytes changed."""
+    venv = Path(session.virtualenv.location)
+    for name in WHEELS:
+        found = sorted(DIST.glob(f"{name}-*.whl"))
+        if len(found) != 1:
+            session.error(f"expected one {name} wheel in dist/, found {found}: run `nox -s build`")
+        wheel = found[0]
+        digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+        stamp = venv / f".installed-{name}.sha256"
+        if stamp.exists() and stamp.read_text() == digest:
+            session.log(f"{name}: installed wheel is current ({digest[:12]})")
+            continue
+        session.install("--force-reinstall", "--no-deps", str(wheel))
+        stamp.write_text(digest)
+
+
+def nothing_yet(session: nox.Session, what: str) -> None:
+    """Say plainly that a session has nothing to run yet, and pass."""
+    session.log(f"NOTHING TO RUN YET: {what}. This session passes without testing anything.")
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Ruff check and format check, ty, cargo fmt --check, clippy -D warnings."""
+    # ty resolves imports, so the lint venv holds what the checked code imports.
+    session.install(
+        *group("lint"), *group("test"), *group("bench"), *group("notebooks"), "-e", "."
+    )
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("ty", "check", "--error-on-warning", "--python", session.virtualenv.location)
+    cargo(session, "fmt", "--all", "--check")
+    cargo(session, "clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings")
+
+
+@nox.session
+def format(session: nox.Session) -> None:
+    """Rewrite Python and Rust sources into the project's format."""
+    session.install(*group("lint"))
+    session.run("ruff", "check", "--fix", ".")
+    session.run("ruff", "format", ".")
+    cargo(session, "fmt", "--all")
+
+
+@nox.session(name="test-fast", venv_backend="none")
+def test_fast(session: nox.Session) -> None:
+    """Seconds: byte-compile every Python file and `cargo check` the workspace."""
+    skip = {".git", ".nox", "build", "dist", "target"}
+    sources = [
+        str(p)
+        for p in ROOT.rglob("*.py")
+        if not (skip & set(p.relative_to(ROOT).parts))
+        and not p.relative_to(ROOT).parts[0].startswith(".venv")
+    ]
+    session.run(sys.executable, "-m", "py_compile", *sources, external=True)
+    session.log(f"byte-compiled {len(sources)} Python files")
+    cargo(session, "check", "--workspace", "--all-targets", "--locked")
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """Build the release wheels of trueno and realizar into dist/."""
+    session.install(*group("build"))
+    DIST.mkdir(exist_ok=True)
+    for name, crate in WHEELS.items():
+        for old in DIST.glob(f"{name}-*.whl"):
+            old.unlink()
+        session.run(
+            "maturin",
+            "build",
+            "--release",
+            "--locked",
+            "--manifest-path",
+            f"{crate}/Cargo.toml",
+            "--out",
+            str(DIST),
+            env={"SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH},
+        )
+
+
+@nox.session(name="test-rust", venv_backend="none")
+def test_rust(session: nox.Session) -> None:
+    """cargo test over the whole workspace."""
+    cargo(session, "test", "--workspace", "--locked")
+
+
+@nox.session(name="test-python", requires=["build"])
+def test_python(session: nox.Session) -> None:
+    """pytest of the wheels against NumPy and scikit-learn references."""
+    session.install(*group("test"))
+    install_wheels(session)
+    session.run("pytest", "tests/python", *session.posargs)
+
+
+def run_course(session: nox.Session, course: int) -> None:
+    """Execute a course's notebooks and grade its lab solutions."""
+    if not (ROOT / "src" / "coursekit" / "run.py").exists():
+        nothing_yet(session, f"course {course}: the notebook runner (coursekit) has not landed")
+        return
+    session.install(*group("test"), *group("notebooks"), "-e", ".")
+    install_wheels(session)
+    session.run("python", "-m", "coursekit.run", "--course", str(course), *session.posargs)
+
+
+@nox.session(name="test-course1", requires=["build"])
+def test_course1(session: nox.Session) -> None:
+    """Course 1 (Lakehouse Fundamentals): its notebooks executed, its labs graded."""
+    run_course(session, 1)
+
+
+@nox.session(name="test-course3", requires=["build"])
+def test_course3(session: nox.Session) -> None:
+    """Course 3 (MLOps): its notebooks executed, its labs graded, its Rust demos tested."""
+    run_course(session, 3)
+
+
+@nox.session(name="test-course4", requires=["build"])
+def test_course4(session: nox.Session) -> None:
+    """Course 4 (GenAI): its notebooks executed, its labs graded, its Rust demos tested."""
+    run_course(session, 4)
+
+
+@nox.session(requires=["build"])
+def notebooks(session: nox.Session) -> None:
+    """Execute notebooks (all, or the paths given after --); outputs under build/notebooks/."""
+    if not (ROOT / "src" / "coursekit" / "run.py").exists():
+        nothing_yet(session, "the notebook runner (coursekit) has not landed")
+        return
+    session.install(*group("test"), *group("notebooks"), "-e", ".")
+    install_wheels(session)
+    session.run("python", "-m", "coursekit.run", *session.posargs)
+
+
+@nox.session(venv_backend="none")
+def demos(session: nox.Session) -> None:
+    """Run every Rust demo binary (demos/course*/week*/<demo>/) end to end."""
+    manifests = sorted(ROOT.glob("demos/course*/week*/*/Cargo.toml"))
+    if not manifests:
+        nothing_yet(session, "no Rust demo crates under demos/course{3,4}/")
+        return
+    for manifest in manifests:
+        cargo(session, "run", "--release", "--locked", "--manifest-path", str(manifest))
+
+
+@nox.session(requires=["build"])
+def bench(session: nox.Session) -> None:
+    """Benchmark trueno against NumPy: JSON, Markdown and PNG under build/bench/."""
+    session.install(*group("bench"))
+    install_wheels(session)
+    if not (ROOT / WHEELS["trueno"] / "python" / "trueno" / "bench.py").exists():
+        nothing_yet(session, "trueno.bench (the NumPy comparison harness) has not landed")
+        return
+    session.run("python", "-m", "trueno.bench", "--out", str(BUILD / "bench"), *session.posargs)
+
+
+@nox.session(
+    requires=[
+        "test-fast",
+        "test-rust",
+        "test-python",
+        "test-course1",
+        "test-course3",
+        "test-course4",
+        "demos",
+    ],
+    venv_backend="none",
+)
+def test(session: nox.Session) -> None:
+    """Everything that tests: Rust, Python, every course's notebooks and labs, demos."""
+    session.log("all test sessions passed")
+
+
+@nox.session(venv_backend="none")
+def clean(session: nox.Session) -> None:
+    """Remove build outputs (build/, dist/, target/) and nox's virtualenvs."""
+    for path in (BUILD, DIST, ROOT / "target", ROOT / ".nox"):
+        if path.exists():
+            session.log(f"removing {path.relative_to(ROOT)}")
+            shutil.rmtree(path)
