@@ -4,9 +4,11 @@
 //! selected once at run time ([`backend`]) and tested against that reference.
 
 pub mod backend;
+pub mod matmul;
 pub mod reduce;
 
 pub use backend::{Backend, set_backend};
+pub use matmul::{gemv, gemv_f64, matmul, matmul_f64};
 pub use reduce::dot;
 
 /// Errors a kernel reports instead of panicking.

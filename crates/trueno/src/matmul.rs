@@ -1,0 +1,1021 @@
+//! Dense matrix multiply (GEMM) and matrix-vector product (GEMV), row-major.
+//!
+//! This file teaches the Goto/BLIS recipe that every fast BLAS follows:
+//!
+//! 1. **Blocking.** `C[m x n] += A[m x k] * B[k x n]` is cut into blocks sized by
+//!    cache level: a `KC x NC` block of B is packed once and stays in L2 (Zen 4: 1 MiB
+//!    per core), an `MR x KC` sliver of A stays in L1 (32 KiB) while the micro-kernel
+//!    streams every `KC x NR` sliver of the B block past it.
+//! 2. **Packing.** Both operands are copied into contiguous, 64-byte-aligned panels
+//!    in exactly the order the micro-kernel reads them, zero-padded to whole tiles, so
+//!    the inner loop does unit-stride loads and never branches on edges.
+//! 3. **Register tiling.** The micro-kernel keeps an `MR x NR` tile of C in vector
+//!    registers (AVX-512: 12 x 32 floats = 24 zmm accumulators out of 32) and per
+//!    step of k does `MR * NR / LANES` FMAs for `NR / LANES` loads of B and `MR`
+//!    broadcasts of A: enough independent FMA chains (24) to cover the 4-cycle FMA
+//!    latency at one zmm FMA per cycle (Zen 4 double-pumps zmm, so peak is 32
+//!    FLOP/cycle either way; zmm just halves the instruction count).
+//!
+//! Edge tiles (`m % MR`, `n % NR`) run the same kernel into a scratch tile and copy
+//! out the valid part. The scalar reference [`matmul_reference`] is the naive
+//! triple loop every kernel is tested against.
+//!
+//! Threading is explicit: `threads > 1` splits the rows of C into bands of whole
+//! `MR` tiles, one scoped thread per band, each packing its own panels.
+
+use crate::Error;
+use crate::backend::{self, Backend};
+use std::cell::RefCell;
+
+/// The backend a GEMM kernel table exists for: NEON has none yet, so it runs the
+/// portable (scalar-tile) kernel.
+fn gemm_backend(b: Backend) -> Backend {
+    match b {
+        Backend::Neon => Backend::Scalar,
+        other => other,
+    }
+}
+
+/// Refuse a backend the CPU lacks: that check is what makes calling the
+/// `#[target_feature]` kernels sound.
+fn require(b: Backend) -> Result<Backend, Error> {
+    let missing = b.missing_features();
+    if missing.is_empty() {
+        Ok(gemm_backend(b))
+    } else {
+        Err(Error::UnsupportedBackend {
+            backend: b.name(),
+            missing: missing.join(", "),
+        })
+    }
+}
+
+/// The element types GEMM is implemented for (sealed: f32 and f64).
+pub trait Element:
+    Copy + Default + Send + Sync + PartialEq + std::fmt::Debug + 'static + private::Sealed
+{
+    #[doc(hidden)]
+    fn kernel(isa: Backend) -> Kernel<Self>;
+    #[doc(hidden)]
+    fn gemv_rows(isa: Backend, a: &[Self], x: &[Self], y: &mut [Self], n: usize);
+    #[doc(hidden)]
+    fn fma(self, b: Self, c: Self) -> Self;
+    #[doc(hidden)]
+    fn add(self, b: Self) -> Self;
+}
+
+mod private {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+}
+
+/// `micro(kc, a_panel, b_panel, c, ldc, accumulate)`: one `MR x NR` tile of C from an
+/// `MR x kc` packed A sliver and a `kc x NR` packed B sliver.
+type MicroKernel<T> = unsafe fn(usize, *const T, *const T, *mut T, usize, bool);
+
+/// A micro-kernel with its register tile and the cache blocking sized for it.
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+pub struct Kernel<T> {
+    mr: usize,
+    nr: usize,
+    kc: usize,
+    mc: usize,
+    nc: usize,
+    micro: MicroKernel<T>,
+}
+
+impl<T> std::fmt::Debug for Kernel<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kernel")
+            .field("mr", &self.mr)
+            .field("nr", &self.nr)
+            .field("kc", &self.kc)
+            .field("mc", &self.mc)
+            .field("nc", &self.nc)
+            .finish()
+    }
+}
+
+/// The largest register tile any kernel uses (for the edge scratch tile).
+const MAX_TILE: usize = 12 * 32;
+
+// ---------------------------------------------------------------------------
+// Scalar micro-kernel: the same blocked algorithm without intrinsics, so the
+// driver (packing, edges, threading) is tested on every machine.
+// ---------------------------------------------------------------------------
+
+const SCALAR_MR: usize = 4;
+const SCALAR_NR: usize = 8;
+
+/// # Safety
+/// `ap` holds `kc * 4` elements, `bp` holds `kc * 8`, and `c` addresses a 4 x 8 tile
+/// with row stride `ldc`.
+unsafe fn micro_scalar<T: Element>(
+    kc: usize,
+    ap: *const T,
+    bp: *const T,
+    c: *mut T,
+    ldc: usize,
+    accumulate: bool,
+) {
+    let mut acc = [[T::default(); SCALAR_NR]; SCALAR_MR];
+    // SAFETY: the caller guarantees both packed panels hold `kc` steps.
+    let (a, b) = unsafe {
+        (
+            std::slice::from_raw_parts(ap, kc * SCALAR_MR),
+            std::slice::from_raw_parts(bp, kc * SCALAR_NR),
+        )
+    };
+    for (ak, bk) in a.chunks_exact(SCALAR_MR).zip(b.chunks_exact(SCALAR_NR)) {
+        for (row, &av) in acc.iter_mut().zip(ak) {
+            for (cell, &bv) in row.iter_mut().zip(bk) {
+                *cell = av.fma(bv, *cell);
+            }
+        }
+    }
+    for (i, row) in acc.iter().enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            // SAFETY: (i, j) lies inside the 4 x 8 tile the caller vouched for.
+            unsafe {
+                let dst = c.add(i * ldc + j);
+                *dst = if accumulate { (*dst).add(v) } else { v };
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// x86-64 SIMD micro-kernels, generated for f32/f64 x AVX2/AVX-512 by one macro
+// so the four variants cannot drift apart.
+// ---------------------------------------------------------------------------
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    /// Generates `$name(kc, ap, bp, c, ldc, accumulate)` for an `$mr x ($nv * $lanes)` tile.
+    macro_rules! micro_kernel {
+        ($name:ident, $t:ty, $feat:literal, $lanes:expr, $mr:expr, $nv:expr,
+         $zero:ident, $load:ident, $set1:ident, $fma:ident, $add:ident, $store:ident) => {
+            /// # Safety
+            /// The CPU supports the enabled features; `ap` holds `kc * MR` elements,
+            /// `bp` holds `kc * NR`, and `c` addresses an `MR x NR` tile with row stride `ldc`.
+            #[target_feature(enable = $feat)]
+            pub(super) unsafe fn $name(
+                kc: usize,
+                ap: *const $t,
+                bp: *const $t,
+                c: *mut $t,
+                ldc: usize,
+                accumulate: bool,
+            ) {
+                const NR: usize = $nv * $lanes;
+                let mut acc = [[$zero(); $nv]; $mr];
+                let (mut ap, mut bp) = (ap, bp);
+                for _ in 0..kc {
+                    let mut bv = [$zero(); $nv];
+                    for (v, slot) in bv.iter_mut().enumerate() {
+                        // SAFETY: step p of the B sliver is NR contiguous elements.
+                        *slot = unsafe { $load(bp.add(v * $lanes)) };
+                    }
+                    for (i, row) in acc.iter_mut().enumerate() {
+                        // SAFETY: step p of the A sliver is MR contiguous elements.
+                        let a = $set1(unsafe { *ap.add(i) });
+                        for (cell, &b) in row.iter_mut().zip(&bv) {
+                            *cell = $fma(a, b, *cell);
+                        }
+                    }
+                    // SAFETY: advancing by one k step stays within (or one past) the slivers.
+                    unsafe {
+                        ap = ap.add($mr);
+                        bp = bp.add(NR);
+                    }
+                }
+                for (i, row) in acc.iter().enumerate() {
+                    for (v, &val) in row.iter().enumerate() {
+                        // SAFETY: row i, vector v lies inside the MR x NR tile at `c`.
+                        unsafe {
+                            let dst = c.add(i * ldc + v * $lanes);
+                            let out = if accumulate {
+                                $add($load(dst), val)
+                            } else {
+                                val
+                            };
+                            $store(dst, out);
+                        }
+                    }
+                }
+            }
+        };
+    }
+
+    micro_kernel!(
+        micro_f32_avx512,
+        f32,
+        "avx512f",
+        16,
+        12,
+        2,
+        _mm512_setzero_ps,
+        _mm512_loadu_ps,
+        _mm512_set1_ps,
+        _mm512_fmadd_ps,
+        _mm512_add_ps,
+        _mm512_storeu_ps
+    );
+    micro_kernel!(
+        micro_f64_avx512,
+        f64,
+        "avx512f",
+        8,
+        12,
+        2,
+        _mm512_setzero_pd,
+        _mm512_loadu_pd,
+        _mm512_set1_pd,
+        _mm512_fmadd_pd,
+        _mm512_add_pd,
+        _mm512_storeu_pd
+    );
+    micro_kernel!(
+        micro_f32_avx2,
+        f32,
+        "avx2,fma",
+        8,
+        6,
+        2,
+        _mm256_setzero_ps,
+        _mm256_loadu_ps,
+        _mm256_set1_ps,
+        _mm256_fmadd_ps,
+        _mm256_add_ps,
+        _mm256_storeu_ps
+    );
+    micro_kernel!(
+        micro_f64_avx2,
+        f64,
+        "avx2,fma",
+        4,
+        6,
+        2,
+        _mm256_setzero_pd,
+        _mm256_loadu_pd,
+        _mm256_set1_pd,
+        _mm256_fmadd_pd,
+        _mm256_add_pd,
+        _mm256_storeu_pd
+    );
+
+    /// `y[r] = A[r, :] . x` for every row of `a` (row stride `n`), four rows at a time
+    /// so each load of `x` feeds four FMAs; masked loads cover the `n % 16` tail.
+    ///
+    /// # Safety
+    /// The CPU supports AVX-512F; `a.len() == y.len() * n` and `x.len() == n`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn gemv_f32_avx512(a: &[f32], x: &[f32], y: &mut [f32], n: usize) {
+        let full = n / 16 * 16;
+        let tail: __mmask16 = ((1u32 << (n - full)) - 1) as __mmask16;
+        let xp = x.as_ptr();
+        let mut rows = y.chunks_exact_mut(4);
+        let mut r0 = 0;
+        for yq in &mut rows {
+            let p = a[r0 * n..].as_ptr();
+            let mut acc = [_mm512_setzero_ps(); 4];
+            let mut j = 0;
+            while j < full {
+                // SAFETY: j + 16 <= n, so x[j..j+16] and each row's [j..j+16] are in bounds.
+                unsafe {
+                    let xv = _mm512_loadu_ps(xp.add(j));
+                    for (r, s) in acc.iter_mut().enumerate() {
+                        *s = _mm512_fmadd_ps(_mm512_loadu_ps(p.add(r * n + j)), xv, *s);
+                    }
+                }
+                j += 16;
+            }
+            if full < n {
+                // SAFETY: the mask only enables lanes j..n, all in bounds; masked-off lanes
+                // are not read.
+                unsafe {
+                    let xv = _mm512_maskz_loadu_ps(tail, xp.add(full));
+                    for (r, s) in acc.iter_mut().enumerate() {
+                        *s = _mm512_fmadd_ps(
+                            _mm512_maskz_loadu_ps(tail, p.add(r * n + full)),
+                            xv,
+                            *s,
+                        );
+                    }
+                }
+            }
+            for (out, s) in yq.iter_mut().zip(acc) {
+                *out = _mm512_reduce_add_ps(s);
+            }
+            r0 += 4;
+        }
+        for (r, out) in rows.into_remainder().iter_mut().enumerate() {
+            let p = a[(r0 + r) * n..].as_ptr();
+            let mut s = _mm512_setzero_ps();
+            let mut j = 0;
+            while j < full {
+                // SAFETY: j + 16 <= n.
+                unsafe {
+                    s = _mm512_fmadd_ps(_mm512_loadu_ps(p.add(j)), _mm512_loadu_ps(xp.add(j)), s)
+                };
+                j += 16;
+            }
+            if full < n {
+                // SAFETY: masked lanes beyond n are not read.
+                unsafe {
+                    s = _mm512_fmadd_ps(
+                        _mm512_maskz_loadu_ps(tail, p.add(full)),
+                        _mm512_maskz_loadu_ps(tail, xp.add(full)),
+                        s,
+                    )
+                };
+            }
+            *out = _mm512_reduce_add_ps(s);
+        }
+    }
+
+    /// AVX2 version of [`gemv_f32_avx512`]: four rows per pass, scalar tail.
+    ///
+    /// # Safety
+    /// The CPU supports AVX2 and FMA; `a.len() == y.len() * n` and `x.len() == n`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn gemv_f32_avx2(a: &[f32], x: &[f32], y: &mut [f32], n: usize) {
+        let full = n / 8 * 8;
+        let xp = x.as_ptr();
+        for (r, out) in y.iter_mut().enumerate() {
+            let row = &a[r * n..(r + 1) * n];
+            let p = row.as_ptr();
+            let mut s = [_mm256_setzero_ps(); 2];
+            let mut j = 0;
+            while j + 16 <= full {
+                // SAFETY: j + 16 <= n.
+                unsafe {
+                    s[0] = _mm256_fmadd_ps(
+                        _mm256_loadu_ps(p.add(j)),
+                        _mm256_loadu_ps(xp.add(j)),
+                        s[0],
+                    );
+                    s[1] = _mm256_fmadd_ps(
+                        _mm256_loadu_ps(p.add(j + 8)),
+                        _mm256_loadu_ps(xp.add(j + 8)),
+                        s[1],
+                    );
+                }
+                j += 16;
+            }
+            if j < full {
+                // SAFETY: j + 8 <= full <= n.
+                unsafe {
+                    s[0] =
+                        _mm256_fmadd_ps(_mm256_loadu_ps(p.add(j)), _mm256_loadu_ps(xp.add(j)), s[0])
+                };
+            }
+            let v = _mm256_add_ps(s[0], s[1]);
+            let mut lanes = [0.0f32; 8];
+            // SAFETY: `lanes` is 8 f32s.
+            unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), v) };
+            let mut total: f32 = lanes.iter().sum();
+            for (av, xv) in row[full..].iter().zip(&x[full..]) {
+                total = av.mul_add(*xv, total);
+            }
+            *out = total;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Kernel tables: tile shape and blocking per instruction set.
+// KC: the A sliver (MR x KC) fills about a third of L1. NC: the packed B block
+// (KC x NC) is about half of Zen 4's 1 MiB L2. MC only bounds the A pack buffer.
+// ---------------------------------------------------------------------------
+
+impl Element for f32 {
+    fn kernel(isa: Backend) -> Kernel<f32> {
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Backend::Avx512 => Kernel {
+                mr: 12,
+                nr: 32,
+                kc: 256,
+                mc: 240,
+                nc: 512,
+                micro: x86::micro_f32_avx512,
+            },
+            #[cfg(target_arch = "x86_64")]
+            Backend::Avx2 => Kernel {
+                mr: 6,
+                nr: 16,
+                kc: 256,
+                mc: 240,
+                nc: 512,
+                micro: x86::micro_f32_avx2,
+            },
+            _ => Kernel {
+                mr: SCALAR_MR,
+                nr: SCALAR_NR,
+                kc: 256,
+                mc: 128,
+                nc: 512,
+                micro: micro_scalar::<f32>,
+            },
+        }
+    }
+
+    fn gemv_rows(isa: Backend, a: &[f32], x: &[f32], y: &mut [f32], n: usize) {
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `isa` is only Avx512 when the CPU reported AVX-512F; the caller
+            // checked `a.len() == y.len() * n` and `x.len() == n`.
+            Backend::Avx512 => unsafe { x86::gemv_f32_avx512(a, x, y, n) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above, for AVX2 + FMA.
+            Backend::Avx2 => unsafe { x86::gemv_f32_avx2(a, x, y, n) },
+            _ => gemv_scalar(a, x, y, n),
+        }
+    }
+
+    fn fma(self, b: f32, c: f32) -> f32 {
+        self.mul_add(b, c)
+    }
+
+    fn add(self, b: f32) -> f32 {
+        self + b
+    }
+}
+
+impl Element for f64 {
+    fn kernel(isa: Backend) -> Kernel<f64> {
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            Backend::Avx512 => Kernel {
+                mr: 12,
+                nr: 16,
+                kc: 256,
+                mc: 240,
+                nc: 256,
+                micro: x86::micro_f64_avx512,
+            },
+            #[cfg(target_arch = "x86_64")]
+            Backend::Avx2 => Kernel {
+                mr: 6,
+                nr: 8,
+                kc: 256,
+                mc: 240,
+                nc: 256,
+                micro: x86::micro_f64_avx2,
+            },
+            _ => Kernel {
+                mr: SCALAR_MR,
+                nr: SCALAR_NR,
+                kc: 256,
+                mc: 128,
+                nc: 256,
+                micro: micro_scalar::<f64>,
+            },
+        }
+    }
+
+    fn gemv_rows(_isa: Backend, a: &[f64], x: &[f64], y: &mut [f64], n: usize) {
+        gemv_scalar(a, x, y, n);
+    }
+
+    fn fma(self, b: f64, c: f64) -> f64 {
+        self.mul_add(b, c)
+    }
+
+    fn add(self, b: f64) -> f64 {
+        self + b
+    }
+}
+
+/// Portable GEMV: eight independent partial sums per row so the additions are not
+/// one serial dependency chain.
+fn gemv_scalar<T: Element>(a: &[T], x: &[T], y: &mut [T], n: usize) {
+    if n == 0 {
+        y.fill(T::default());
+        return;
+    }
+    for (row, out) in a.chunks_exact(n).zip(y.iter_mut()) {
+        let mut acc = [T::default(); 8];
+        let rc = row.chunks_exact(8);
+        let xc = x.chunks_exact(8);
+        let (rt, xt) = (rc.remainder(), xc.remainder());
+        for (r8, x8) in rc.zip(xc) {
+            for i in 0..8 {
+                acc[i] = r8[i].fma(x8[i], acc[i]);
+            }
+        }
+        let mut total = T::default();
+        for v in acc {
+            total = total.add(v);
+        }
+        for (r, xv) in rt.iter().zip(xt) {
+            total = r.fma(*xv, total);
+        }
+        *out = total;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Packing and the blocked driver.
+// ---------------------------------------------------------------------------
+
+/// One cache line; the pack buffers are vectors of these so panels are 64-byte aligned.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([u8; 64]);
+
+thread_local! {
+    /// Per-thread pack buffers, reused across calls: a fresh multi-MiB allocation per
+    /// call would be an mmap plus page faults, which costs more than packing at n=256.
+    static PACK: RefCell<Vec<Line>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Run `f` with two zero-initialised-at-first-use, 64-byte-aligned scratch slices
+/// of `a_len` and `b_len` elements.
+fn with_pack_buffers<T: Element, R>(
+    a_len: usize,
+    b_len: usize,
+    f: impl FnOnce(&mut [T], &mut [T]) -> R,
+) -> R {
+    let elems_per_line = 64 / size_of::<T>();
+    let a_lines = a_len.div_ceil(elems_per_line);
+    let lines = a_lines + b_len.div_ceil(elems_per_line);
+    let run = |buf: &mut Vec<Line>| {
+        if buf.len() < lines {
+            buf.resize(lines, Line([0; 64]));
+        }
+        let (a_part, b_part) = buf[..lines].split_at_mut(a_lines);
+        // SAFETY: `Line` is 64 plain bytes aligned to 64, so any `T` (f32/f64: any
+        // bit pattern is valid, alignment <= 64) can be viewed in it; the two regions
+        // are disjoint and each holds at least the requested element count.
+        let (ap, bp) = unsafe {
+            (
+                std::slice::from_raw_parts_mut(a_part.as_mut_ptr().cast::<T>(), a_len),
+                std::slice::from_raw_parts_mut(b_part.as_mut_ptr().cast::<T>(), b_len),
+            )
+        };
+        f(ap, bp)
+    };
+    PACK.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => run(&mut buf),
+        // Re-entered on this thread (cannot happen today): use a private buffer.
+        Err(_) => run(&mut Vec::new()),
+    })
+}
+
+/// Pack rows `0..mc` x columns `pc..pc+kc` of A (row stride `lda`) into `MR`-row slivers,
+/// each stored k-major (`MR` values per k step), zero-padding the last sliver.
+fn pack_a<T: Element>(
+    a: &[T],
+    lda: usize,
+    mc: usize,
+    pc: usize,
+    kc: usize,
+    mr: usize,
+    dst: &mut [T],
+) {
+    for (s, sliver) in dst[..mc.div_ceil(mr) * mr * kc]
+        .chunks_exact_mut(mr * kc)
+        .enumerate()
+    {
+        let r0 = s * mr;
+        let rows = mr.min(mc - r0);
+        for i in 0..rows {
+            let src = &a[(r0 + i) * lda + pc..][..kc];
+            for (p, &v) in src.iter().enumerate() {
+                sliver[p * mr + i] = v;
+            }
+        }
+        if rows < mr {
+            for p in 0..kc {
+                sliver[p * mr + rows..(p + 1) * mr].fill(T::default());
+            }
+        }
+    }
+}
+
+/// Pack rows `pc..pc+kc` x columns `jc..jc+nc` of B (row stride `ldb`) into `NR`-column
+/// slivers, each stored k-major (`NR` contiguous values per k step), zero-padded.
+#[allow(clippy::too_many_arguments)] // the blocking coordinates are the clearest signature
+fn pack_b<T: Element>(
+    b: &[T],
+    ldb: usize,
+    pc: usize,
+    kc: usize,
+    jc: usize,
+    nc: usize,
+    nr: usize,
+    dst: &mut [T],
+) {
+    for (s, sliver) in dst[..nc.div_ceil(nr) * nr * kc]
+        .chunks_exact_mut(nr * kc)
+        .enumerate()
+    {
+        let j0 = jc + s * nr;
+        let cols = nr.min(jc + nc - j0);
+        for (p, step) in sliver.chunks_exact_mut(nr).enumerate() {
+            let src = &b[(pc + p) * ldb + j0..][..cols];
+            step[..cols].copy_from_slice(src);
+            step[cols..].fill(T::default());
+        }
+    }
+}
+
+/// Single-threaded blocked GEMM over a band of rows: `c[m x n] = a[m x k] * b[k x n]`.
+fn gemm_band<T: Element>(
+    kern: &Kernel<T>,
+    a: &[T],
+    b: &[T],
+    c: &mut [T],
+    m: usize,
+    k: usize,
+    n: usize,
+) {
+    let Kernel {
+        mr,
+        nr,
+        kc: kc_max,
+        mc: mc_max,
+        nc: nc_max,
+        micro,
+    } = *kern;
+    let a_len = mc_max.min(m).div_ceil(mr) * mr * kc_max.min(k);
+    let b_len = nc_max.min(n).div_ceil(nr) * nr * kc_max.min(k);
+    with_pack_buffers::<T, ()>(a_len, b_len, |apack, bpack| {
+        let mut scratch = [T::default(); MAX_TILE];
+        for jc in (0..n).step_by(nc_max) {
+            let nc = nc_max.min(n - jc);
+            for pc in (0..k).step_by(kc_max) {
+                let kc = kc_max.min(k - pc);
+                let accumulate = pc > 0;
+                pack_b(b, n, pc, kc, jc, nc, nr, bpack);
+                for ic in (0..m).step_by(mc_max) {
+                    let mc = mc_max.min(m - ic);
+                    pack_a(&a[ic * k..], k, mc, pc, kc, mr, apack);
+                    for ir in (0..mc).step_by(mr) {
+                        let rows = mr.min(mc - ir);
+                        let a_sliver = apack[ir * kc..].as_ptr();
+                        for jr in (0..nc).step_by(nr) {
+                            let cols = nr.min(nc - jr);
+                            let b_sliver = bpack[jr * kc..].as_ptr();
+                            let c0 = (ic + ir) * n + jc + jr;
+                            if rows == mr && cols == nr {
+                                // SAFETY: both slivers were packed with `kc` steps of MR/NR
+                                // elements; the MR x NR tile at row ic+ir, column jc+jr lies
+                                // inside C (m x n, row stride n); `micro` matches the ISA the
+                                // kernel table was built for, which the CPU supports.
+                                unsafe {
+                                    micro(
+                                        kc,
+                                        a_sliver,
+                                        b_sliver,
+                                        c[c0..].as_mut_ptr(),
+                                        n,
+                                        accumulate,
+                                    )
+                                };
+                            } else {
+                                // SAFETY: as above, but the tile goes to `scratch`, which
+                                // holds MR x NR <= MAX_TILE elements with row stride NR.
+                                unsafe {
+                                    micro(kc, a_sliver, b_sliver, scratch.as_mut_ptr(), nr, false)
+                                };
+                                for i in 0..rows {
+                                    let dst = &mut c[c0 + i * n..][..cols];
+                                    let src = &scratch[i * nr..][..cols];
+                                    for (d, &s) in dst.iter_mut().zip(src) {
+                                        *d = if accumulate { d.add(s) } else { s };
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    });
+}
+
+fn check_lengths(
+    a: usize,
+    b: usize,
+    out: usize,
+    m: usize,
+    k: usize,
+    n: usize,
+) -> Result<(), Error> {
+    let need = |x: usize, y: usize| x.saturating_mul(y);
+    for (got, want) in [(a, need(m, k)), (b, need(k, n)), (out, need(m, n))] {
+        if got != want {
+            return Err(Error::LengthMismatch {
+                left: got,
+                right: want,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// GEMM on an explicit backend (the tests compare them all against the reference).
+///
+/// A backend the CPU lacks is [`Error::UnsupportedBackend`]; NEON runs the portable tile.
+#[allow(clippy::too_many_arguments)] // BLAS-shaped: operands, sizes, then knobs
+pub fn matmul_with<T: Element>(
+    isa: Backend,
+    a: &[T],
+    b: &[T],
+    out: &mut [T],
+    m: usize,
+    k: usize,
+    n: usize,
+    threads: usize,
+) -> Result<(), Error> {
+    check_lengths(a.len(), b.len(), out.len(), m, k, n)?;
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    if k == 0 {
+        out.fill(T::default());
+        return Ok(());
+    }
+    let kern = T::kernel(require(isa)?);
+    // Bands of whole MR tiles; never more threads than bands.
+    let tiles = m.div_ceil(kern.mr);
+    let threads = threads.clamp(1, tiles);
+    if threads == 1 {
+        gemm_band(&kern, a, b, out, m, k, n);
+        return Ok(());
+    }
+    let band_rows = tiles.div_ceil(threads) * kern.mr;
+    std::thread::scope(|s| {
+        for (a_band, c_band) in a.chunks(band_rows * k).zip(out.chunks_mut(band_rows * n)) {
+            let rows = c_band.len() / n;
+            s.spawn(move || gemm_band(&kern, a_band, b, c_band, rows, k, n));
+        }
+    });
+    Ok(())
+}
+
+/// `out[m x n] = a[m x k] * b[k x n]`, all row-major f32, on the active backend
+/// ([`backend::active`]), using `threads` OS threads (`0` and `1` both mean the
+/// calling thread only).
+///
+/// `out` is overwritten, never read. Lengths must equal `m*k`, `k*n`, `m*n`
+/// ([`Error::LengthMismatch`] otherwise). `k == 0` gives zeros, like NumPy.
+pub fn matmul(
+    a: &[f32],
+    b: &[f32],
+    out: &mut [f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    threads: usize,
+) -> Result<(), Error> {
+    matmul_with(backend::active()?, a, b, out, m, k, n, threads)
+}
+
+/// [`matmul`] for f64.
+pub fn matmul_f64(
+    a: &[f64],
+    b: &[f64],
+    out: &mut [f64],
+    m: usize,
+    k: usize,
+    n: usize,
+    threads: usize,
+) -> Result<(), Error> {
+    matmul_with(backend::active()?, a, b, out, m, k, n, threads)
+}
+
+/// GEMV on an explicit backend (see [`matmul_with`]).
+pub fn gemv_with<T: Element>(
+    isa: Backend,
+    a: &[T],
+    x: &[T],
+    y: &mut [T],
+    m: usize,
+    n: usize,
+) -> Result<(), Error> {
+    check_lengths(a.len(), x.len(), y.len(), m, n, 1)?;
+    T::gemv_rows(require(isa)?, a, x, y, n);
+    Ok(())
+}
+
+/// `y[m] = a[m x n] * x[n]`, row-major f32. Memory-bound: it reads A once.
+pub fn gemv(a: &[f32], x: &[f32], y: &mut [f32], m: usize, n: usize) -> Result<(), Error> {
+    gemv_with(backend::active()?, a, x, y, m, n)
+}
+
+/// [`gemv`] for f64.
+pub fn gemv_f64(a: &[f64], x: &[f64], y: &mut [f64], m: usize, n: usize) -> Result<(), Error> {
+    gemv_with(backend::active()?, a, x, y, m, n)
+}
+
+/// The naive triple loop, accumulating in f64: the reference every kernel is tested
+/// against. Returns the `m x n` product as f64.
+pub fn matmul_reference<T: Element + Into<f64>>(
+    a: &[T],
+    b: &[T],
+    m: usize,
+    k: usize,
+    n: usize,
+) -> Vec<f64> {
+    let mut c = vec![0.0f64; m * n];
+    for i in 0..m {
+        for p in 0..k {
+            let av: f64 = a[i * k + p].into();
+            for j in 0..n {
+                c[i * n + j] += av * b[p * n + j].into();
+            }
+        }
+    }
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn fill(len: usize, seed: u64) -> Vec<f32> {
+        // xorshift: deterministic values in [-1, 1) without a rand dependency.
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..len)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    /// Error bound for a length-k f32 dot product of values in [-1, 1].
+    fn tol_f32(k: usize) -> f64 {
+        1e-6 * (k as f64 + 1.0) * 4.0
+    }
+
+    fn check_f32(isa: Backend, m: usize, k: usize, n: usize, threads: usize) {
+        let a = fill(m * k, (m * 31 + k) as u64);
+        let b = fill(k * n, (n * 17 + k + 5) as u64);
+        // Poison the output: matmul must overwrite, never read, it.
+        let mut c = vec![f32::NAN; m * n];
+        matmul_with(isa, &a, &b, &mut c, m, k, n, threads).unwrap();
+        let want = matmul_reference(&a, &b, m, k, n);
+        for (idx, (&got, &w)) in c.iter().zip(&want).enumerate() {
+            assert!(
+                (f64::from(got) - w).abs() <= tol_f32(k),
+                "{isa:?} {m}x{k}x{n} t={threads}: c[{idx}] = {got}, want {w}"
+            );
+        }
+    }
+
+    #[test]
+    fn odd_shapes_every_isa() {
+        let shapes = [
+            (1, 1, 1),
+            (1, 7, 1),
+            (17, 31, 7),
+            (7, 17, 31),
+            (12, 256, 32),
+            (13, 257, 33),
+            (11, 255, 31),
+            (25, 600, 65),
+            (100, 3, 129),
+            (241, 20, 530),
+            (1, 300, 600),
+            (600, 300, 1),
+        ];
+        for isa in backend::supported() {
+            for &(m, k, n) in &shapes {
+                check_f32(isa, m, k, n, 1);
+            }
+        }
+    }
+
+    #[test]
+    fn threads_split_rows_exactly() {
+        for isa in backend::supported() {
+            for threads in [2, 3, 7, 64] {
+                check_f32(isa, 37, 41, 43, threads);
+                check_f32(isa, 5, 3, 2, threads);
+            }
+        }
+        check_f32(backend::detect(), 250, 300, 70, 0);
+    }
+
+    #[test]
+    fn empty_and_zero_k() {
+        for isa in backend::supported() {
+            let mut c: Vec<f32> = vec![];
+            matmul_with(isa, &[], &[1.0; 6], &mut c, 0, 2, 3, 1).unwrap();
+            let mut c = vec![f32::NAN; 6];
+            matmul_with::<f32>(isa, &[], &[], &mut c, 2, 0, 3, 1).unwrap();
+            assert_eq!(c, vec![0.0; 6]);
+            let mut c: Vec<f32> = vec![];
+            matmul_with(isa, &[1.0; 4], &[], &mut c, 2, 2, 0, 1).unwrap();
+        }
+    }
+
+    #[test]
+    fn length_mismatch_is_an_error() {
+        let mut c = vec![0.0f32; 4];
+        assert_eq!(
+            matmul(&[1.0; 5], &[1.0; 4], &mut c, 2, 2, 2, 1),
+            Err(Error::LengthMismatch { left: 5, right: 4 })
+        );
+        assert_eq!(
+            matmul(&[1.0; 4], &[1.0; 4], &mut c[..3], 2, 2, 2, 1),
+            Err(Error::LengthMismatch { left: 3, right: 4 })
+        );
+        assert!(matmul(&[], &[], &mut [], usize::MAX, 2, 0, 1).is_err());
+        let mut y = vec![0.0f32; 2];
+        assert_eq!(
+            gemv(&[1.0; 6], &[1.0; 2], &mut y, 2, 3),
+            Err(Error::LengthMismatch { left: 2, right: 3 })
+        );
+    }
+
+    #[test]
+    fn f64_matches_reference_tightly() {
+        for isa in backend::supported() {
+            for &(m, k, n) in &[(1, 1, 1), (17, 31, 7), (13, 300, 37), (30, 5, 70)] {
+                let a: Vec<f64> = fill(m * k, 3).into_iter().map(f64::from).collect();
+                let b: Vec<f64> = fill(k * n, 4).into_iter().map(f64::from).collect();
+                let mut c = vec![f64::NAN; m * n];
+                matmul_with(isa, &a, &b, &mut c, m, k, n, 2).unwrap();
+                let want = matmul_reference(&a, &b, m, k, n);
+                for (got, w) in c.iter().zip(&want) {
+                    assert!((got - w).abs() <= 1e-12 * k as f64, "{isa:?} {m}x{k}x{n}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gemv_matches_reference_every_tail() {
+        for isa in backend::supported() {
+            for m in [0, 1, 3, 4, 5, 9] {
+                for n in [0, 1, 7, 15, 16, 17, 33, 100] {
+                    let a = fill(m * n, (m * 7 + n) as u64);
+                    let x = fill(n, 99);
+                    let mut y = vec![f32::NAN; m];
+                    gemv_with(isa, &a, &x, &mut y, m, n).unwrap();
+                    let want = matmul_reference(&a, &x, m, n, 1);
+                    for (got, w) in y.iter().zip(&want) {
+                        assert!(
+                            (f64::from(*got) - w).abs() <= tol_f32(n),
+                            "{isa:?} m={m} n={n}"
+                        );
+                    }
+                    let a64: Vec<f64> = a.iter().map(|&v| f64::from(v)).collect();
+                    let x64: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+                    let mut y64 = vec![f64::NAN; m];
+                    gemv_with(isa, &a64, &x64, &mut y64, m, n).unwrap();
+                    for (got, w) in y64.iter().zip(&want) {
+                        assert!((got - w).abs() <= 1e-12 * (n as f64 + 1.0));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn special_values_propagate() {
+        // A NaN or infinity in A must reach exactly the row it belongs to.
+        let (m, k, n) = (13, 9, 35);
+        let mut a = fill(m * k, 1);
+        let b = fill(k * n, 2);
+        a[5 * k + 3] = f32::NAN;
+        a[12 * k] = f32::INFINITY;
+        for isa in backend::supported() {
+            let mut c = vec![0.0f32; m * n];
+            matmul_with(isa, &a, &b, &mut c, m, k, n, 1).unwrap();
+            assert!(c[5 * n..6 * n].iter().all(|v| v.is_nan()), "{isa:?}");
+            assert!(c[12 * n..].iter().all(|v| !v.is_finite()), "{isa:?}");
+            assert!(c[..5 * n].iter().all(|v| v.is_finite()), "{isa:?}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        #[test]
+        fn prop_matches_reference(m in 0usize..40, k in 0usize..300, n in 0usize..70, threads in 1usize..4, seed in 0u64..1000) {
+            let a = fill(m * k, seed);
+            let b = fill(k * n, seed + 1);
+            let want = matmul_reference(&a, &b, m, k, n);
+            for isa in backend::supported() {
+                let mut c = vec![f32::NAN; m * n];
+                matmul_with(isa, &a, &b, &mut c, m, k, n, threads).unwrap();
+                for (got, w) in c.iter().zip(&want) {
+                    prop_assert!((f64::from(*got) - w).abs() <= tol_f32(k));
+                }
+            }
+        }
+    }
+}
