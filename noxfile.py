@@ -45,7 +45,7 @@ SOURCE_DATE_EPOCH = "1767225600"  # 2026-01-01T00:00:00Z
 
 def group(name: str) -> list[str]:
     """The pinned requirements of one `[dependency-groups]` entry."""
-    return nox.project.dependency_groups(PYPROJECT, name)
+    return list(nox.project.dependency_groups(PYPROJECT, name))
 
 
 def cargo(session: nox.Session, *args: str) -> None:
