@@ -5,6 +5,8 @@ use numpy::{PyReadonlyArray1, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
+mod linalg;
+
 /// Borrow a 1-D float32 array, or say which dtype/shape was given instead.
 fn as_f32_1d<'py>(name: &str, obj: &Bound<'py, PyAny>) -> PyResult<PyReadonlyArray1<'py, f32>> {
     match obj.extract::<PyReadonlyArray1<'py, f32>>() {
@@ -42,5 +44,6 @@ fn dot(py: Python<'_>, a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>) -> PyResult<f
 fn _trueno(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__source_hash__", env!("SOURCE_FINGERPRINT"))?;
     m.add_function(wrap_pyfunction!(dot, m)?)?;
+    linalg::register(m)?;
     Ok(())
 }

@@ -5,5 +5,7 @@ binding that checks dtypes and shapes, releases the GIL and returns NumPy values
 """
 
 from trueno._trueno import __source_hash__, dot
+from trueno._trueno import gemv, matmul
 
 __all__ = ["__source_hash__", "dot"]
+__all__ += ["gemv", "matmul"]
