@@ -1,0 +1,265 @@
+"""Execute Databricks source notebooks in real Jupyter kernels: ``python -m coursekit.run``.
+
+Each notebook runs top to bottom in its own ipykernel (one SparkSession per kernel),
+with the runtime's setup cell injected first, a timeout on every cell, and its
+executed copy, outputs included, written under ``build/notebooks/``. A summary table
+closes the run; a failing cell is reported with the notebook, the cell's number in
+the Databricks source, its code and the traceback, and the exit status is 1.
+
+Selecting notebooks::
+
+    python -m coursekit.run demos/course1/week2            # files or directories
+    python -m coursekit.run --course 1                     # a course's demos and lab solutions
+    python -m coursekit.run --course examples              # examples/databricks
+    python -m coursekit.run nb.py --param schema=dev       # widget values
+
+A course collects ``demos/course<N>/**`` and ``labs/course<N>/**/solutions/`` (never the
+learner versions with blanks). ``examples/databricks`` is its own group, ``examples``:
+those notebooks need the Rust wheels built, which course sessions do not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+from coursekit import notebook as nbsrc
+from coursekit.runtime import project_root
+
+COURSES = ("1", "3", "4")
+GROUPS = (*COURSES, "examples")
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+@dataclass
+class Result:
+    notebook: Path
+    cells: int
+    seconds: float
+    status: str  # "ok", "exited", "FAILED"
+    message: str = ""
+
+
+def course_dirs(root: Path, group: str) -> list[Path]:
+    """The directories a course (or the ``examples`` group) draws notebooks from."""
+    if group == "examples":
+        return [root / "examples" / "databricks"]
+    if group not in COURSES:
+        raise ValueError(f"unknown course {group!r}: choose one of {', '.join(GROUPS)}")
+    return [root / "demos" / f"course{group}", root / "labs" / f"course{group}"]
+
+
+def collect(paths: list[Path]) -> list[Path]:
+    """Databricks source notebooks in the given files and directories, sorted."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_file():
+            if not nbsrc.is_databricks_source(path):
+                raise ValueError(f"{path} is not a Databricks source notebook (first line)")
+            found.append(path)
+        elif path.is_dir():
+            found.extend(p for p in sorted(path.rglob("*.py")) if nbsrc.is_databricks_source(p))
+        else:
+            raise FileNotFoundError(f"no such notebook or directory: {path}")
+    return sorted(dict.fromkeys(p.resolve() for p in found))
+
+
+def collect_course(root: Path, group: str) -> list[Path]:
+    notebooks = []
+    for directory in course_dirs(root, group):
+        if not directory.is_dir():
+            continue
+        for path in collect([directory]):
+            # Labs: only reference solutions run in CI; the learner versions have blanks.
+            in_labs = "labs" in path.relative_to(root).parts[:1]
+            if in_labs and "solutions" not in path.parts:
+                continue
+            notebooks.append(path)
+    return notebooks
+
+
+def parse_params(items: list[str]) -> dict[str, str]:
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--param takes key=value, got {item!r}")
+        params[key] = value
+    return params
+
+
+def _output_path(out_dir: Path, root: Path, notebook: Path) -> Path:
+    try:
+        rel = notebook.relative_to(root)
+    except ValueError:
+        rel = Path(notebook.name)
+    return (out_dir / rel).with_suffix(".ipynb")
+
+
+def _exit_value(cell: nbformat.NotebookNode) -> str | None:
+    for output in cell.get("outputs", []):
+        data = output.get("data", {})
+        if "application/vnd.coursekit.exit+json" in data:
+            return data["application/vnd.coursekit.exit+json"]["value"]
+    return None
+
+
+def _failure_report(notebook: Path, number: int, source: str, error: str) -> str:
+    rule = "-" * 78
+    return (
+        f"\n{rule}\nFAILED {notebook}, cell {number}\n{rule}\n"
+        f"{source}\n{rule}\n{_ANSI.sub('', error).rstrip()}\n{rule}\n"
+    )
+
+
+def run_notebook(
+    path: Path,
+    *,
+    root: Path,
+    out_dir: Path,
+    run_dir: Path,
+    params: dict[str, str],
+    timeout: int,
+) -> Result:
+    """Execute one notebook in a fresh kernel; never raises for notebook errors."""
+    start = time.monotonic()
+    try:
+        cells = nbsrc.read(path)
+    except nbsrc.NotebookFormatError as exc:
+        return Result(path, 0, 0.0, "FAILED", str(exc))
+    nb = nbsrc.to_nbformat(cells)
+    os.environ["COURSEKIT_NOTEBOOK"] = str(path)
+    os.environ["COURSEKIT_PARAMS"] = json.dumps(params)
+    os.environ["COURSEKIT_RUN_DIR"] = str(run_dir)
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    status, message, executed = "ok", "", 0
+    target = _output_path(out_dir, root, path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # The JVM's and the kernel's own chatter go to a log beside the executed notebook.
+    log_path = target.with_suffix(".kernel.log")
+    try:
+        with log_path.open("w") as log, client.setup_kernel(stdout=log, stderr=log):
+            for index, cell in enumerate(nb.cells):
+                if cell.cell_type != "code":
+                    continue
+                number = cell.metadata.get("coursekit", {}).get("cell", 0)
+                try:
+                    client.execute_cell(cell, index)
+                except CellExecutionError as exc:
+                    if exc.ename == "NotebookExit":
+                        status, message = "exited", f"exit value {_exit_value(cell)!r}"
+                        break
+                    where = f"cell {number}" if number else "the runtime setup cell"
+                    status = "FAILED"
+                    message = f"{where}: {exc.ename}: {exc.evalue}"
+                    error = exc.traceback or str(exc)
+                    print(_failure_report(path, number, cell.source, error), file=sys.stderr)
+                    break
+                except CellTimeoutError:
+                    status = "FAILED"
+                    message = f"cell {number}: timed out after {timeout} s"
+                    print(_failure_report(path, number, cell.source, message), file=sys.stderr)
+                    break
+                if number:
+                    executed += 1
+    except DeadKernelError as exc:
+        status, message = "FAILED", f"the kernel died: {exc}"
+        print(_failure_report(path, 0, f"(kernel log: {log_path})", message), file=sys.stderr)
+    nbformat.write(nb, target)
+    return Result(path, executed, time.monotonic() - start, status, message)
+
+
+def summary(results: list[Result], root: Path) -> str:
+    def name(p: Path) -> str:
+        try:
+            return str(p.relative_to(root))
+        except ValueError:
+            return str(p)
+
+    rows = [(name(r.notebook), str(r.cells), f"{r.seconds:.1f}", r.status) for r in results]
+    header = ("notebook", "cells", "seconds", "status")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
+    fmt = "  ".join(f"{{:{'<' if i == 0 else '>'}{w}}}" for i, w in enumerate(widths))
+    lines = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
+    lines += [fmt.format(*row) for row in rows]
+    failed = sum(r.status == "FAILED" for r in results)
+    total = sum(r.seconds for r in results)
+    lines.append(f"total {total:.1f} s")
+    lines.append(f"{len(results) - failed} passed, {failed} failed")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m coursekit.run",
+        description="Execute Databricks source notebooks locally (Spark + Delta, MLflow).",
+    )
+    parser.add_argument("paths", nargs="*", type=Path, help="notebooks or directories")
+    parser.add_argument(
+        "--course",
+        action="append",
+        choices=GROUPS,
+        default=[],
+        help="run a course's demos and lab solutions (repeatable); 'examples' is examples/databricks",
+    )
+    parser.add_argument(
+        "--param", action="append", default=[], metavar="KEY=VALUE", help="widget value"
+    )
+    parser.add_argument("--timeout", type=int, default=600, help="seconds per cell (default 600)")
+    parser.add_argument("--out-dir", type=Path, help="executed notebooks (default build/notebooks)")
+    args = parser.parse_args(argv)
+
+    root = project_root(Path.cwd())
+    try:
+        params = parse_params(args.param)
+        notebooks = collect(args.paths) if args.paths else []
+        for group in args.course:
+            found = collect_course(root, group)
+            if not found:
+                where = ", ".join(str(d.relative_to(root)) for d in course_dirs(root, group))
+                print(f"course {group}: no notebooks yet (looked in {where}); nothing to run")
+            notebooks.extend(found)
+        if not args.paths and not args.course:
+            for group in GROUPS:
+                notebooks.extend(collect_course(root, group))
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    notebooks = list(dict.fromkeys(notebooks))
+    if not notebooks:
+        print("no notebooks to run")
+        return 0
+
+    out_dir = (args.out_dir or root / "build" / "notebooks").resolve()
+    run_dir = root / "build" / "runs" / time.strftime("%Y%m%d-%H%M%S")
+    results = []
+    for index, path in enumerate(notebooks, 1):
+        print(f"[{index}/{len(notebooks)}] {path.relative_to(root) if path.is_relative_to(root) else path}", flush=True)
+        result = run_notebook(
+            path, root=root, out_dir=out_dir, run_dir=run_dir, params=params, timeout=args.timeout
+        )
+        print(f"    {result.status} in {result.seconds:.1f} s {result.message}".rstrip(), flush=True)
+        results.append(result)
+    print()
+    print(summary(results, root))
+    print(f"executed notebooks: {out_dir}")
+    return 1 if any(r.status == "FAILED" for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

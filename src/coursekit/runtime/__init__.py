@@ -1,0 +1,436 @@
+"""The local Databricks runtime: what a notebook finds defined before its first cell.
+
+On Databricks a notebook starts with ``spark``, ``dbutils``, ``display``,
+``displayHTML``, ``table``, ``sql`` and the ``%sql``/``%sh``/``%run``/``%fs``/``%pip``
+magics. :func:`setup` provides the same names in a local Jupyter kernel, backed by
+real engines: a local SparkSession with Delta Lake, a confined local DBFS, secrets
+from the environment, and MLflow on a SQLite store under ``build/``.
+
+On Databricks (``DATABRICKS_RUNTIME_VERSION`` is set) :func:`setup` does nothing, so
+the same notebook imports and runs there unchanged.
+
+The executor (``python -m coursekit.run``) configures a run through environment
+variables that the kernel inherits:
+
+``COURSEKIT_NOTEBOOK``  path of the notebook being run (resolves ``%run`` and
+                        ``dbutils.notebook.run`` paths)
+``COURSEKIT_PARAMS``    JSON object of widget values (``--param k=v``)
+``COURSEKIT_RUN_DIR``   the run's directory under ``build/`` (warehouse, DBFS root)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from coursekit import notebook as nbsrc
+from coursekit.runtime.dbutils import (
+    DBUtils,
+    FileInfo,
+    NotebookApi,
+    NotebookExit,
+    RedactingStream,
+    Secrets,
+)
+from coursekit.runtime.display import display, displayHTML
+
+IS_DATABRICKS = "DATABRICKS_RUNTIME_VERSION" in os.environ
+EXIT_MIME = "application/vnd.coursekit.exit+json"
+
+__all__ = ["IS_DATABRICKS", "Runtime", "display", "displayHTML", "setup"]
+
+
+def project_root(start: Path) -> Path:
+    """The nearest directory at or above ``start`` holding pyproject.toml (else ``start``)."""
+    start = start.resolve()
+    for directory in (start, *start.parents):
+        if (directory / "pyproject.toml").is_file():
+            return directory
+    return start
+
+
+def default_run_dir(root: Path) -> Path:
+    return root / "build" / "runs" / time.strftime("%Y%m%d-%H%M%S") / f"pid{os.getpid()}"
+
+
+@dataclass
+class Runtime:
+    """Everything :func:`setup` creates, kept so nested notebooks share it."""
+
+    notebook: Path | None
+    params: dict[str, str]
+    run_dir: Path
+    secrets: Secrets = field(default_factory=Secrets)
+    spark: Any = None
+    dbutils: DBUtils | None = None
+
+    @property
+    def base_dir(self) -> Path:
+        return self.notebook.parent if self.notebook else Path.cwd()
+
+    def make_dbutils(self, params: dict[str, str], notebook: Path | None) -> DBUtils:
+        """A dbutils whose widgets hold ``params`` and whose relative paths start at ``notebook``."""
+        base = notebook.parent if notebook else self.base_dir
+        return DBUtils(
+            params=params,
+            fs_root=self.run_dir / "dbfs",
+            secrets=self.secrets,
+            notebook=NotebookApi(self.run_child, lambda: base),
+        )
+
+    def globals_for(self, dbutils: DBUtils) -> dict[str, Any]:
+        spark = self.spark
+        return {
+            "spark": spark,
+            "dbutils": dbutils,
+            "display": display,
+            "displayHTML": displayHTML,
+            "table": spark.table,
+            "sql": spark.sql,
+            "IS_DATABRICKS": False,
+        }
+
+    # ------------------------------------------------------------ notebooks in process
+
+    def run_child(self, path: Path, timeout_seconds: int, arguments: dict[str, str]) -> str | None:
+        """``dbutils.notebook.run``: the child gets its own globals and widgets, shares Spark."""
+        child_dbutils = self.make_dbutils(arguments, path)
+        namespace: dict[str, Any] = {"__name__": "__main__", "__file__": str(path)}
+        namespace.update(self.globals_for(child_dbutils))
+        try:
+            with _deadline(timeout_seconds, path):
+                self.execute_source(path, namespace)
+        except NotebookExit as done:
+            return done.value
+        return None
+
+    def execute_source(self, path: Path, namespace: dict[str, Any]) -> None:
+        """Run a Databricks source notebook's cells in ``namespace`` (``%run`` semantics)."""
+        cells = nbsrc.read(path)
+        for number, cell in enumerate(cells, 1):
+            if cell.kind == nbsrc.MARKDOWN or not cell.source.strip():
+                continue
+            if cell.kind == nbsrc.CODE:
+                code = compile(cell.source, f"{path}, cell {number}", "exec")
+                exec(code, namespace)  # noqa: S102 (running the notebook is the point)
+            elif cell.kind == nbsrc.SQL:
+                run_sql(self.spark, cell.source, _widget_values(namespace), namespace)
+            elif cell.kind == nbsrc.RUN:
+                target = _resolve_run_target(cell.source, path.parent)
+                self.execute_source(target, namespace)
+            elif cell.kind == nbsrc.PIP:
+                print(_pip_message(cell.source))
+            elif cell.kind == nbsrc.SH:
+                run_sh(cell.source, path.parent)
+            elif cell.kind == nbsrc.FS:
+                run_fs(namespace["dbutils"], cell.source)
+
+
+_RUNTIME: Runtime | None = None
+
+
+def current() -> Runtime:
+    """The runtime :func:`setup` created in this process."""
+    if _RUNTIME is None:
+        raise RuntimeError("coursekit.runtime.setup() has not run in this process")
+    return _RUNTIME
+
+
+def setup(namespace: dict[str, Any], *, params: dict[str, str] | None = None) -> None:
+    """Define the Databricks globals in ``namespace`` (a notebook's ``globals()``).
+
+    Does nothing on Databricks. ``params`` overrides ``$COURSEKIT_PARAMS``.
+    """
+    global _RUNTIME  # noqa: PLW0603 (one runtime per kernel process)
+    if IS_DATABRICKS:
+        return
+    if not isinstance(namespace, dict):
+        raise TypeError(f"setup takes a notebook's globals() dict, got {type(namespace).__name__}")
+    nb_env = os.environ.get("COURSEKIT_NOTEBOOK")
+    notebook = Path(nb_env).resolve() if nb_env else None
+    root = project_root(notebook.parent if notebook else Path.cwd())
+    if params is None:
+        params = _params_from_env()
+    run_dir = Path(os.environ.get("COURSEKIT_RUN_DIR") or default_run_dir(root))
+    name = notebook.stem if notebook else "interactive"
+
+    _configure_mlflow(root)
+    # PySpark logs each failed query as a JSON line on stderr; the exception already
+    # says it all, and the notebook shows it.
+    logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
+    from coursekit.runtime.session import build_session  # noqa: PLC0415 (starts the JVM)
+
+    runtime = Runtime(notebook=notebook, params=params, run_dir=run_dir)
+    runtime.spark = build_session(
+        run_dir / "warehouse" / name, app_name=name, jvm_log=run_dir / "logs" / f"{name}.jvm.log"
+    )
+    print(
+        f"coursekit local runtime: Spark {runtime.spark.version} with Delta Lake, "
+        f"warehouse {run_dir / 'warehouse' / name}"
+    )
+    runtime.dbutils = runtime.make_dbutils(params, notebook)
+    namespace.update(runtime.globals_for(runtime.dbutils))
+    _RUNTIME = runtime
+    _install_redaction(runtime.secrets)
+    _install_ipython(runtime)
+
+
+def _params_from_env() -> dict[str, str]:
+    raw = os.environ.get("COURSEKIT_PARAMS", "")
+    if not raw:
+        return {}
+    params = json.loads(raw)
+    if not isinstance(params, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in params.items()
+    ):
+        raise ValueError(f"COURSEKIT_PARAMS must be a JSON object of strings, got {raw!r}")
+    return params
+
+
+def _configure_mlflow(root: Path) -> None:
+    """MLflow tracking and registry on SQLite under build/, unless the user chose a server."""
+    if "MLFLOW_TRACKING_URI" in os.environ:
+        return
+    store = root / "build" / "mlflow"
+    store.mkdir(parents=True, exist_ok=True)
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    os.environ.setdefault("MLFLOW_REGISTRY_URI", uri)
+
+
+def _install_redaction(secrets: Secrets) -> None:
+    if not isinstance(sys.stdout, RedactingStream):
+        sys.stdout = RedactingStream(sys.stdout, secrets)
+    if not isinstance(sys.stderr, RedactingStream):
+        sys.stderr = RedactingStream(sys.stderr, secrets)
+
+
+# ---------------------------------------------------------------------------- magics
+
+
+def _widget_values(namespace: dict[str, Any]) -> dict[str, str]:
+    dbutils = namespace.get("dbutils")
+    return dbutils.widgets.getAll() if isinstance(dbutils, DBUtils) else {}
+
+
+def split_sql(text: str) -> list[str]:
+    """Split a SQL cell into statements on ``;`` outside quotes and comments."""
+    statements, current, i, quote = [], [], 0, ""
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            current.append(ch)
+            if ch == "\\" and i + 1 < len(text):
+                current.append(text[i + 1])
+                i += 1
+            elif ch == quote:
+                quote = ""
+        elif ch in "'\"`":
+            quote = ch
+            current.append(ch)
+        elif text.startswith("--", i):
+            end = text.find("\n", i)
+            end = len(text) if end < 0 else end
+            current.append(text[i:end])
+            i = end
+            continue
+        elif ch == ";":
+            statements.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+        i += 1
+    statements.append("".join(current))
+    return [s.strip() for s in statements if _strip_sql_comments(s).strip()]
+
+
+def _strip_sql_comments(statement: str) -> str:
+    return "\n".join(line.split("--", 1)[0] for line in statement.splitlines())
+
+
+def sql_literal(value: str) -> str:
+    """A Spark SQL string literal holding ``value``."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def bind_widgets(statement: str, widgets: dict[str, str]) -> str:
+    """Replace named parameter markers (``:name``) by widget values as SQL literals.
+
+    Databricks SQL binds widget values to ``:name`` markers, so ``IDENTIFIER(:schema)``
+    names a schema chosen by a widget. Markers inside quotes, backticks and ``--``
+    comments are left alone, as are ``::`` casts and names no widget defines.
+    """
+    out: list[str] = []
+    i, n = 0, len(statement)
+    while i < n:
+        ch = statement[i]
+        if ch in "'\"`":
+            j = i + 1
+            while j < n and statement[j] != ch:
+                j += 2 if statement[j] == "\\" else 1
+            out.append(statement[i : j + 1])
+            i = j + 1
+        elif statement.startswith("--", i):
+            j = statement.find("\n", i)
+            j = n if j < 0 else j
+            out.append(statement[i:j])
+            i = j
+        elif ch == ":" and (i == 0 or not (statement[i - 1].isalnum() or statement[i - 1] in "_:")):
+            j = i + 1
+            while j < n and (statement[j].isalnum() or statement[j] == "_"):
+                j += 1
+            name = statement[i + 1 : j]
+            if name and not name[0].isdigit() and name in widgets:
+                out.append(sql_literal(widgets[name]))
+            else:
+                out.append(statement[i:j])
+            i = j
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+def run_sql(spark: Any, text: str, widgets: dict[str, str], namespace: dict[str, Any]) -> Any:
+    """Run a ``%sql`` cell: every statement in order, the last result displayed.
+
+    Named parameter markers (``:catalog``, ``IDENTIFIER(:schema)``) take widget values,
+    as in Databricks SQL. The last result is also kept as ``_sqldf``.
+    """
+    statements = split_sql(text)
+    if not statements:
+        raise ValueError("the %sql cell holds no statement")
+    result = None
+    for statement in statements:
+        result = spark.sql(bind_widgets(statement, widgets))
+    namespace["_sqldf"] = result
+    display(result)
+    return result
+
+
+def run_sh(script: str, cwd: Path) -> None:
+    """A ``%sh`` cell: bash with ``-e``; a non-zero exit fails the cell."""
+    proc = subprocess.run(  # noqa: S603 (the notebook's own shell cell)
+        ["bash", "-e", "-c", script],  # noqa: S607
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    sys.stdout.write(proc.stdout)
+    sys.stderr.write(proc.stderr)
+    if proc.returncode != 0:
+        raise RuntimeError(f"%sh cell exited with status {proc.returncode}")
+
+
+def run_fs(dbutils: DBUtils, text: str) -> Any:
+    """A ``%fs`` cell: ``%fs ls /path`` is ``dbutils.fs.ls("/path")``."""
+    import pandas as pd  # noqa: PLC0415
+
+    words = shlex.split(text)
+    if not words:
+        raise ValueError("the %fs cell names no command (ls, head, cp, mv, rm, mkdirs, put)")
+    command, *args = words
+    if command not in {"ls", "head", "cp", "mv", "rm", "mkdirs", "put"}:
+        raise ValueError(f"%fs {command!r} is not a dbutils.fs command")
+    flags = {a for a in args if a.startswith("-")}
+    positional = [a for a in args if not a.startswith("-")]
+    kwargs = {"recurse": True} if flags & {"-r", "--recurse"} else {}
+    result = getattr(dbutils.fs, command)(*positional, **kwargs)
+    if isinstance(result, list) and all(isinstance(r, FileInfo) for r in result):
+        display(pd.DataFrame([r.__dict__ for r in result], columns=list(FileInfo.__annotations__)))
+    else:
+        print(result)
+    return result
+
+
+def _pip_message(args: str) -> str:
+    return (
+        f"%pip {' '.join(args.split())}: skipped locally. The project's environment "
+        "already provides these packages; on Databricks this cell installs them."
+    )
+
+
+def _resolve_run_target(args: str, base: Path) -> Path:
+    from coursekit.runtime.dbutils import resolve_notebook  # noqa: PLC0415
+
+    words = shlex.split(args)
+    if len(words) != 1:
+        raise ValueError(f"%run takes one notebook path, got {args!r}")
+    return resolve_notebook(words[0], base)
+
+
+@contextlib.contextmanager
+def _deadline(seconds: int, path: Path) -> Iterator[None]:
+    """Fail a child notebook that runs past its timeout (0 means no limit)."""
+    if not seconds or not hasattr(signal, "SIGALRM"):
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise TimeoutError(f"notebook {path} ran longer than timeout_seconds={seconds}")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _install_ipython(runtime: Runtime) -> None:
+    """Register the Databricks magics and the notebook-exit handler in the kernel."""
+    try:
+        from IPython import get_ipython  # noqa: PLC0415
+    except ImportError:
+        return
+    ip = get_ipython()
+    if ip is None:
+        return
+
+    def sql_magic(line: str, cell: str) -> None:
+        run_sql(runtime.spark, (line + "\n" + cell).strip(), _widget_values(ip.user_ns), ip.user_ns)
+
+    def sh_magic(line: str, cell: str) -> None:
+        run_sh((line + "\n" + cell).strip(), runtime.base_dir)
+
+    def fs_magic(line: str, cell: str) -> None:
+        run_fs(ip.user_ns["dbutils"], (line + "\n" + cell).strip())
+
+    def pip_magic(line: str) -> None:
+        print(_pip_message(line))
+
+    def run_magic(line: str) -> None:
+        runtime.execute_source(_resolve_run_target(line, runtime.base_dir), ip.user_ns)
+
+    ip.register_magic_function(sql_magic, magic_kind="cell", magic_name="sql")
+    ip.register_magic_function(sh_magic, magic_kind="cell", magic_name="sh")
+    ip.register_magic_function(fs_magic, magic_kind="cell", magic_name="fs")
+    ip.register_magic_function(pip_magic, magic_kind="line", magic_name="pip")
+    ip.register_magic_function(run_magic, magic_kind="line", magic_name="run")
+
+    def on_exit(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> None:
+        exit_value = value.value if isinstance(value, NotebookExit) else str(value)
+        print(f"Notebook exited: {exit_value}")
+        from IPython.display import publish_display_data  # noqa: PLC0415
+
+        publish_display_data({EXIT_MIME: {"value": exit_value}, "text/plain": exit_value})
+
+    ip.set_custom_exc((NotebookExit,), on_exit)
+
+    def redact_str(obj: str, printer: Any, cycle: bool) -> None:
+        printer.text(repr(runtime.secrets.redact(obj)))
+
+    ip.display_formatter.formatters["text/plain"].for_type(str, redact_str)

@@ -1,0 +1,148 @@
+"""The local SparkSession: Spark in one JVM with Delta Lake, sized for a laptop and CI.
+
+Databricks gives every notebook a ready ``spark``. Locally we build the closest
+equivalent: ``local[2]``, two shuffle partitions (the default 200 turns a tiny
+groupBy into 200 tasks), no UI, quiet logs, Delta Lake's SQL extensions and catalog
+so that ``spark_catalog.<schema>.<table>`` names and ``USING DELTA`` work, and a
+warehouse directory under ``build/`` that belongs to one run.
+
+Delta's jars come from Maven Central the first time (through Spark's own resolver,
+into an Ivy cache: ``$COURSEKIT_IVY_DIR`` or ``~/.ivy2.5.2``). The resolved jar list is
+then recorded beside the cache, and later sessions load those files directly: no
+resolver, no network, and a faster start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+# Settings a notebook must not depend on, chosen for a 2-core machine.
+LOCAL_CONF = {
+    "spark.sql.shuffle.partitions": "2",
+    "spark.default.parallelism": "2",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.catalogImplementation": "in-memory",
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+    # Delta rebuilds table state with this many tasks (default 50).
+    "spark.databricks.delta.snapshotPartitions": "2",
+    "spark.driver.memory": "2g",
+    "spark.sql.session.timeZone": "UTC",
+}
+
+
+def ivy_dir() -> Path:
+    """Where Spark's resolver caches Maven artifacts."""
+    configured = os.environ.get("COURSEKIT_IVY_DIR")
+    return Path(configured).expanduser() if configured else Path.home() / ".ivy2.5.2"
+
+
+def delta_coordinate() -> str:
+    """The Maven coordinate of the Delta jar matching the installed delta-spark and pyspark.
+
+    delta-spark 4.x publishes one artifact per Spark minor version
+    (``io.delta:delta-spark_4.2_2.13:4.4.0`` for Spark 4.2).
+    """
+    import pyspark  # noqa: PLC0415 (imported only when a session is built)
+
+    delta_version = importlib.metadata.version("delta-spark")
+    spark_minor = ".".join(pyspark.__version__.split(".")[:2])
+    return f"io.delta:delta-spark_{spark_minor}_2.13:{delta_version}"
+
+
+def _manifest(ivy: Path, coordinate: str) -> Path:
+    return ivy / f"coursekit-{coordinate.replace(':', '_')}.jars"
+
+
+def _cached_jars(ivy: Path, coordinate: str) -> list[str] | None:
+    manifest = _manifest(ivy, coordinate)
+    if not manifest.is_file():
+        return None
+    jars = [line for line in manifest.read_text().splitlines() if line.strip()]
+    if not jars or not all(Path(j).is_file() for j in jars):
+        return None
+    return jars
+
+
+@contextlib.contextmanager
+def _jvm_output_to(log: Path | None) -> Iterator[None]:
+    """Point fds 1 and 2 at ``log`` while the JVM starts, so it inherits the log.
+
+    The JVM writes to the file descriptors it inherits, which a Jupyter kernel
+    forwards into the cell's output; its start-up chatter belongs in a log.
+    """
+    if log is None:
+        yield
+        return
+    log.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with log.open("ab") as f:
+        os.dup2(f.fileno(), 1)
+        os.dup2(f.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
+
+
+def build_session(
+    warehouse: Path, *, app_name: str = "coursekit", jvm_log: Path | None = None
+) -> SparkSession:
+    """Create (or return the running) local SparkSession with Delta Lake.
+
+    With ``jvm_log`` the JVM's own output (Ivy resolution, log4j) goes to that file.
+    """
+    from pyspark.sql import SparkSession  # noqa: PLC0415
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    # Bind to loopback: no hostname lookups, nothing listening on other interfaces.
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    log4j = Path(__file__).with_name("log4j2.properties")
+    warehouse.mkdir(parents=True, exist_ok=True)
+    ivy = ivy_dir()
+    coordinate = delta_coordinate()
+
+    builder = SparkSession.builder.master("local[2]").appName(app_name)
+    for key, value in LOCAL_CONF.items():
+        builder = builder.config(key, value)
+    builder = (
+        builder.config("spark.sql.warehouse.dir", str(warehouse.resolve()))
+        .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={log4j.as_uri()}")
+        .config("spark.jars.ivy", str(ivy))
+    )
+    jars = _cached_jars(ivy, coordinate)
+    if jars is not None:
+        builder = builder.config("spark.jars", ",".join(jars))
+    else:
+        builder = builder.config("spark.jars.packages", coordinate)
+    with _jvm_output_to(jvm_log):
+        spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    if jars is None:
+        _record_jars(spark, ivy, coordinate)
+    return spark
+
+
+def _record_jars(spark: SparkSession, ivy: Path, coordinate: str) -> None:
+    """Remember the jars the resolver fetched, for offline starts later."""
+    resolved = spark.sparkContext.getConf().get("spark.jars", "") or ""
+    jars = [j.removeprefix("file://").removeprefix("file:") for j in resolved.split(",") if j]
+    if jars and all(Path(j).is_file() for j in jars):
+        _manifest(ivy, coordinate).write_text("\n".join(jars) + "\n")
