@@ -1,5 +1,6 @@
 //! realizar: inference for real models, computed with trueno's kernels.
 
 pub mod error;
+pub mod tokenizer;
 
 pub use error::{Error, Result};
