@@ -1,5 +1,19 @@
 """realizar: load real models from files and run them with trueno's kernels."""
 
-from realizar._realizar import __source_hash__
+from __future__ import annotations
 
-__all__ = ["__source_hash__"]
+import os
+from typing import Any
+
+from realizar._realizar import TabularModel, __source_hash__
+
+
+def export_sklearn(estimator: Any, path: str | os.PathLike[str]) -> None:
+    """Write a fitted scikit-learn estimator to ``path`` (see `realizar.export`)."""
+    # scikit-learn and safetensors are needed only to export, not to load or serve.
+    from realizar.export import export_sklearn as export  # noqa: PLC0415
+
+    export(estimator, path)
+
+
+__all__ = ["TabularModel", "__source_hash__", "export_sklearn"]
