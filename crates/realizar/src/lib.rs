@@ -1,6 +1,7 @@
 //! realizar: inference for real models, computed with trueno's kernels.
 
 pub mod error;
+pub mod tabular;
 pub mod tokenizer;
 
 pub use error::{Error, Result};
