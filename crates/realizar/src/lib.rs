@@ -2,6 +2,7 @@
 
 pub mod error;
 pub mod tabular;
+pub mod model_io;
 pub mod tokenizer;
 
 pub use error::{Error, Result};
