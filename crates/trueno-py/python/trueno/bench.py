@@ -1,0 +1,1058 @@
+"""trueno vs NumPy: the honest benchmark (``python -m trueno.bench``).
+
+What makes the numbers trustworthy (see docs/benchmarks.md):
+
+1. **Correctness first.** Every kernel's trueno result is compared with NumPy's
+   (``allclose``) before it is timed; a wrong kernel is reported and the exit code is 1.
+2. **Ratios, interleaved.** Each round times NumPy and trueno back to back in a random
+   order and records ``t_numpy / t_trueno``; the table reports the median ratio and its
+   interquartile range. Absolute times on a shared VM drift by 20 %; ratios do not.
+3. **Calibrated samples.** Each sample repeats the call until it is at least
+   ``--min-time`` (10 ms) of work, after a warm-up call.
+4. **Like with like.** BLAS is pinned to one thread (threadpoolctl) for the main table;
+   ``out=`` is compared with ``out=``, allocating with allocating.
+5. **Sizes by cache level** (L1 4 KiB, L2 256 KiB, L3 4 MiB, DRAM 256 MiB per operand),
+   and each row carries its roofline: the fastest the machine could possibly go.
+6. **The machine is recorded**: CPU, flags, load average, BLAS build and threads,
+   versions and backend; a busy machine is flagged in every output.
+
+Outputs (``--out``, default ``build/bench/``): ``bench.json``, ``bench.md``, ``bench.png``.
+The exit code is 0 even when speed targets are missed (this is a report), and 1 when a
+correctness check fails.
+
+The harness is also an API: :func:`build_cases` returns the cases, :func:`run` times
+them, and :func:`main` accepts ``overrides`` to swap in another implementation of a
+kernel (the tests inject a wrong one to prove the correctness gate works).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as _dt
+import gc
+import json
+import math
+import os
+import platform
+import random
+import shlex
+import statistics
+import sys
+import time
+from collections.abc import Callable, Generator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SCHEMA = "trueno-bench/1"
+
+# --------------------------------------------------------------------------------------
+# The machine model (docs/PERF.md): one Zen 4 core. Ceilings marked "assumed" were not
+# measured on this machine class; they are the vendor figures the roofline uses.
+# --------------------------------------------------------------------------------------
+
+PEAK_FLOPS = 117e9  # FP32, 2 FMA pipes x 8 lanes x 2 x ~3.66 GHz (measured)
+BANDWIDTH = {
+    "L1": 234e9,  # 64 B/cycle of loads x 3.66 GHz (assumed)
+    "L2": 100e9,  # L2-resident streaming, measured 90-105 GB/s
+    "L3": 60e9,  # assumed
+    "DRAM": 32e9,  # measured 31-34 GB/s
+}
+# A Python call that passes NumPy buffers to an extension costs ~150-170 ns (measured):
+# no kernel called from Python can beat that, so it is part of the roofline.
+CALL_FLOOR_S = 150e-9
+CACHE_BYTES = {"L1": 32 * 1024, "L2": 1024 * 1024, "L3": 32 * 1024 * 1024}
+BUSY_LOAD_PER_CPU = 0.75  # loadavg above this x nproc (1.5 on 2 cores) flags a busy run
+OPENBLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+_REMOVED_ENV_MARK = "TRUENO_BENCH_REMOVED_ENV"
+
+
+def level_of(nbytes: int) -> str:
+    """The cache level a working set of ``nbytes`` lives in on one Zen 4 core."""
+    for level, cap in CACHE_BYTES.items():
+        if nbytes <= cap:
+            return level
+    return "DRAM"
+
+
+def _fmt_bytes(nbytes: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if nbytes < 1024 or unit == "GiB":
+            return f"{nbytes:.0f} {unit}" if unit == "B" else f"{nbytes:.3g} {unit}"
+        nbytes /= 1024
+    return f"{nbytes:.3g} GiB"
+
+
+def _fmt_time(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "-"
+    for scale, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "us"), (1e-9, "ns")):
+        if seconds >= scale or unit == "ns":
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds:.3g} s"
+
+
+# --------------------------------------------------------------------------------------
+# Cases
+# --------------------------------------------------------------------------------------
+
+Fn = Callable[[dict[str, Any]], Any]
+
+
+@dataclass
+class Case:
+    """One kernel at one size: how to build its inputs, both implementations, the check."""
+
+    kernel: str
+    size: str  # human label, e.g. "64K" or "512x512x512"
+    setup: Callable[[np.random.Generator], dict[str, Any]]
+    numpy_fn: Fn
+    trueno_fn: Fn | None  # None: the kernel is not in this build
+    nbytes: int  # bytes a perfect implementation must move
+    flops: float = 0.0
+    rtol: float = 1e-5
+    atol: float = 0.0
+    target: float | None = None  # speedup (t_numpy / t_trueno) the issue asks for
+    group: str = "1 thread"
+    note: str = ""
+    compare: Callable[[Any, Any], tuple[bool, float]] | None = None
+    compute_bound: bool = False  # report GFLOP/s, no Python call floor
+    cores: int = 1
+
+    @property
+    def level(self) -> str:
+        return level_of(self.nbytes)
+
+    def roofline_s(self) -> float:
+        """Lower bound on the time: bandwidth, compute or the Python call floor."""
+        bound = max(self.nbytes / BANDWIDTH[self.level], self.flops / (PEAK_FLOPS * self.cores))
+        return bound if self.compute_bound else max(bound, CALL_FLOOR_S)
+
+
+@dataclass
+class Result:
+    kernel: str
+    size: str
+    group: str
+    level: str
+    nbytes: int
+    flops: float
+    status: str  # ok | unavailable | incorrect | error
+    target: float | None
+    note: str = ""
+    numpy_s: float | None = None
+    trueno_s: float | None = None
+    ratio: float | None = None
+    ratio_q1: float | None = None
+    ratio_q3: float | None = None
+    ratios: list[float] = field(default_factory=list)
+    rounds: int = 0
+    max_abs_err: float | None = None
+    throughput: float | None = None  # of trueno, in throughput_unit
+    throughput_unit: str = ""
+    roofline_s: float | None = None
+    roofline_pct: float | None = None
+    passed: bool | None = None
+    error: str = ""
+
+
+def _trueno_attr(*names: str) -> Callable[..., Any] | None:
+    """The first of ``names`` the installed trueno exports (kernels land one by one)."""
+    import trueno  # noqa: PLC0415  (imported late so the env re-exec happens first)
+
+    for name in names:
+        fn = getattr(trueno, name, None)
+        if callable(fn):
+            return fn
+    return None
+
+
+def _close(rtol: float, atol: float) -> Callable[[Any, Any], tuple[bool, float]]:
+    def compare(want: Any, got: Any) -> tuple[bool, float]:
+        w = np.asarray(want, dtype=np.float64)
+        g = np.asarray(got, dtype=np.float64)
+        if w.shape != g.shape:
+            return False, math.inf
+        err = float(np.max(np.abs(w - g))) if w.size else 0.0
+        return bool(np.allclose(g, w, rtol=rtol, atol=atol)), err
+
+    return compare
+
+
+def _topk_compare(want: Any, got: Any) -> tuple[bool, float]:
+    """Top-k indices must match NumPy's as a set (ties may order differently)."""
+    w_idx = np.asarray(want[0] if isinstance(want, tuple) else want)
+    g = got[0] if isinstance(got, tuple) else got
+    g_idx = np.asarray(g)
+    same = w_idx.shape == g_idx.shape and set(w_idx.tolist()) == set(g_idx.tolist())
+    return same, 0.0 if same else math.inf
+
+
+def _uniform(rng: np.random.Generator, *shape: int) -> np.ndarray:
+    return rng.random(shape, dtype=np.float32)
+
+
+def _signed(rng: np.random.Generator, *shape: int) -> np.ndarray:
+    return (rng.random(shape, dtype=np.float32) * 2 - 1).astype(np.float32)
+
+
+SIZE_LABELS = {1_000: "1e3", 65_536: "64K", 1 << 20: "1M", 1 << 24: "16M", 1 << 26: "64M"}
+
+
+def _label(n: int) -> str:
+    return SIZE_LABELS.get(n, f"{n:,}")
+
+
+def _reduction_rtol(n: int) -> float:
+    # Rounding error of an f32 sum grows like sqrt(n) * eps for any summation order;
+    # NumPy (pairwise) and trueno (lane-parallel) differ by about that much.
+    return max(1e-5, 4 * math.sqrt(n) * float(np.finfo(np.float32).eps))
+
+
+def _np_softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max())
+    return e / e.sum()
+
+
+def _np_cosine_many(q: np.ndarray, m: np.ndarray) -> np.ndarray:
+    return (m @ q) / (np.linalg.norm(m, axis=1) * np.linalg.norm(q))
+
+
+def _np_topk(q: np.ndarray, m: np.ndarray, k: int) -> np.ndarray:
+    scores = m @ q
+    idx = np.argpartition(-scores, k)[:k]
+    return idx[np.argsort(-scores[idx], kind="stable")]
+
+
+def _trueno_topk(q: np.ndarray, m: np.ndarray, k: int) -> Any:
+    """Scores with trueno.gemv, selection with trueno.top_k (both required)."""
+    top_k = _trueno_attr("top_k")
+    gemv = _trueno_attr("gemv")
+    if top_k is None or gemv is None:
+        msg = "top_k is not available in this build"
+        raise LookupError(msg)
+    return top_k(gemv(m, q), k)
+
+
+def _vector_cases(sizes: Sequence[int]) -> list[Case]:
+    cases: list[Case] = []
+    dot, tsum, norm, add = (
+        _trueno_attr("dot"),
+        _trueno_attr("sum"),
+        _trueno_attr("norm", "l2_norm", "norm2"),
+        _trueno_attr("add"),
+    )
+    for n in sizes:
+        label = _label(n)
+
+        def two(rng: np.random.Generator, n: int = n) -> dict[str, Any]:
+            return {"a": _uniform(rng, n), "b": _uniform(rng, n)}
+
+        def one(rng: np.random.Generator, n: int = n) -> dict[str, Any]:
+            return {"a": _uniform(rng, n)}
+
+        def three(rng: np.random.Generator, n: int = n) -> dict[str, Any]:
+            return {"a": _uniform(rng, n), "b": _uniform(rng, n), "c": np.empty(n, np.float32)}
+
+        red = _reduction_rtol(n)
+        cases += [
+            Case(
+                "dot",
+                label,
+                two,
+                lambda d: np.dot(d["a"], d["b"]),
+                None if dot is None else (lambda d, f=dot: f(d["a"], d["b"])),
+                nbytes=8 * n,
+                flops=2 * n,
+                rtol=red,
+                target=_TARGETS["dot"][level_of(8 * n)],
+            ),
+            Case(
+                "sum",
+                label,
+                one,
+                lambda d: d["a"].sum(),
+                None if tsum is None else (lambda d, f=tsum: f(d["a"])),
+                nbytes=4 * n,
+                flops=n,
+                rtol=red,
+                target=_TARGETS["sum"][level_of(4 * n)],
+            ),
+            Case(
+                "norm",
+                label,
+                one,
+                lambda d: np.linalg.norm(d["a"]),
+                None if norm is None else (lambda d, f=norm: f(d["a"])),
+                nbytes=4 * n,
+                flops=2 * n,
+                rtol=red,
+                target=_TARGETS["norm"][level_of(4 * n)],
+            ),
+            Case(
+                "add(out=)",
+                label,
+                three,
+                lambda d: np.add(d["a"], d["b"], out=d["c"]),
+                None if add is None else (lambda d, f=add: f(d["a"], d["b"], out=d["c"])),
+                nbytes=12 * n,
+                flops=n,
+                rtol=0,
+                atol=0,
+                target=_TARGETS["add(out=)"][level_of(12 * n)],
+                note="writes 4n bytes; DRAM write-allocate adds 4n more",
+            ),
+        ]
+    return cases
+
+
+def _softmax_cases(sizes: Sequence[int]) -> list[Case]:
+    softmax = _trueno_attr("softmax")
+    cases = []
+    for n in sizes:
+
+        def setup(rng: np.random.Generator, n: int = n) -> dict[str, Any]:
+            return {"a": _signed(rng, n) * 4}
+
+        cases.append(
+            Case(
+                "softmax",
+                _label(n),
+                setup,
+                lambda d: _np_softmax(d["a"]),
+                None if softmax is None else (lambda d, f=softmax: f(d["a"])),
+                nbytes=8 * n,  # read x once, write the result once (allocating)
+                rtol=1e-5,
+                atol=1e-9,
+                target=_TARGETS["softmax"][level_of(8 * n)],
+                note="allocating on both sides; roofline ignores exp cost",
+            )
+        )
+    return cases
+
+
+def _similarity_cases(rows: int, d: int = 384, k: int = 10) -> list[Case]:
+    cos = _trueno_attr("cosine", "cosine_similarity")
+    many = _trueno_attr("cosine_many", "cosine_similarity_many", "cosine_batch")
+    have_topk = _trueno_attr("top_k") is not None and _trueno_attr("gemv") is not None
+
+    def pair(rng: np.random.Generator) -> dict[str, Any]:
+        return {"a": _signed(rng, d), "b": _signed(rng, d)}
+
+    def batch(rng: np.random.Generator) -> dict[str, Any]:
+        return {"q": _signed(rng, d), "m": _signed(rng, rows, d)}
+
+    return [
+        Case(
+            "cosine pair",
+            f"d={d}",
+            pair,
+            lambda x: np.dot(x["a"], x["b"]) / (np.linalg.norm(x["a"]) * np.linalg.norm(x["b"])),
+            None if cos is None else (lambda x, f=cos: f(x["a"], x["b"])),
+            nbytes=8 * d,
+            flops=6 * d,
+            rtol=1e-4,
+            atol=1e-6,
+            target=_TARGETS["cosine pair"],
+            note="NumPy expression: dot / (norm * norm)",
+        ),
+        Case(
+            "cosine 1xN",
+            f"{rows:,}x{d}",
+            batch,
+            lambda x: _np_cosine_many(x["q"], x["m"]),
+            None if many is None else (lambda x, f=many: f(x["q"], x["m"])),
+            nbytes=4 * rows * d,
+            flops=4 * rows * d,
+            rtol=1e-4,
+            atol=1e-5,
+            target=_TARGETS["cosine 1xN"],
+            note="NumPy full expression (m @ q) / (norm(m, axis=1) * norm(q))",
+        ),
+        Case(
+            "top_k k=10",
+            f"{rows:,}x{d}",
+            batch,
+            lambda x: _np_topk(x["q"], x["m"], k),
+            (lambda x: _trueno_topk(x["q"], x["m"], k)) if have_topk else None,
+            nbytes=4 * rows * d,
+            flops=2 * rows * d,
+            target=_TARGETS["top_k"],
+            compare=_topk_compare,
+            note="dot-product scores, then selection; NumPy: m @ q, argpartition, argsort",
+        ),
+    ]
+
+
+def _linalg_cases(sizes: Sequence[int], gemv_rows: int, *, two_threads: bool) -> list[Case]:
+    matmul = _trueno_attr("matmul")
+    gemv = _trueno_attr("gemv")
+    cases = []
+    for n in sizes:
+
+        def setup(rng: np.random.Generator, n: int = n) -> dict[str, Any]:
+            return {"a": _signed(rng, n, n), "b": _signed(rng, n, n)}
+
+        tol = 1e-5 * n  # f32 dot products of length n with entries in [-1, 1)
+        threads = [1, 2] if two_threads else [1]
+        cases.extend(
+            Case(
+                "matmul",
+                f"{n}x{n}x{n}",
+                setup,
+                lambda d: d["a"] @ d["b"],
+                None if matmul is None else (lambda d, f=matmul, t=t: f(d["a"], d["b"], threads=t)),
+                nbytes=12 * n * n,
+                flops=2.0 * n**3,
+                cores=t,
+                rtol=1e-4,
+                atol=tol,
+                target=_TARGETS["matmul"] if t == 1 else None,
+                group=f"{t} thread" + ("s" if t > 1 else ""),
+                note="compute-bound: roofline is FP32 FMA peak"
+                + ("" if t == 1 else f" x {t} cores; OpenBLAS also on {t} threads"),
+                compute_bound=True,
+            )
+            for t in threads
+        )
+    d = 384
+
+    def mv(rng: np.random.Generator) -> dict[str, Any]:
+        return {"a": _signed(rng, gemv_rows, d), "x": _signed(rng, d)}
+
+    cases.append(
+        Case(
+            "gemv",
+            f"{gemv_rows:,}x{d}",
+            mv,
+            lambda v: v["a"] @ v["x"],
+            None if gemv is None else (lambda v, f=gemv: f(v["a"], v["x"])),
+            nbytes=4 * gemv_rows * d,
+            flops=2 * gemv_rows * d,
+            rtol=1e-4,
+            atol=1e-4,
+            target=_TARGETS["gemv"],
+        )
+    )
+    return cases
+
+
+# Speed targets: t_numpy / t_trueno at least this much. From issue 3 and the anchors in
+# PERF.md (a plain AVX-512 kernel reached dot 2.7x, sum 6.6x / 4.5x, norm 3.3x at small n;
+# memory-bound sizes can only tie NumPy, which already runs at the bandwidth limit).
+_TARGETS: dict[str, Any] = {
+    "dot": {"L1": 2.0, "L2": 1.0, "L3": 1.0, "DRAM": 0.9},
+    "sum": {"L1": 3.0, "L2": 2.0, "L3": 1.0, "DRAM": 0.9},
+    "norm": {"L1": 2.0, "L2": 1.0, "L3": 1.0, "DRAM": 0.9},
+    "add(out=)": {"L1": 1.2, "L2": 0.9, "L3": 0.9, "DRAM": 0.9},
+    "softmax": {"L1": 2.0, "L2": 1.5, "L3": 1.5, "DRAM": 1.5},
+    "cosine pair": 5.0,
+    "cosine 1xN": 4.0,
+    "top_k": 1.0,
+    "matmul": 0.8,
+    "gemv": 0.9,
+}
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    vector_sizes: tuple[int, ...]
+    softmax_sizes: tuple[int, ...]
+    rows: int  # of the 1 x N similarity / top_k matrix
+    matmul_sizes: tuple[int, ...]
+    gemv_rows: int
+    rounds: int
+    min_time: float
+    two_threads: bool
+
+
+MODES = {
+    "full": Mode(
+        "full",
+        (1_000, 65_536, 1 << 20, 1 << 26),
+        (1_000, 65_536, 1 << 24),
+        100_000,
+        (256, 512, 1024),
+        100_000,
+        15,
+        0.010,
+        True,
+    ),
+    "quick": Mode(
+        "quick",
+        (1_000, 65_536, 1 << 20),
+        (1_000, 65_536, 1 << 20),
+        20_000,
+        (256, 512),
+        20_000,
+        7,
+        0.010,
+        False,
+    ),
+    "smoke": Mode("smoke", (1_000,), (1_000,), 500, (33,), 100, 1, 0.0005, False),
+}
+
+
+def build_cases(mode: Mode, kernels: Sequence[str] | None = None) -> list[Case]:
+    """Every case of ``mode``, optionally only those whose kernel name starts with one of
+    ``kernels`` (``["dot", "matmul"]``)."""
+    cases = (
+        _vector_cases(mode.vector_sizes)
+        + _softmax_cases(mode.softmax_sizes)
+        + _similarity_cases(mode.rows)
+        + _linalg_cases(mode.matmul_sizes, mode.gemv_rows, two_threads=mode.two_threads)
+    )
+    if kernels:
+        cases = [c for c in cases if any(c.kernel.startswith(k) for k in kernels)]
+    return cases
+
+
+# --------------------------------------------------------------------------------------
+# Timing
+# --------------------------------------------------------------------------------------
+
+
+def _calibrate(fn: Callable[[], Any], min_time: float) -> int:
+    """Repetitions that make one sample at least ``min_time`` seconds."""
+    reps = 1
+    while True:
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            fn()
+        dt = time.perf_counter() - t0
+        if dt >= min_time:
+            return reps
+        # Aim 20 % past the target so the sample stays above it despite jitter.
+        reps = max(reps + 1, math.ceil(reps * 1.2 * min_time / max(dt, 1e-9)))
+
+
+def _sample(fn: Callable[[], Any], reps: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        fn()
+    return (time.perf_counter() - t0) / reps
+
+
+def _quantiles(xs: Sequence[float]) -> tuple[float, float, float]:
+    if len(xs) == 1:
+        return xs[0], xs[0], xs[0]
+    q1, q2, q3 = statistics.quantiles(xs, n=4, method="inclusive")
+    return q1, q2, q3
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Generator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def run_case(case: Case, rounds: int, min_time: float, rng: np.random.Generator) -> Result:
+    """Check ``case`` against NumPy, then time it in interleaved rounds."""
+    res = Result(
+        case.kernel,
+        case.size,
+        case.group,
+        case.level,
+        case.nbytes,
+        case.flops,
+        "ok",
+        case.target,
+        case.note,
+        roofline_s=case.roofline_s(),
+    )
+    if case.trueno_fn is None:
+        res.status = "unavailable"
+        res.error = "not available in this build"
+        return res
+    data = case.setup(rng)
+    tfn = case.trueno_fn
+    try:
+        want = case.numpy_fn(data)
+        want = want.copy() if isinstance(want, np.ndarray) else want
+        got = tfn(data)
+    except LookupError as e:
+        res.status, res.error = "unavailable", str(e)
+        return res
+    except Exception as e:  # a crashing kernel is a reported result, not a crash
+        res.status, res.error = "error", f"{type(e).__name__}: {e}"
+        return res
+    compare = case.compare or _close(case.rtol, case.atol)
+    ok, err = compare(want, got)
+    res.max_abs_err = err
+    if not ok:
+        res.status = "incorrect"
+        res.error = (
+            f"trueno differs from NumPy: max |diff| = {err:.3g} "
+            f"(rtol={case.rtol:g}, atol={case.atol:g})"
+        )
+        return res
+
+    fns = {"numpy": lambda: case.numpy_fn(data), "trueno": lambda: tfn(data)}
+    with _gc_paused():
+        for fn in fns.values():  # warm-up: page faults, allocator, caches, lazy init
+            fn()
+        reps = {name: _calibrate(fn, min_time) for name, fn in fns.items()}
+        times: dict[str, list[float]] = {name: [] for name in fns}
+        for _ in range(rounds):
+            order = list(fns)
+            random.shuffle(order)
+            for name in order:
+                times[name].append(_sample(fns[name], reps[name]))
+    ratios = [n / t for n, t in zip(times["numpy"], times["trueno"], strict=True)]
+    res.ratios = ratios
+    res.rounds = rounds
+    res.numpy_s = statistics.median(times["numpy"])
+    res.trueno_s = statistics.median(times["trueno"])
+    res.ratio_q1, res.ratio, res.ratio_q3 = _quantiles(ratios)
+    if case.compute_bound:
+        res.throughput, res.throughput_unit = case.flops / res.trueno_s / 1e9, "GFLOP/s"
+    else:
+        res.throughput, res.throughput_unit = case.nbytes / res.trueno_s / 1e9, "GB/s"
+    if res.roofline_s:
+        res.roofline_pct = 100.0 * res.roofline_s / res.trueno_s
+    if case.target is not None:
+        res.passed = res.ratio >= case.target
+    return res
+
+
+# --------------------------------------------------------------------------------------
+# Machine metadata
+# --------------------------------------------------------------------------------------
+
+_FLAGS_OF_INTEREST = (
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512bw",
+    "avx512vl",
+    "avx512dq",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx512_fp16",
+    "amx_tile",
+)
+
+
+def _cpuinfo() -> dict[str, Any]:
+    model, flags = platform.processor() or platform.machine(), set()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and model in ("", platform.machine(), "x86_64"):
+                model = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = set(value.split())
+    return {"model": model, "flags": sorted(f for f in _FLAGS_OF_INTEREST if f in flags)}
+
+
+def _loadavg() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def _threadpools() -> list[dict[str, Any]]:
+    try:
+        from threadpoolctl import threadpool_info  # noqa: PLC0415
+    except ImportError:
+        return []
+    keep = ("user_api", "internal_api", "version", "architecture", "num_threads", "filepath")
+    return [{k: v for k, v in pool.items() if k in keep} for pool in threadpool_info()]
+
+
+def _blas_limit(threads: int) -> contextlib.AbstractContextManager[Any]:
+    try:
+        from threadpoolctl import threadpool_limits  # noqa: PLC0415
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=threads, user_api="blas")
+
+
+def _trueno_backend() -> str:
+    import trueno  # noqa: PLC0415
+
+    for name in ("backend", "active_backend", "get_backend"):
+        fn = getattr(trueno, name, None)
+        if callable(fn):
+            with contextlib.suppress(Exception):
+                return str(fn())
+        elif isinstance(fn, str):
+            return fn
+    return "unknown (this build does not report it)"
+
+
+def machine_info() -> dict[str, Any]:
+    """Everything needed to judge (or reproduce) a run."""
+    import trueno  # noqa: PLC0415
+
+    try:
+        from importlib.metadata import version  # noqa: PLC0415
+
+        trueno_version = version("trueno")
+    except Exception:  # not installed as a distribution (e.g. a source checkout)
+        trueno_version = getattr(trueno, "__version__", "unknown")
+    removed = os.environ.get(_REMOVED_ENV_MARK)
+    ncpu = os.cpu_count() or 1
+    return {
+        "cpu": _cpuinfo(),
+        "ncpu": ncpu,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "trueno": trueno_version,
+        "trueno_source_hash": getattr(trueno, "__source_hash__", ""),
+        "trueno_backend": _trueno_backend(),
+        "trueno_backend_env": os.environ.get("TRUENO_BACKEND", ""),
+        "threadpools": _threadpools(),
+        "openblas_env": {k: os.environ[k] for k in OPENBLAS_ENV if k in os.environ},
+        "openblas_env_removed": json.loads(removed) if removed else {},
+        "loadavg_start": _loadavg(),
+    }
+
+
+def _busy(load: list[float] | None, ncpu: int) -> bool:
+    return load is not None and load[0] > BUSY_LOAD_PER_CPU * ncpu
+
+
+# --------------------------------------------------------------------------------------
+# Reports
+# --------------------------------------------------------------------------------------
+
+
+def _ratio_str(r: Result) -> str:
+    if r.ratio is None:
+        return "-"
+    return f"{r.ratio:.2f}x [{r.ratio_q1:.2f}-{r.ratio_q3:.2f}]"
+
+
+def _verdict(r: Result) -> str:
+    if r.status != "ok":
+        return {"unavailable": "n/a", "incorrect": "**WRONG**", "error": "**ERROR**"}[r.status]
+    if r.passed is None:
+        return "-"
+    return "pass" if r.passed else "**miss**"
+
+
+def to_markdown(report: Mapping[str, Any]) -> str:
+    m = report["machine"]
+    lines = [
+        f"# trueno vs NumPy ({report['mode']} run)",
+        "",
+        f"- command: `{report['command']}`",
+        f"- date: {report['date']}",
+        f"- CPU: {m['cpu']['model']} ({m['ncpu']} CPUs; {', '.join(m['cpu']['flags'])})",
+        (
+            f"- numpy {m['numpy']}, trueno {m['trueno']} (backend {m['trueno_backend']}), "
+            f"Python {m['python']}"
+        ),
+        "- BLAS: "
+        + (
+            "; ".join(
+                f"{p.get('internal_api')} {p.get('version')} ({p.get('architecture')})"
+                for p in m["threadpools"]
+            )
+            or "threadpoolctl not installed: BLAS threads NOT pinned"
+        )
+        + ", pinned to 1 thread for the main table",
+        f"- load average: start {m['loadavg_start']}, end {report['loadavg_end']}",
+    ]
+    if m["openblas_env_removed"]:
+        lines.append(
+            f"- removed from the benchmark process (they slow this NumPy's OpenBLAS): "
+            f"{m['openblas_env_removed']}"
+        )
+    if m["openblas_env"]:
+        lines.append(f"- OpenBLAS environment in effect: {m['openblas_env']}")
+    lines.append(
+        f"- {report['config']['rounds']} interleaved rounds per row, samples >= "
+        f"{report['config']['min_time'] * 1e3:g} ms; ratio = t_numpy / t_trueno, "
+        "median [IQR]; > 1 means trueno is faster"
+    )
+    if report["busy"]:
+        lines += [
+            "",
+            (
+                "> **Busy machine:** the load average exceeded "
+                f"{BUSY_LOAD_PER_CPU * m['ncpu']:g} during this run; absolute times are "
+                "unreliable and ratios noisier than usual."
+            ),
+        ]
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in report["results"]:
+        groups.setdefault(r["group"], []).append(r)
+    for group, rows in groups.items():
+        lines += [
+            "",
+            f"## {group}",
+            "",
+            (
+                "| kernel | size | level | NumPy | trueno | ratio | trueno throughput "
+                "| % of roofline | target | result |"
+            ),
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for row in rows:
+            r = Result(**row)
+            thr = f"{r.throughput:.3g} {r.throughput_unit}" if r.throughput else "-"
+            pct = f"{r.roofline_pct:.0f}%" if r.roofline_pct is not None else "-"
+            tgt = f">= {r.target:g}x" if r.target is not None else "-"
+            lines.append(
+                f"| {r.kernel} | {r.size} ({_fmt_bytes(r.nbytes)}) | {r.level} "
+                f"| {_fmt_time(r.numpy_s)} | {_fmt_time(r.trueno_s)} | {_ratio_str(r)} "
+                f"| {thr} | {pct} | {tgt} | {_verdict(r)} |"
+            )
+    notes = [r for r in report["results"] if r["status"] != "ok" or r["note"]]
+    if notes:
+        lines += ["", "## Notes", ""]
+        seen = set()
+        for r in notes:
+            text = r["error"] or r["note"]
+            key = (r["kernel"], text)
+            if key in seen:
+                continue
+            seen.add(key)
+            lines.append(f"- {r['kernel']} {r['size']}: {text}")
+    lines += [
+        "",
+        (
+            "Roofline: the larger of bytes / bandwidth of the level the working set lives "
+            f"in (L1 {BANDWIDTH['L1'] / 1e9:g}, L2 {BANDWIDTH['L2'] / 1e9:g}, "
+            f"L3 {BANDWIDTH['L3'] / 1e9:g}, DRAM {BANDWIDTH['DRAM'] / 1e9:g} GB/s), "
+            f"flops / {PEAK_FLOPS / 1e9:g} GFLOP/s, and the {CALL_FLOOR_S * 1e9:g} ns "
+            "Python call floor."
+        ),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def plot(report: Mapping[str, Any], path: Path) -> bool:
+    """Speedup vs working-set size per kernel (log x); False if matplotlib is missing."""
+    try:
+        import matplotlib as mpl  # noqa: PLC0415
+
+        mpl.use("Agg")
+        import matplotlib.pyplot as plt  # noqa: PLC0415
+    except ImportError:
+        return False
+    fig = figure(report, plt)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+def figure(report: Mapping[str, Any], plt: Any = None) -> Any:
+    """The speedup figure as a matplotlib Figure (the notebook displays it)."""
+    if plt is None:
+        import matplotlib.pyplot as plt  # noqa: PLC0415
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    series: dict[str, list[dict[str, Any]]] = {}
+    for r in report["results"]:
+        if r["status"] == "ok" and r["ratio"]:
+            label = r["kernel"] if r["group"] == "1 thread" else f"{r['kernel']} ({r['group']})"
+            series.setdefault(label, []).append(r)
+    for label, rows in sorted(series.items()):
+        rows.sort(key=lambda r: r["nbytes"])
+        x = [r["nbytes"] for r in rows]
+        y = [r["ratio"] for r in rows]
+        err = [
+            [r["ratio"] - r["ratio_q1"] for r in rows],
+            [r["ratio_q3"] - r["ratio"] for r in rows],
+        ]
+        ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=label)
+    ax.axhline(1.0, color="black", linewidth=0.8, linestyle="--")
+    for level, cap in CACHE_BYTES.items():
+        ax.axvline(cap, color="grey", linewidth=0.6, linestyle=":")
+        ax.text(cap, ax.get_ylim()[1], f" {level}", va="top", fontsize=8, color="grey")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("working set (bytes)")
+    ax.set_ylabel("speedup: t_numpy / t_trueno (median, IQR bars)")
+    busy = " - BUSY MACHINE" if report.get("busy") else ""
+    ax.set_title(f"trueno vs NumPy, {report['machine']['cpu']['model']}{busy}", fontsize=10)
+    if series:
+        ax.legend(fontsize=8, ncol=2)
+    ax.grid(visible=True, which="both", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------
+# Driver
+# --------------------------------------------------------------------------------------
+
+
+def run(
+    cases: Sequence[Case],
+    *,
+    rounds: int,
+    min_time: float,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> list[Result]:
+    """Check and time every case, BLAS pinned to one thread (two for 2-thread rows)."""
+    rng = np.random.default_rng(seed)
+    random.seed(seed)
+    results = []
+    for i, case in enumerate(cases, 1):
+        threads = 2 if case.group.startswith("2") else 1
+        with _blas_limit(threads):
+            res = run_case(case, rounds, min_time, rng)
+        results.append(res)
+        gc.collect()
+        if progress:
+            if res.status == "ok":
+                verdict = _verdict(res).strip("*")
+                detail = f"{_ratio_str(res)}  {verdict}"
+            else:
+                detail = f"{res.status}: {res.error}"
+            progress(f"[{i}/{len(cases)}] {case.kernel} {case.size} ({case.group}): {detail}")
+    return results
+
+
+def report_dict(
+    results: Sequence[Result], mode: str, machine: Mapping[str, Any], config: Mapping[str, Any]
+) -> dict[str, Any]:
+    load_end = _loadavg()
+    ncpu = machine["ncpu"]
+    busy = _busy(machine["loadavg_start"], ncpu) or _busy(load_end, ncpu)
+    rows = [asdict(r) for r in results]
+    return {
+        "schema": SCHEMA,
+        "mode": mode,
+        "command": config["command"],
+        "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": dict(machine),
+        "config": dict(config),
+        "loadavg_end": load_end,
+        "busy": busy,
+        "results": rows,
+        "summary": {
+            "cases": len(rows),
+            "ok": sum(r["status"] == "ok" for r in rows),
+            "unavailable": sum(r["status"] == "unavailable" for r in rows),
+            "incorrect": sum(r["status"] in ("incorrect", "error") for r in rows),
+            "targets_met": sum(r["passed"] is True for r in rows),
+            "targets_missed": sum(r["passed"] is False for r in rows),
+        },
+    }
+
+
+def write_outputs(report: Mapping[str, Any], out: Path) -> dict[str, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out / "bench.json", "md": out / "bench.md", "png": out / "bench.png"}
+    paths["json"].write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
+    paths["md"].write_text(to_markdown(report))
+    if not plot(report, paths["png"]):
+        del paths["png"]
+    return paths
+
+
+def _maybe_reexec_without_openblas_env(argv: Sequence[str], keep: bool) -> None:
+    """OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are read when OpenBLAS loads and slow this
+    NumPy's kernels; re-run this benchmark (only) without them, noting what was removed."""
+    present = {k: os.environ[k] for k in OPENBLAS_ENV if k in os.environ}
+    if keep or not present or _REMOVED_ENV_MARK in os.environ:
+        return
+    env = {k: v for k, v in os.environ.items() if k not in OPENBLAS_ENV}
+    env[_REMOVED_ENV_MARK] = json.dumps(present)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "trueno.bench", *argv], env)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m trueno.bench", description=__doc__.split("\n")[0])
+    size = p.add_mutually_exclusive_group()
+    size.add_argument(
+        "--full",
+        action="store_const",
+        dest="mode",
+        const="full",
+        help="every size incl. DRAM (default)",
+    )
+    size.add_argument(
+        "--quick",
+        action="store_const",
+        dest="mode",
+        const="quick",
+        help="< 60 s: no DRAM sizes, fewer rounds",
+    )
+    size.add_argument(
+        "--smoke",
+        action="store_const",
+        dest="mode",
+        const="smoke",
+        help="tiny sizes, 1 round (tests)",
+    )
+    p.add_argument("--out", type=Path, default=Path("build/bench"), help="output directory")
+    p.add_argument("--kernels", default="", help="comma-separated kernel name prefixes to run")
+    p.add_argument("--rounds", type=int, help="interleaved rounds per case")
+    p.add_argument("--min-time", type=float, help="seconds of work per sample (default 0.01)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--keep-openblas-env",
+        action="store_true",
+        help=f"do not drop {' / '.join(OPENBLAS_ENV)} for this process",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(mode="full")
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None, *, overrides: Mapping[str, Fn] | None = None) -> int:
+    """Run the benchmark; ``overrides`` maps a kernel name to a replacement trueno callable
+    (taking the case's input dict). Returns the exit code."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(args_list)
+    if argv is None:  # only the command-line entry point may replace the process
+        _maybe_reexec_without_openblas_env(args_list, args.keep_openblas_env)
+    mode = MODES[args.mode]
+    rounds = args.rounds or mode.rounds
+    min_time = args.min_time if args.min_time is not None else mode.min_time
+    kernels = [k.strip() for k in args.kernels.split(",") if k.strip()]
+    cases = build_cases(mode, kernels)
+    for case in cases:
+        if overrides and case.kernel in overrides:
+            case.trueno_fn = overrides[case.kernel]
+    say = (lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
+    machine = machine_info()
+    say(
+        f"trueno.bench {mode.name}: {len(cases)} cases, {rounds} rounds, backend "
+        f"{machine['trueno_backend']}, load {machine['loadavg_start']}"
+    )
+    if _busy(machine["loadavg_start"], machine["ncpu"]):
+        say("warning: the machine is busy; ratios will be noisier than usual")
+    results = run(cases, rounds=rounds, min_time=min_time, seed=args.seed, progress=say)
+    command = "python -m trueno.bench " + shlex.join(args_list)
+    config = {
+        "command": command.strip(),
+        "rounds": rounds,
+        "min_time": min_time,
+        "seed": args.seed,
+        "kernels": kernels,
+    }
+    report = report_dict(results, mode.name, machine, config)
+    paths = write_outputs(report, args.out)
+    s = report["summary"]
+    say(
+        f"{s['ok']} ok, {s['unavailable']} unavailable, {s['incorrect']} incorrect; "
+        f"targets met {s['targets_met']}, missed {s['targets_missed']}"
+    )
+    for kind, path in paths.items():
+        say(f"wrote {kind}: {path}")
+    return 1 if s["incorrect"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
