@@ -118,9 +118,7 @@ def parse(text: str, *, name: str = "<notebook>") -> list[Cell]:
     lines = text.replace("\r\n", "\n").split("\n")
     if not lines or lines[0].rstrip() != HEADER:
         first = lines[0] if lines else ""
-        raise NotebookFormatError(
-            f"{name}: first line must be {HEADER!r}, found {first[:60]!r}"
-        )
+        raise NotebookFormatError(f"{name}: first line must be {HEADER!r}, found {first[:60]!r}")
     chunks: list[list[str]] = [[]]
     for line in lines[1:]:
         if line.rstrip() == SEPARATOR:
@@ -219,12 +217,14 @@ def to_nbformat(cells: list[Cell], *, setup: bool = True) -> NotebookNode:
     Databricks source, so errors name the cell a learner sees.
     """
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.metadata["language_info"] = {"name": "python"}
     if setup:
-        nb.cells.append(
-            nbformat.v4.new_code_cell(SETUP_SOURCE, metadata={"tags": [SETUP_TAG]})
-        )
+        nb.cells.append(nbformat.v4.new_code_cell(SETUP_SOURCE, metadata={"tags": [SETUP_TAG]}))
     for number, cell in enumerate(cells, 1):
         meta = {"coursekit": {"cell": number, "kind": cell.kind}}
         if cell.kind == MARKDOWN:

@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         choices=GROUPS,
         default=[],
-        help="run a course's demos and lab solutions (repeatable); 'examples' is examples/databricks",
+        help="a course's demos and lab solutions (repeatable); 'examples': examples/databricks",
     )
     parser.add_argument(
         "--param", action="append", default=[], metavar="KEY=VALUE", help="widget value"
@@ -249,11 +249,14 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = root / "build" / "runs" / time.strftime("%Y%m%d-%H%M%S")
     results = []
     for index, path in enumerate(notebooks, 1):
-        print(f"[{index}/{len(notebooks)}] {path.relative_to(root) if path.is_relative_to(root) else path}", flush=True)
+        shown = path.relative_to(root) if path.is_relative_to(root) else path
+        print(f"[{index}/{len(notebooks)}] {shown}", flush=True)
         result = run_notebook(
             path, root=root, out_dir=out_dir, run_dir=run_dir, params=params, timeout=args.timeout
         )
-        print(f"    {result.status} in {result.seconds:.1f} s {result.message}".rstrip(), flush=True)
+        print(
+            f"    {result.status} in {result.seconds:.1f} s {result.message}".rstrip(), flush=True
+        )
         results.append(result)
     print()
     print(summary(results, root))

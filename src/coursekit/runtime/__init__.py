@@ -21,6 +21,7 @@ variables that the kernel inherits:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -29,7 +30,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,7 @@ class Runtime:
         return self.notebook.parent if self.notebook else Path.cwd()
 
     def make_dbutils(self, params: dict[str, str], notebook: Path | None) -> DBUtils:
-        """A dbutils whose widgets hold ``params`` and whose relative paths start at ``notebook``."""
+        """A dbutils with ``params`` as widget values, resolving paths from ``notebook``."""
         base = notebook.parent if notebook else self.base_dir
         return DBUtils(
             params=params,
@@ -123,7 +124,7 @@ class Runtime:
                 continue
             if cell.kind == nbsrc.CODE:
                 code = compile(cell.source, f"{path}, cell {number}", "exec")
-                exec(code, namespace)  # noqa: S102 (running the notebook is the point)
+                exec(code, namespace)
             elif cell.kind == nbsrc.SQL:
                 run_sql(self.spark, cell.source, _widget_values(namespace), namespace)
             elif cell.kind == nbsrc.RUN:
@@ -321,8 +322,8 @@ def run_sql(spark: Any, text: str, widgets: dict[str, str], namespace: dict[str,
 
 def run_sh(script: str, cwd: Path) -> None:
     """A ``%sh`` cell: bash with ``-e``; a non-zero exit fails the cell."""
-    proc = subprocess.run(  # noqa: S603 (the notebook's own shell cell)
-        ["bash", "-e", "-c", script],  # noqa: S607
+    proc = subprocess.run(
+        ["bash", "-e", "-c", script],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -349,7 +350,7 @@ def run_fs(dbutils: DBUtils, text: str) -> Any:
     kwargs = {"recurse": True} if flags & {"-r", "--recurse"} else {}
     result = getattr(dbutils.fs, command)(*positional, **kwargs)
     if isinstance(result, list) and all(isinstance(r, FileInfo) for r in result):
-        display(pd.DataFrame([r.__dict__ for r in result], columns=list(FileInfo.__annotations__)))
+        display(pd.DataFrame([dataclasses.asdict(r) for r in result]))
     else:
         print(result)
     return result
@@ -372,7 +373,7 @@ def _resolve_run_target(args: str, base: Path) -> Path:
 
 
 @contextlib.contextmanager
-def _deadline(seconds: int, path: Path) -> Iterator[None]:
+def _deadline(seconds: int, path: Path) -> Generator[None]:
     """Fail a child notebook that runs past its timeout (0 means no limit)."""
     if not seconds or not hasattr(signal, "SIGALRM"):
         yield
@@ -421,7 +422,9 @@ def _install_ipython(runtime: Runtime) -> None:
     ip.register_magic_function(pip_magic, magic_kind="line", magic_name="pip")
     ip.register_magic_function(run_magic, magic_kind="line", magic_name="run")
 
-    def on_exit(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> None:
+    def on_exit(
+        shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None
+    ) -> None:
         exit_value = value.value if isinstance(value, NotebookExit) else str(value)
         print(f"Notebook exited: {exit_value}")
         from IPython.display import publish_display_data  # noqa: PLC0415

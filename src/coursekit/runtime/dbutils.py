@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -251,7 +250,7 @@ class Fs:
         local.write_text(contents, encoding="utf-8")
         return True
 
-    def mkdirs(self, dir: str) -> bool:  # noqa: A002 (the Databricks argument name)
+    def mkdirs(self, dir: str) -> bool:
         self.local_path(dir).mkdir(parents=True, exist_ok=True)
         return True
 
@@ -278,7 +277,7 @@ class Fs:
         shutil.move(src, dst)
         return True
 
-    def rm(self, dir: str, recurse: bool = False) -> bool:  # noqa: A002
+    def rm(self, dir: str, recurse: bool = False) -> bool:
         local = self.local_path(dir)
         if local == self.root:
             raise ValueError("refusing to remove the DBFS root")
@@ -329,7 +328,9 @@ class Secrets:
 
     def listScopes(self) -> list[str]:  # noqa: N802
         prefix = "COURSEKIT_SECRET_"
-        return sorted({k[len(prefix) :].split("_")[0].lower() for k in self._environ if k.startswith(prefix)})
+        return sorted(
+            {k[len(prefix) :].split("_")[0].lower() for k in self._environ if k.startswith(prefix)}
+        )
 
     def redact(self, text: str) -> str:
         # Longest first, so a secret containing another is hidden whole.
@@ -428,7 +429,3 @@ class DBUtils:
 
     def __repr__(self) -> str:
         return f"<local dbutils: fs root {self.fs.root}>"
-
-
-
-

@@ -30,7 +30,9 @@ class _Table:
         return f"{text}{self.note}"
 
     def _repr_html_(self) -> str:
-        return self.frame.to_html(index=False, max_rows=MAX_ROWS) + f"<p><em>{self._footer()}</em></p>"
+        return (
+            self.frame.to_html(index=False, max_rows=MAX_ROWS) + f"<p><em>{self._footer()}</em></p>"
+        )
 
     def __repr__(self) -> str:
         if self.frame.columns.empty:

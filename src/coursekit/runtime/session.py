@@ -18,7 +18,7 @@ import contextlib
 import importlib.metadata
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -75,7 +75,7 @@ def _cached_jars(ivy: Path, coordinate: str) -> list[str] | None:
 
 
 @contextlib.contextmanager
-def _jvm_output_to(log: Path | None) -> Iterator[None]:
+def _jvm_output_to(log: Path | None) -> Generator[None]:
     """Point fds 1 and 2 at ``log`` while the JVM starts, so it inherits the log.
 
     The JVM writes to the file descriptors it inherits, which a Jupyter kernel

@@ -151,7 +151,7 @@ display(by_region)
 
 known_customers = {c[0] for c in customers_data}
 python_total = sum(o[3] * o[4] for o in expected_shipped if o[1] in known_customers)
-spark_total = by_region.agg(sf.sum("revenue")).first()[0]
+spark_total = by_region.agg(sf.sum("revenue")).collect()[0][0]
 assert abs(spark_total - python_total) < 0.05, (spark_total, python_total)
 assert by_region.count() == 4
 
@@ -179,7 +179,9 @@ display(top_per_region)
 
 assert top_per_region.count() == 4
 for row in top_per_region.collect():
-    best = per_customer.filter(sf.col("region") == row.region).agg(sf.max("revenue")).first()[0]
+    best = (
+        per_customer.filter(sf.col("region") == row.region).agg(sf.max("revenue")).collect()[0][0]
+    )
     assert row.revenue == best, (row.region, row.revenue, best)
 shares = ranked.groupBy("region").agg(sf.sum("share").alias("total_share")).collect()
 assert all(abs(r.total_share - 1.0) < 0.01 for r in shares)

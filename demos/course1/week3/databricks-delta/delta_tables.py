@@ -96,7 +96,7 @@ for account_id, balance in before.items():
     expected = round(balance * 1.05, 2) if account_id in gold else balance
     assert after[account_id] == expected, (account_id, after[account_id], expected)
 
-deleted = spark.sql(f"DELETE FROM {accounts} WHERE balance = 0").first()
+deleted = spark.sql(f"DELETE FROM {accounts} WHERE balance = 0").collect()[0]
 print(deleted)
 assert 8 not in balances()
 assert spark.table(accounts).count() == 7
@@ -126,7 +126,7 @@ merge = spark.sql(f"""
     ON target.account_id = source.account_id
     WHEN MATCHED THEN UPDATE SET *
     WHEN NOT MATCHED THEN INSERT *
-""").first()
+""").collect()[0]
 print(merge)
 
 assert merge["num_updated_rows"] == 2
@@ -166,7 +166,7 @@ display(history.select("version", "operation", "operationMetrics"))
 operations = [r.operation for r in history.collect()]
 # Version 0 is the table's creation (its name differs between engines); then our commits.
 assert operations[1:] == ["WRITE", "UPDATE", "DELETE", "MERGE"], operations
-latest_version = history.agg({"version": "max"}).first()[0]
+latest_version = history.agg({"version": "max"}).collect()[0][0]
 assert latest_version == 4
 
 # COMMAND ----------
@@ -181,7 +181,7 @@ assert latest_version == 4
 
 # COMMAND ----------
 
-detail = spark.sql(f"DESCRIBE DETAIL {accounts}").first()
+detail = spark.sql(f"DESCRIBE DETAIL {accounts}").collect()[0]
 print(f"format={detail.format} files={detail.numFiles} location={detail.location}")
 assert detail.format == "delta"
 
@@ -208,7 +208,7 @@ display(version_0.orderBy("account_id"))
 
 assert version_0.count() == 5
 assert {r.account_id: r.balance for r in version_0.collect()} == {a[0]: a[3] for a in initial}
-version_1 = spark.sql(f"SELECT COUNT(*) AS n FROM {accounts} VERSION AS OF 1").first()
+version_1 = spark.sql(f"SELECT COUNT(*) AS n FROM {accounts} VERSION AS OF 1").collect()[0]
 assert version_1.n == 8
 
 # COMMAND ----------

@@ -1,0 +1,22 @@
+# The globals a Databricks notebook finds already defined, declared for type checkers
+# (ty, pyright). On Databricks the platform defines them; locally coursekit.runtime.setup
+# does, with the same behaviour. ruff's `builtins` setting in pyproject.toml lists the
+# same names for lint.
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+
+from coursekit.runtime.dbutils import DBUtils
+
+spark: SparkSession
+dbutils: DBUtils
+sc: Any  # classic clusters only: not on serverless, and not defined by the local runtime
+
+def display(obj: Any = None, *args: Any, **kwargs: Any) -> None: ...
+def displayHTML(html: str) -> None: ...  # noqa: N802 (the Databricks name)
+def table(tableName: str) -> DataFrame: ...  # noqa: N803
+def sql(
+    sqlQuery: str,  # noqa: N803
+    args: dict[str, Any] | list[Any] | None = None,
+    **kwargs: Any,
+) -> DataFrame: ...
