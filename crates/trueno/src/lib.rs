@@ -4,12 +4,24 @@
 //! selected once at run time ([`backend`]) and tested against that reference.
 
 pub mod backend;
+pub mod elementwise;
+mod math;
 pub mod matmul;
 pub mod reduce;
+pub mod rows;
+mod simd;
 
 pub use backend::{Backend, set_backend};
+pub use elementwise::{
+    add, add_f64, axpy, div, div_f64, exp, fma, gelu_erf, gelu_tanh, log, mul, mul_f64, relu,
+    scale, sigmoid, sub, sub_f64, tanh,
+};
 pub use matmul::{gemv, gemv_f64, matmul, matmul_f64};
-pub use reduce::dot;
+pub use reduce::{
+    argmax, argmax_f64, argmin, argmin_f64, dot, dot_f64, max, max_f64, mean, mean_f64, min,
+    min_f64, norm, norm_f64, std, std_f64, sum, sum_f64, var, var_f64,
+};
+pub use rows::{layer_norm_rows, log_softmax_rows, rms_norm_rows, softmax_rows};
 
 /// Errors a kernel reports instead of panicking.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +36,12 @@ pub enum Error {
         backend: &'static str,
         missing: String,
     },
+    /// A reduction without identity (min, max, argmin, argmax) was given no
+    /// elements.
+    Empty { op: &'static str },
+    /// A flat buffer does not hold a whole number of rows, or a parameter
+    /// (row length, k, ...) is unusable; the message names the values.
+    Shape(String),
 }
 
 impl std::fmt::Display for Error {
@@ -42,6 +60,13 @@ impl std::fmt::Display for Error {
                     "backend {backend} is not supported on this CPU: missing {missing}"
                 )
             }
+            Error::Empty { op } => {
+                write!(
+                    f,
+                    "zero-size array to reduction operation {op} which has no identity"
+                )
+            }
+            Error::Shape(msg) => f.write_str(msg),
         }
     }
 }

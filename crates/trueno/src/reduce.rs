@@ -1,48 +1,525 @@
-//! Reductions: a dot product that accumulates in several independent lanes
-//! so the compiler can keep more than one FMA in flight.
+//! Reductions: sum, dot, norm, min/max and their arg-variants, mean, var/std.
+//!
+//! **Accuracy of sums.** A naive loop accumulates n rounding errors into one
+//! running total (error bound ~ n·ε·Σ|x|). Here the input is cut into blocks of
+//! [`BLOCK`] elements; inside a block eight independent vector accumulators
+//! (8·LANES partial sums, which also hides the add/FMA latency) each see only
+//! `BLOCK / (8·LANES)` elements, are combined pairwise, and every block total
+//! is added into an **f64** running sum. The f32 error is therefore bounded by
+//! about `(BLOCK/(8·LANES) + 7 + log2 LANES)·ε` relative to Σ|x| of one block,
+//! independent of n, and the final rounding to f32 is the last step. `dot`
+//! and `var` use the same scheme. `norm` squares and accumulates in f64
+//! lanes, so it neither overflows nor underflows for any finite f32 input.
+//!
+//! **Special values (as NumPy).** NaN propagates through sum/dot/norm/mean/var
+//! and through min/max; argmin/argmax return the index of the first NaN if
+//! there is one, else the first index of the extreme. Empty input: sum, dot
+//! and norm are 0, mean and var are NaN (NumPy returns NaN with a warning),
+//! and min/max/argmin/argmax are [`Error::Empty`] (NumPy raises).
 
 use crate::Error;
+use crate::backend;
+use crate::simd::{Simd, multiversion};
 
-/// Dot product of two equal-length slices.
-///
-/// Returns `0.0` for empty input, like `np.dot`.
-pub fn dot(a: &[f32], b: &[f32]) -> Result<f32, Error> {
-    if a.len() != b.len() {
-        return Err(Error::LengthMismatch {
-            left: a.len(),
-            right: b.len(),
-        });
-    }
-    let mut acc = [0.0f32; 8];
-    let chunks_a = a.chunks_exact(8);
-    let chunks_b = b.chunks_exact(8);
-    let (tail_a, tail_b) = (chunks_a.remainder(), chunks_b.remainder());
-    for (x, y) in chunks_a.zip(chunks_b) {
-        for i in 0..8 {
-            acc[i] = x[i].mul_add(y[i], acc[i]);
+/// Elements per f32 partial sum before it is folded into the f64 total.
+pub const BLOCK: usize = 4096;
+
+#[inline(always)]
+fn tree<S: Simd>(s: S, a: [S::V; 8]) -> S::V {
+    s.add(
+        s.add(s.add(a[0], a[1]), s.add(a[2], a[3])),
+        s.add(s.add(a[4], a[5]), s.add(a[6], a[7])),
+    )
+}
+
+/// One block: 8 accumulators of `f(x)` (or `f(x, y)`) per lane.
+#[inline(always)]
+pub(crate) fn block_sum1<S: Simd>(
+    s: S,
+    x: &[f32],
+    fill: f32,
+    f: impl Fn(S::V, S::V) -> S::V,
+) -> f32 {
+    let l = S::LANES;
+    let mut acc = [s.splat(0.0); 8];
+    let mut chunks = x.chunks_exact(8 * l);
+    for c in &mut chunks {
+        for (j, a) in acc.iter_mut().enumerate() {
+            *a = f(*a, s.load(&c[j * l..]));
         }
     }
-    let mut total: f32 = acc.iter().sum();
-    for (x, y) in tail_a.iter().zip(tail_b) {
-        total = x.mul_add(*y, total);
+    let mut rest = chunks.remainder().chunks_exact(l);
+    for c in &mut rest {
+        acc[0] = f(acc[0], s.load(c));
     }
-    Ok(total)
+    let t = rest.remainder();
+    if !t.is_empty() {
+        acc[1] = f(acc[1], s.load_tail(t, fill));
+    }
+    s.reduce_add(tree(s, acc))
+}
+
+#[inline(always)]
+fn block_sum2<S: Simd>(s: S, x: &[f32], y: &[f32], f: impl Fn(S::V, S::V, S::V) -> S::V) -> f32 {
+    let l = S::LANES;
+    let mut acc = [s.splat(0.0); 8];
+    let mut cx = x.chunks_exact(8 * l);
+    let mut cy = y.chunks_exact(8 * l);
+    for (a8, b8) in (&mut cx).zip(&mut cy) {
+        for (j, a) in acc.iter_mut().enumerate() {
+            *a = f(*a, s.load(&a8[j * l..]), s.load(&b8[j * l..]));
+        }
+    }
+    let mut rx = cx.remainder().chunks_exact(l);
+    let mut ry = cy.remainder().chunks_exact(l);
+    for (a, b) in (&mut rx).zip(&mut ry) {
+        acc[0] = f(acc[0], s.load(a), s.load(b));
+    }
+    let (tx, ty) = (rx.remainder(), ry.remainder());
+    if !tx.is_empty() {
+        acc[1] = f(acc[1], s.load_tail(tx, 0.0), s.load_tail(ty, 0.0));
+    }
+    s.reduce_add(tree(s, acc))
+}
+
+#[inline(always)]
+fn sum_k<S: Simd>(s: S, x: &[f32]) -> f64 {
+    x.chunks(BLOCK)
+        .map(|b| f64::from(block_sum1(s, b, 0.0, |a, v| s.add(a, v))))
+        .sum()
+}
+multiversion! {
+    pub(crate) fn sum_d(x: &[f32]) -> f64 = sum_k;
+}
+
+#[inline(always)]
+fn dot_k<S: Simd>(s: S, x: &[f32], y: &[f32]) -> f64 {
+    x.chunks(BLOCK)
+        .zip(y.chunks(BLOCK))
+        .map(|(a, b)| f64::from(block_sum2(s, a, b, |acc, u, v| s.fma(u, v, acc))))
+        .sum()
+}
+multiversion! {
+    pub(crate) fn dot_d(x: &[f32], y: &[f32]) -> f64 = dot_k;
+}
+
+/// Sum of squares in f64 lanes (no overflow for any f32 input).
+#[inline(always)]
+fn sumsq64_k<S: Simd>(_s: S, x: &[f32]) -> f64 {
+    let mut acc = [0.0f64; 16];
+    let mut chunks = x.chunks_exact(16);
+    for c in &mut chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            let v = f64::from(v);
+            *a += v * v;
+        }
+    }
+    for (a, &v) in acc.iter_mut().zip(chunks.remainder()) {
+        let v = f64::from(v);
+        *a += v * v;
+    }
+    pairwise64(acc)
+}
+multiversion! {
+    pub(crate) fn sumsq64_d(x: &[f32]) -> f64 = sumsq64_k;
+}
+
+#[inline(always)]
+fn pairwise64<const N: usize>(mut v: [f64; N]) -> f64 {
+    let mut w = N;
+    while w > 1 {
+        w /= 2;
+        for i in 0..w {
+            v[i] += v[i + w];
+        }
+    }
+    v[0]
+}
+
+/// `(min, max, saw_nan)` over non-NaN values; `x` must be non-empty.
+#[inline(always)]
+fn minmax_k<S: Simd>(s: S, x: &[f32]) -> (f32, f32, bool) {
+    let l = S::LANES;
+    let first = x[0];
+    let (mut lo, mut hi) = (s.splat(first), s.splat(first));
+    let (mut lo2, mut hi2) = (lo, hi);
+    let mut nan = s.is_nan(lo);
+    let mut chunks = x.chunks_exact(2 * l);
+    for c in &mut chunks {
+        let (a, b) = (s.load(c), s.load(&c[l..]));
+        // max(v, acc): a NaN v yields acc, so NaN never sticks; it is
+        // tracked separately in the mask.
+        lo = s.min(a, lo);
+        hi = s.max(a, hi);
+        lo2 = s.min(b, lo2);
+        hi2 = s.max(b, hi2);
+        nan = s.mask_or(nan, s.mask_or(s.is_nan(a), s.is_nan(b)));
+    }
+    let mut rest = chunks.remainder().chunks_exact(l);
+    for c in &mut rest {
+        let a = s.load(c);
+        lo = s.min(a, lo);
+        hi = s.max(a, hi);
+        nan = s.mask_or(nan, s.is_nan(a));
+    }
+    let t = rest.remainder();
+    if !t.is_empty() {
+        let a = s.load_tail(t, first);
+        lo = s.min(a, lo);
+        hi = s.max(a, hi);
+        nan = s.mask_or(nan, s.is_nan(a));
+    }
+    let lo = s.reduce_min(s.min(lo2, lo));
+    let hi = s.reduce_max(s.max(hi2, hi));
+    (lo, hi, s.mask_any(nan))
+}
+multiversion! {
+    fn minmax_d(x: &[f32]) -> (f32, f32, bool) = minmax_k;
+}
+
+/// Sum of `(x - c)` and of `(x - c)^2` (for the corrected two-pass variance).
+#[inline(always)]
+fn centered_k<S: Simd>(s: S, x: &[f32], c: f32) -> (f64, f64) {
+    let cv = s.splat(c);
+    let mut d1 = 0.0f64;
+    let mut d2 = 0.0f64;
+    for b in x.chunks(BLOCK) {
+        // Tail lanes are filled with c, so they contribute d = 0.
+        d1 += f64::from(block_sum1(s, b, c, |a, v| s.add(a, s.sub(v, cv))));
+        let sq = block_sum1(s, b, c, |a, v| {
+            let d = s.sub(v, cv);
+            s.fma(d, d, a)
+        });
+        d2 += f64::from(sq);
+    }
+    (d1, d2)
+}
+multiversion! {
+    fn centered_d(x: &[f32], c: f32) -> (f64, f64) = centered_k;
+}
+
+/// First index in `x` where `pred` holds, scanning in vectorisable chunks.
+fn position(x: &[f32], pred: impl Fn(f32) -> bool) -> Option<usize> {
+    const CHUNK: usize = 256;
+    for (ci, c) in x.chunks(CHUNK).enumerate() {
+        if c.iter().fold(false, |acc, &v| acc | pred(v)) {
+            return c.iter().position(|&v| pred(v)).map(|i| ci * CHUNK + i);
+        }
+    }
+    None
+}
+
+fn check_len(a: usize, b: usize) -> Result<(), Error> {
+    if a == b {
+        Ok(())
+    } else {
+        Err(Error::LengthMismatch { left: a, right: b })
+    }
+}
+
+/// Sum of `x` (0 for empty), accurate as described in the module docs.
+pub fn sum(x: &[f32]) -> Result<f32, Error> {
+    Ok(sum_d(backend::active()?, x) as f32)
+}
+
+/// Dot product of two equal-length slices (0 for empty, like `np.dot`).
+pub fn dot(a: &[f32], b: &[f32]) -> Result<f32, Error> {
+    check_len(a.len(), b.len())?;
+    Ok(dot_d(backend::active()?, a, b) as f32)
+}
+
+/// Euclidean norm `sqrt(Σ x²)`, accumulated in f64 (0 for empty).
+pub fn norm(x: &[f32]) -> Result<f32, Error> {
+    Ok(sumsq64_d(backend::active()?, x).sqrt() as f32)
+}
+
+/// Smallest element; NaN if any element is NaN (like `np.min`).
+pub fn min(x: &[f32]) -> Result<f32, Error> {
+    if x.is_empty() {
+        return Err(Error::Empty { op: "minimum" });
+    }
+    let (lo, _, nan) = minmax_d(backend::active()?, x);
+    Ok(if nan { f32::NAN } else { lo })
+}
+
+/// Largest element; NaN if any element is NaN (like `np.max`).
+pub fn max(x: &[f32]) -> Result<f32, Error> {
+    if x.is_empty() {
+        return Err(Error::Empty { op: "maximum" });
+    }
+    let (_, hi, nan) = minmax_d(backend::active()?, x);
+    Ok(if nan { f32::NAN } else { hi })
+}
+
+/// Index of the first minimum, or of the first NaN (like `np.argmin`).
+pub fn argmin(x: &[f32]) -> Result<usize, Error> {
+    if x.is_empty() {
+        return Err(Error::Empty { op: "argmin" });
+    }
+    let (lo, _, nan) = minmax_d(backend::active()?, x);
+    let found = if nan {
+        position(x, f32::is_nan)
+    } else {
+        position(x, |v| v == lo)
+    };
+    Ok(found.unwrap_or(0))
+}
+
+/// Index of the first maximum, or of the first NaN (like `np.argmax`).
+pub fn argmax(x: &[f32]) -> Result<usize, Error> {
+    if x.is_empty() {
+        return Err(Error::Empty { op: "argmax" });
+    }
+    let (_, hi, nan) = minmax_d(backend::active()?, x);
+    let found = if nan {
+        position(x, f32::is_nan)
+    } else {
+        position(x, |v| v == hi)
+    };
+    Ok(found.unwrap_or(0))
+}
+
+/// Arithmetic mean (NaN for empty input, like `np.mean`).
+pub fn mean(x: &[f32]) -> Result<f32, Error> {
+    Ok((sum_d(backend::active()?, x) / x.len() as f64) as f32)
+}
+
+/// Variance `Σ(x - mean)² / (n - ddof)`, by the corrected two-pass algorithm
+/// (Chan, Golub & LeVeque): the deviations from the mean are summed as well and
+/// their square subtracted, cancelling the rounding of the mean. As NumPy: the
+/// divisor is `max(n - ddof, 0)`, so `ddof >= n` gives inf or NaN.
+pub fn var(x: &[f32], ddof: usize) -> Result<f32, Error> {
+    let be = backend::active()?;
+    let n = x.len() as f64;
+    let m = sum_d(be, x) / n;
+    if !m.is_finite() {
+        // NaN/inf anywhere (or empty): the variance is NaN, as in NumPy.
+        return Ok(f32::NAN);
+    }
+    let (d1, d2) = centered_d(be, x, m as f32);
+    let ss = (d2 - d1 * d1 / n).max(0.0);
+    let denom = (x.len().saturating_sub(ddof)) as f64;
+    Ok((ss / denom) as f32)
+}
+
+/// Standard deviation, `sqrt(var(x, ddof))`.
+pub fn std(x: &[f32], ddof: usize) -> Result<f32, Error> {
+    Ok(var(x, ddof)?.sqrt())
+}
+
+// f64 reductions: lane arrays, autovectorised inside the backend functions.
+
+#[inline(always)]
+fn sum64_k<S: Simd>(_s: S, x: &[f64]) -> f64 {
+    let mut total = 0.0;
+    let mut comp = 0.0;
+    for b in x.chunks(BLOCK) {
+        let mut acc = [0.0f64; 16];
+        let mut chunks = b.chunks_exact(16);
+        for c in &mut chunks {
+            for (a, &v) in acc.iter_mut().zip(c) {
+                *a += v;
+            }
+        }
+        for (a, &v) in acc.iter_mut().zip(chunks.remainder()) {
+            *a += v;
+        }
+        // Neumaier-compensated combination of the block totals.
+        let part = pairwise64(acc);
+        let t = total + part;
+        comp += if f64::abs(total) >= f64::abs(part) {
+            (total - t) + part
+        } else {
+            (part - t) + total
+        };
+        total = t;
+    }
+    if comp.is_finite() {
+        total + comp
+    } else {
+        total
+    }
+}
+multiversion! {
+    fn sum64_d(x: &[f64]) -> f64 = sum64_k;
+}
+
+#[inline(always)]
+fn dot64_k<S: Simd>(_s: S, x: &[f64], y: &[f64]) -> f64 {
+    let mut total = 0.0;
+    for (bx, by) in x.chunks(BLOCK).zip(y.chunks(BLOCK)) {
+        let mut acc = [0.0f64; 16];
+        let mut cx = bx.chunks_exact(16);
+        let mut cy = by.chunks_exact(16);
+        for (a16, b16) in (&mut cx).zip(&mut cy) {
+            for ((a, &u), &v) in acc.iter_mut().zip(a16).zip(b16) {
+                *a += u * v;
+            }
+        }
+        for ((a, &u), &v) in acc.iter_mut().zip(cx.remainder()).zip(cy.remainder()) {
+            *a += u * v;
+        }
+        total += pairwise64(acc);
+    }
+    total
+}
+multiversion! {
+    fn dot64_d(x: &[f64], y: &[f64]) -> f64 = dot64_k;
+}
+
+#[inline(always)]
+fn minmax64_k<S: Simd>(_s: S, x: &[f64]) -> (f64, f64, bool) {
+    let mut lo = [x[0]; 8];
+    let mut hi = [x[0]; 8];
+    let mut nan = [false; 8];
+    let mut chunks = x.chunks_exact(8);
+    for c in &mut chunks {
+        for i in 0..8 {
+            lo[i] = if c[i] < lo[i] { c[i] } else { lo[i] };
+            hi[i] = if c[i] > hi[i] { c[i] } else { hi[i] };
+            nan[i] |= c[i].is_nan();
+        }
+    }
+    for &v in chunks.remainder() {
+        lo[0] = if v < lo[0] { v } else { lo[0] };
+        hi[0] = if v > hi[0] { v } else { hi[0] };
+        nan[0] |= v.is_nan();
+    }
+    let l = lo
+        .iter()
+        .copied()
+        .filter(|v| !v.is_nan())
+        .fold(f64::INFINITY, f64::min);
+    let h = hi
+        .iter()
+        .copied()
+        .filter(|v| !v.is_nan())
+        .fold(f64::NEG_INFINITY, f64::max);
+    (l, h, nan.iter().any(|&b| b))
+}
+multiversion! {
+    fn minmax64_d(x: &[f64]) -> (f64, f64, bool) = minmax64_k;
+}
+
+/// f64 sum: blockwise lane sums with a compensated (Neumaier) total.
+pub fn sum_f64(x: &[f64]) -> Result<f64, Error> {
+    Ok(sum64_d(backend::active()?, x))
+}
+
+/// f64 dot product.
+pub fn dot_f64(a: &[f64], b: &[f64]) -> Result<f64, Error> {
+    check_len(a.len(), b.len())?;
+    Ok(dot64_d(backend::active()?, a, b))
+}
+
+/// f64 Euclidean norm, scaled by the largest magnitude so that it neither
+/// overflows nor underflows.
+pub fn norm_f64(x: &[f64]) -> Result<f64, Error> {
+    let be = backend::active()?;
+    if x.is_empty() {
+        return Ok(0.0);
+    }
+    let (lo, hi, nan) = minmax64_d(be, x);
+    if nan {
+        return Ok(f64::NAN);
+    }
+    let scale = lo.abs().max(hi.abs());
+    if scale == 0.0 || scale.is_infinite() {
+        return Ok(scale);
+    }
+    if (1e-150..1e150).contains(&scale) {
+        return Ok(dot64_d(be, x, x).sqrt());
+    }
+    let inv = 1.0 / scale;
+    let scaled: f64 = x.iter().map(|v| (v * inv) * (v * inv)).sum();
+    Ok(scale * scaled.sqrt())
+}
+
+/// f64 minimum (NaN if any NaN).
+pub fn min_f64(x: &[f64]) -> Result<f64, Error> {
+    if x.is_empty() {
+        return Err(Error::Empty { op: "minimum" });
+    }
+    let (lo, _, nan) = minmax64_d(backend::active()?, x);
+    Ok(if nan { f64::NAN } else { lo })
+}
+
+/// f64 maximum (NaN if any NaN).
+pub fn max_f64(x: &[f64]) -> Result<f64, Error> {
+    if x.is_empty() {
+        return Err(Error::Empty { op: "maximum" });
+    }
+    let (_, hi, nan) = minmax64_d(backend::active()?, x);
+    Ok(if nan { f64::NAN } else { hi })
+}
+
+/// f64 index of the first minimum or first NaN.
+pub fn argmin_f64(x: &[f64]) -> Result<usize, Error> {
+    let m = min_f64(x)?;
+    Ok(x.iter()
+        .position(|&v| if m.is_nan() { v.is_nan() } else { v == m })
+        .unwrap_or(0))
+}
+
+/// f64 index of the first maximum or first NaN.
+pub fn argmax_f64(x: &[f64]) -> Result<usize, Error> {
+    let m = max_f64(x)?;
+    Ok(x.iter()
+        .position(|&v| if m.is_nan() { v.is_nan() } else { v == m })
+        .unwrap_or(0))
+}
+
+/// f64 mean (NaN for empty).
+pub fn mean_f64(x: &[f64]) -> Result<f64, Error> {
+    Ok(sum_f64(x)? / x.len() as f64)
+}
+
+/// f64 variance (corrected two-pass, divisor `max(n - ddof, 0)`).
+pub fn var_f64(x: &[f64], ddof: usize) -> Result<f64, Error> {
+    let n = x.len() as f64;
+    let m = sum_f64(x)? / n;
+    if !m.is_finite() {
+        return Ok(f64::NAN);
+    }
+    let (mut d1, mut d2) = (0.0, 0.0);
+    for &v in x {
+        let d = v - m;
+        d1 += d;
+        d2 += d * d;
+    }
+    let ss = (d2 - d1 * d1 / n).max(0.0);
+    Ok(ss / (x.len().saturating_sub(ddof)) as f64)
+}
+
+/// f64 standard deviation.
+pub fn std_f64(x: &[f64], ddof: usize) -> Result<f64, Error> {
+    Ok(var_f64(x, ddof)?.sqrt())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::Backend;
+    use crate::elementwise::test_backends;
+    use proptest::prelude::*;
 
-    fn reference(a: &[f32], b: &[f32]) -> f64 {
-        a.iter()
-            .zip(b)
-            .map(|(x, y)| f64::from(*x) * f64::from(*y))
-            .sum()
+    fn sum_ref(x: &[f32]) -> f64 {
+        x.iter().map(|&v| f64::from(v)).sum()
     }
 
     #[test]
-    fn empty_is_zero() {
+    fn empty_inputs_follow_numpy() {
+        assert_eq!(sum(&[]), Ok(0.0));
         assert_eq!(dot(&[], &[]), Ok(0.0));
+        assert_eq!(norm(&[]), Ok(0.0));
+        assert!(mean(&[]).unwrap().is_nan());
+        assert!(var(&[], 0).unwrap().is_nan());
+        assert_eq!(min(&[]), Err(Error::Empty { op: "minimum" }));
+        assert_eq!(max(&[]), Err(Error::Empty { op: "maximum" }));
+        assert_eq!(argmin(&[]), Err(Error::Empty { op: "argmin" }));
+        assert_eq!(argmax(&[]), Err(Error::Empty { op: "argmax" }));
+        assert_eq!(min_f64(&[]), Err(Error::Empty { op: "minimum" }));
+        assert_eq!(sum_f64(&[]), Ok(0.0));
     }
 
     #[test]
@@ -51,15 +528,148 @@ mod tests {
             dot(&[1.0], &[]),
             Err(Error::LengthMismatch { left: 1, right: 0 })
         );
+        assert_eq!(
+            dot_f64(&[1.0], &[]),
+            Err(Error::LengthMismatch { left: 1, right: 0 })
+        );
     }
 
     #[test]
-    fn every_tail_length_matches_f64_reference() {
-        for n in 0..=67 {
-            let a: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
-            let b: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos()).collect();
-            let got = f64::from(dot(&a, &b).unwrap());
-            assert!((got - reference(&a, &b)).abs() < 1e-4, "n={n}");
+    fn nan_semantics_follow_numpy() {
+        let x = [1.0, f32::NAN, -3.0, f32::NAN, 7.0];
+        assert!(min(&x).unwrap().is_nan());
+        assert!(max(&x).unwrap().is_nan());
+        assert_eq!(argmax(&x), Ok(1));
+        assert_eq!(argmin(&x), Ok(1));
+        assert!(sum(&x).unwrap().is_nan());
+        let y = [2.0, 5.0, -1.0, 5.0, -1.0];
+        assert_eq!(argmax(&y), Ok(1));
+        assert_eq!(argmin(&y), Ok(2));
+        assert_eq!(var(&[1.0], 1).map(f32::is_nan), Ok(true));
+        assert_eq!(var(&[1.0, 2.0], 2), Ok(f32::INFINITY));
+        assert!(min_f64(&[1.0, f64::NAN]).unwrap().is_nan());
+        assert_eq!(argmax_f64(&[1.0, f64::NAN, f64::NAN]), Ok(1));
+    }
+
+    #[test]
+    fn sum_is_more_accurate_than_a_naive_loop() {
+        // 1e7 copies of 0.1: a naive f32 loop stalls at 2^21 = 2097152.
+        let x = vec![0.1f32; 10_000_000];
+        let want = sum_ref(&x);
+        let naive: f32 = x.iter().sum();
+        for be in test_backends() {
+            let lanes = match be {
+                Backend::Scalar => 1,
+                Backend::Neon => 4,
+                Backend::Avx2 => 8,
+                Backend::Avx512 => 16,
+            };
+            // The documented bound: (BLOCK / (8 lanes) + 7 + log2 lanes) eps.
+            let bound = (BLOCK / (8 * lanes) + 11) as f64 * f64::from(f32::EPSILON);
+            let got = sum_d(be, &x);
+            assert!((got - want).abs() / want < bound, "{be}: {got} vs {want}");
         }
+        assert!((f64::from(naive) - want).abs() / want > 1e-2);
+    }
+
+    #[test]
+    fn norm_does_not_overflow_or_underflow() {
+        assert_eq!(norm(&[3e30, 4e30]), Ok(5e30));
+        assert_eq!(norm(&[3e-30, 4e-30]), Ok(5e-30));
+        assert_eq!(norm_f64(&[3e300, 4e300]), Ok(5e300));
+        assert_eq!(norm_f64(&[3e-300, 4e-300]), Ok(5e-300));
+    }
+
+    #[test]
+    fn var_is_stable_for_a_large_offset() {
+        // Values 1e4 + {0, 1, 2, 3}: textbook E[x²]-E[x]² loses everything.
+        let x: Vec<f32> = (0..4000).map(|i| 1e4 + (i % 4) as f32).collect();
+        let v = var(&x, 0).unwrap();
+        assert!((v - 1.25).abs() < 1e-5, "{v}");
+        assert!((std(&x, 1).unwrap() - (1.25f32 * 4000.0 / 3999.0).sqrt()).abs() < 1e-5);
+    }
+
+    fn values() -> impl Strategy<Value = (Vec<f32>, Vec<f32>, usize)> {
+        (0usize..=4099, 0usize..3).prop_flat_map(|(n, off)| {
+            (
+                prop::collection::vec(-1e3f32..1e3, n + off),
+                prop::collection::vec(-1e3f32..1e3, n + off),
+                Just(off),
+            )
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+
+        #[test]
+        fn reductions_match_f64_reference((a, b, off) in values()) {
+            let (a, b) = (&a[off..], &b[off..]);
+            let abs: f64 = a.iter().map(|&v| f64::from(v).abs()).sum();
+            let dabs: f64 = a.iter().zip(b).map(|(&u, &v)| f64::from(u * v).abs()).sum();
+            let want_dot: f64 = a.iter().zip(b).map(|(&u, &v)| f64::from(u) * f64::from(v)).sum();
+            let want_sq: f64 = a.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+            for be in test_backends() {
+                let s = sum_d(be, a);
+                prop_assert!((s - sum_ref(a)).abs() <= 1e-5 * abs + 1e-6, "{be}: sum {s}");
+                let d = dot_d(be, a, b);
+                prop_assert!((d - want_dot).abs() <= 1e-5 * dabs + 1e-6, "{be}: dot {d}");
+                let q = sumsq64_d(be, a);
+                prop_assert!((q - want_sq).abs() <= 1e-12 * want_sq + 1e-12, "{be}: sumsq");
+                if !a.is_empty() {
+                    let (lo, hi, nan) = minmax_d(be, a);
+                    let rlo = a.iter().copied().fold(f32::INFINITY, f32::min);
+                    let rhi = a.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    prop_assert_eq!((lo, hi, nan), (rlo, rhi, false), "{}", be);
+                }
+            }
+        }
+
+        #[test]
+        fn nan_anywhere_is_found_on_every_backend(n in 1usize..=300, pos in any::<prop::sample::Index>(), off in 0usize..3) {
+            let mut x: Vec<f32> = (0..n + off).map(|i| (i as f32 * 0.7).sin()).collect();
+            let p = off + pos.index(n);
+            x[p] = f32::NAN;
+            for be in test_backends() {
+                let (_, _, nan) = minmax_d(be, &x[off..]);
+                prop_assert!(nan, "{be}: NaN at {p} missed");
+                prop_assert!(sum_d(be, &x[off..]).is_nan());
+            }
+            prop_assert_eq!(argmax(&x[off..]), Ok(p - off));
+        }
+
+        #[test]
+        fn var_matches_reference(v in prop::collection::vec(-1e3f32..1e3, 2..600), shift in -1e4f32..1e4) {
+            let x: Vec<f32> = v.iter().map(|a| a + shift).collect();
+            let n = x.len() as f64;
+            let m = sum_ref(&x) / n;
+            let want = x.iter().map(|&a| (f64::from(a) - m).powi(2)).sum::<f64>() / n;
+            for be in test_backends() {
+                let mm = sum_d(be, &x) / n;
+                let (d1, d2) = centered_d(be, &x, mm as f32);
+                let got = (d2 - d1 * d1 / n) / n;
+                prop_assert!((got - want).abs() <= 1e-5 * want + 1e-3, "{be}: {got} vs {want}");
+            }
+        }
+
+        #[test]
+        fn f64_reductions_match(v in prop::collection::vec(-1e6f64..1e6, 0..2000)) {
+            let want: f64 = v.iter().sum();
+            let abs: f64 = v.iter().map(|a| a.abs()).sum();
+            prop_assert!((sum_f64(&v).unwrap() - want).abs() <= 1e-12 * abs + 1e-9);
+            let d: f64 = v.iter().map(|a| a * a).sum();
+            prop_assert!((dot_f64(&v, &v).unwrap() - d).abs() <= 1e-12 * d + 1e-9);
+            prop_assert!((norm_f64(&v).unwrap() - d.sqrt()).abs() <= 1e-12 * d.sqrt() + 1e-9);
+            if !v.is_empty() {
+                prop_assert_eq!(min_f64(&v).unwrap(), v.iter().copied().fold(f64::INFINITY, f64::min));
+                prop_assert_eq!(max_f64(&v).unwrap(), v.iter().copied().fold(f64::NEG_INFINITY, f64::max));
+            }
+        }
+    }
+
+    #[test]
+    fn dispatch_uses_the_scalar_backend_too() {
+        let x: Vec<f32> = (0..1000).map(|i| i as f32).collect();
+        assert_eq!(sum_d(Backend::Scalar, &x), 499_500.0);
     }
 }

@@ -1,0 +1,585 @@
+//! Element-wise kernels: arithmetic, activations and the transcendental maps.
+//!
+//! Each takes its inputs and an `out` slice of the same length (checked) and
+//! writes every element of `out`. Full vectors are processed in the main loop;
+//! the remainder (< one vector) goes through a masked load/store on AVX-512
+//! and a small stack buffer elsewhere, so no length is special.
+//! Approximation errors of the transcendental kernels: see [`crate::math`].
+
+use crate::Error;
+use crate::backend;
+#[cfg(test)]
+use crate::backend::Backend;
+use crate::math;
+use crate::simd::{Simd, multiversion};
+
+fn same_len(a: usize, b: usize) -> Result<(), Error> {
+    if a == b {
+        Ok(())
+    } else {
+        Err(Error::LengthMismatch { left: a, right: b })
+    }
+}
+
+#[inline(always)]
+fn map1<S: Simd>(s: S, x: &[f32], out: &mut [f32], f: impl Fn(S::V) -> S::V) {
+    let l = S::LANES;
+    let main = x.len() - x.len() % l;
+    let (xm, xt) = x.split_at(main);
+    let (om, ot) = out.split_at_mut(main);
+    for (xc, oc) in xm.chunks_exact(l).zip(om.chunks_exact_mut(l)) {
+        s.store(oc, f(s.load(xc)));
+    }
+    if !xt.is_empty() {
+        s.store_tail(ot, f(s.load_tail(xt, 0.0)));
+    }
+}
+
+#[inline(always)]
+fn map2<S: Simd>(s: S, a: &[f32], b: &[f32], out: &mut [f32], f: impl Fn(S::V, S::V) -> S::V) {
+    let l = S::LANES;
+    let main = a.len() - a.len() % l;
+    let (am, at) = a.split_at(main);
+    let (bm, bt) = b.split_at(main);
+    let (om, ot) = out.split_at_mut(main);
+    for ((ac, bc), oc) in am
+        .chunks_exact(l)
+        .zip(bm.chunks_exact(l))
+        .zip(om.chunks_exact_mut(l))
+    {
+        s.store(oc, f(s.load(ac), s.load(bc)));
+    }
+    if !at.is_empty() {
+        // Fill 1.0 keeps masked-off lanes of a division finite (never stored).
+        s.store_tail(ot, f(s.load_tail(at, 1.0), s.load_tail(bt, 1.0)));
+    }
+}
+
+macro_rules! binary_f32 {
+    ($(#[$doc:meta])* $name:ident, $kernel:ident, $disp:ident, |$s:ident, $x:ident, $y:ident| $body:expr) => {
+        #[inline(always)]
+        fn $kernel<S: Simd>($s: S, a: &[f32], b: &[f32], out: &mut [f32]) {
+            map2($s, a, b, out, |$x, $y| $body)
+        }
+        multiversion! {
+            fn $disp(a: &[f32], b: &[f32], out: &mut [f32]) -> () = $kernel;
+        }
+        $(#[$doc])*
+        pub fn $name(a: &[f32], b: &[f32], out: &mut [f32]) -> Result<(), Error> {
+            same_len(a.len(), b.len())?;
+            same_len(a.len(), out.len())?;
+            $disp(backend::active()?, a, b, out);
+            Ok(())
+        }
+    };
+}
+
+binary_f32!(
+    /// `out[i] = a[i] + b[i]`.
+    add, add_k, add_d, |s, x, y| s.add(x, y)
+);
+binary_f32!(
+    /// `out[i] = a[i] - b[i]`.
+    sub, sub_k, sub_d, |s, x, y| s.sub(x, y)
+);
+binary_f32!(
+    /// `out[i] = a[i] * b[i]`.
+    mul, mul_k, mul_d, |s, x, y| s.mul(x, y)
+);
+binary_f32!(
+    /// `out[i] = a[i] / b[i]` (IEEE: `x/0 = ±inf`, `0/0 = NaN`).
+    div, div_k, div_d, |s, x, y| s.div(x, y)
+);
+
+macro_rules! unary_f32 {
+    ($(#[$doc:meta])* $name:ident, $kernel:ident, $disp:ident, |$s:ident, $x:ident| $body:expr) => {
+        #[inline(always)]
+        fn $kernel<S: Simd>($s: S, x: &[f32], out: &mut [f32]) {
+            map1($s, x, out, |$x| $body)
+        }
+        multiversion! {
+            fn $disp(x: &[f32], out: &mut [f32]) -> () = $kernel;
+        }
+        $(#[$doc])*
+        pub fn $name(x: &[f32], out: &mut [f32]) -> Result<(), Error> {
+            same_len(x.len(), out.len())?;
+            $disp(backend::active()?, x, out);
+            Ok(())
+        }
+    };
+}
+
+unary_f32!(
+    /// `max(x, 0)`; NaN propagates (like `np.maximum(x, 0)`), `-0.0 -> 0.0`.
+    relu, relu_k, relu_d, |s, x| {
+        let y = s.max(x, s.splat(0.0));
+        s.select(s.is_nan(x), x, y)
+    }
+);
+unary_f32!(
+    /// Logistic sigmoid `1 / (1 + e^-x)`.
+    sigmoid, sigmoid_k, sigmoid_d, |s, x| math::sigmoid(s, x)
+);
+unary_f32!(
+    /// Hyperbolic tangent.
+    tanh, tanh_k, tanh_d, |s, x| math::tanh(s, x)
+);
+unary_f32!(
+    /// GELU with the tanh approximation (PyTorch `approximate="tanh"`).
+    gelu_tanh, gelu_tanh_k, gelu_tanh_d, |s, x| math::gelu_tanh(s, x)
+);
+unary_f32!(
+    /// GELU, exact erf form `x Φ(x)` (PyTorch `approximate="none"`).
+    gelu_erf, gelu_erf_k, gelu_erf_d, |s, x| math::gelu_erf(s, x)
+);
+unary_f32!(
+    /// `e^x`, within 2 ulp of the exact value.
+    exp, exp_k, exp_d, |s, x| math::exp(s, x)
+);
+unary_f32!(
+    /// Natural logarithm, within 2 ulp; `log(0) = -inf`, `log(x<0) = NaN`.
+    log, log_k, log_d, |s, x| math::log(s, x)
+);
+
+#[inline(always)]
+fn scale_k<S: Simd>(s: S, x: &[f32], alpha: f32, out: &mut [f32]) {
+    let a = s.splat(alpha);
+    map1(s, x, out, |v| s.mul(v, a))
+}
+multiversion! {
+    fn scale_d(x: &[f32], alpha: f32, out: &mut [f32]) -> () = scale_k;
+}
+
+/// `out[i] = alpha * x[i]`.
+pub fn scale(x: &[f32], alpha: f32, out: &mut [f32]) -> Result<(), Error> {
+    same_len(x.len(), out.len())?;
+    scale_d(backend::active()?, x, alpha, out);
+    Ok(())
+}
+
+#[inline(always)]
+fn axpy_k<S: Simd>(s: S, alpha: f32, x: &[f32], y: &mut [f32]) {
+    let a = s.splat(alpha);
+    let l = S::LANES;
+    let main = x.len() - x.len() % l;
+    let (xm, xt) = x.split_at(main);
+    let (ym, yt) = y.split_at_mut(main);
+    for (xc, yc) in xm.chunks_exact(l).zip(ym.chunks_exact_mut(l)) {
+        let r = s.fma(a, s.load(xc), s.load(yc));
+        s.store(yc, r);
+    }
+    if !xt.is_empty() {
+        let r = s.fma(a, s.load_tail(xt, 0.0), s.load_tail(yt, 0.0));
+        s.store_tail(yt, r);
+    }
+}
+multiversion! {
+    fn axpy_d(alpha: f32, x: &[f32], y: &mut [f32]) -> () = axpy_k;
+}
+
+/// BLAS axpy, in place: `y[i] = alpha * x[i] + y[i]` (fused multiply-add
+/// on FMA backends).
+pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) -> Result<(), Error> {
+    same_len(x.len(), y.len())?;
+    axpy_d(backend::active()?, alpha, x, y);
+    Ok(())
+}
+
+#[inline(always)]
+fn fma_k<S: Simd>(s: S, a: &[f32], b: &[f32], c: &[f32], out: &mut [f32]) {
+    let l = S::LANES;
+    let main = a.len() - a.len() % l;
+    for i in (0..main).step_by(l) {
+        let r = s.fma(s.load(&a[i..]), s.load(&b[i..]), s.load(&c[i..]));
+        s.store(&mut out[i..], r);
+    }
+    if main < a.len() {
+        let r = s.fma(
+            s.load_tail(&a[main..], 0.0),
+            s.load_tail(&b[main..], 0.0),
+            s.load_tail(&c[main..], 0.0),
+        );
+        s.store_tail(&mut out[main..], r);
+    }
+}
+multiversion! {
+    fn fma_d(a: &[f32], b: &[f32], c: &[f32], out: &mut [f32]) -> () = fma_k;
+}
+
+/// `out[i] = a[i] * b[i] + c[i]` (single rounding on FMA backends, two on
+/// the scalar one).
+pub fn fma(a: &[f32], b: &[f32], c: &[f32], out: &mut [f32]) -> Result<(), Error> {
+    same_len(a.len(), b.len())?;
+    same_len(a.len(), c.len())?;
+    same_len(a.len(), out.len())?;
+    fma_d(backend::active()?, a, b, c, out);
+    Ok(())
+}
+
+// f64: plain loops instantiated per backend; the autovectoriser emits
+// zmm/ymm code inside the target-feature functions.
+macro_rules! binary_f64 {
+    ($(#[$doc:meta])* $name:ident, $kernel:ident, $disp:ident, |$x:ident, $y:ident| $body:expr) => {
+        #[inline(always)]
+        fn $kernel<S: Simd>(_s: S, a: &[f64], b: &[f64], out: &mut [f64]) {
+            for ((o, &$x), &$y) in out.iter_mut().zip(a).zip(b) {
+                *o = $body;
+            }
+        }
+        multiversion! {
+            fn $disp(a: &[f64], b: &[f64], out: &mut [f64]) -> () = $kernel;
+        }
+        $(#[$doc])*
+        pub fn $name(a: &[f64], b: &[f64], out: &mut [f64]) -> Result<(), Error> {
+            same_len(a.len(), b.len())?;
+            same_len(a.len(), out.len())?;
+            $disp(backend::active()?, a, b, out);
+            Ok(())
+        }
+    };
+}
+
+binary_f64!(
+    /// f64 `out[i] = a[i] + b[i]`.
+    add_f64, add64_k, add64_d, |x, y| x + y
+);
+binary_f64!(
+    /// f64 `out[i] = a[i] - b[i]`.
+    sub_f64, sub64_k, sub64_d, |x, y| x - y
+);
+binary_f64!(
+    /// f64 `out[i] = a[i] * b[i]`.
+    mul_f64, mul64_k, mul64_d, |x, y| x * y
+);
+binary_f64!(
+    /// f64 `out[i] = a[i] / b[i]`.
+    div_f64, div64_k, div64_d, |x, y| x / y
+);
+
+/// Which backends the tests compare: every one this CPU runs, plus the
+/// portable 4-lane (NEON) code path even on x86.
+#[cfg(test)]
+pub(crate) fn test_backends() -> Vec<Backend> {
+    backend::supported()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ulp_diff(a: f32, b: f64) -> f64 {
+        // Distance in units of the f32 spacing at the reference value.
+        let r = b as f32;
+        if a.is_nan() || r.is_nan() {
+            return if a.is_nan() && r.is_nan() {
+                0.0
+            } else {
+                f64::INFINITY
+            };
+        }
+        if a == r {
+            return 0.0;
+        }
+        if a.is_infinite() || r.is_infinite() {
+            return f64::INFINITY;
+        }
+        let spacing = {
+            let m = r.abs().max(f32::from_bits(1)); // >= smallest subnormal
+            let next = f32::from_bits(m.to_bits() + 1);
+            f64::from(next) - f64::from(m)
+        };
+        (f64::from(a) - b).abs() / spacing
+    }
+
+    type Unary = fn(Backend, &[f32], &mut [f32]);
+    type Binary = fn(Backend, &[f32], &[f32], &mut [f32]);
+    /// A kernel and the exact scalar operation it must reproduce.
+    type Checked = (Binary, fn(f32, f32) -> f32);
+
+    fn run1(be: Backend, f: Unary, x: &[f32]) -> Vec<f32> {
+        let mut out = vec![f32::NAN; x.len()];
+        f(be, x, &mut out);
+        out
+    }
+
+    /// Inputs spread over every binade of interest plus the specials.
+    fn sweep(lo: f32, hi: f32, n: usize) -> Vec<f32> {
+        let mut v: Vec<f32> = (0..n)
+            .map(|i| lo + (hi - lo) * (i as f32 / (n - 1) as f32))
+            .collect();
+        v.extend([
+            0.0,
+            -0.0,
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            1e-40,
+            -1e-40,
+            1.0,
+            -1.0,
+        ]);
+        v
+    }
+
+    #[test]
+    fn exp_within_2_ulp_on_every_backend() {
+        let mut x = sweep(-104.5, 89.0, 200_003);
+        x.extend((0..2000).map(|i| -87.0 - i as f32 * 0.0085)); // subnormal results
+        for be in test_backends() {
+            let y = run1(be, exp_d, &x);
+            for (&xi, &yi) in x.iter().zip(&y) {
+                let r = f64::from(xi).exp();
+                let d = ulp_diff(yi, r);
+                assert!(d <= 2.0, "{be}: exp({xi:e}) = {yi:e}, want {r:e} ({d} ulp)");
+            }
+        }
+    }
+
+    #[test]
+    fn log_within_2_ulp_on_every_backend() {
+        let mut x: Vec<f32> = (0..200_000)
+            .map(|i| f32::from_bits(1 + i * 10_651))
+            .collect();
+        x.extend(sweep(0.5, 2.0, 20_001));
+        x.extend([
+            -1.0,
+            -0.0,
+            0.0,
+            f32::MAX,
+            f32::MIN_POSITIVE,
+            f32::from_bits(1),
+        ]);
+        for be in test_backends() {
+            let y = run1(be, log_d, &x);
+            for (&xi, &yi) in x.iter().zip(&y) {
+                let r = f64::from(xi).ln();
+                let d = ulp_diff(yi, r);
+                assert!(d <= 2.0, "{be}: log({xi:e}) = {yi:e}, want {r:e} ({d} ulp)");
+            }
+        }
+    }
+
+    fn check_close(
+        name: &str,
+        f: Unary,
+        reference: impl Fn(f64) -> f64,
+        ulps: f64,
+        abs: f64,
+        rel: f64,
+    ) {
+        let x = sweep(-20.0, 20.0, 100_001);
+        for be in test_backends() {
+            let y = run1(be, f, &x);
+            for (&xi, &yi) in x.iter().zip(&y) {
+                let r = reference(f64::from(xi));
+                if r.is_nan() {
+                    assert!(yi.is_nan(), "{be}: {name}({xi}) = {yi}, want NaN");
+                    continue;
+                }
+                let err = (f64::from(yi) - r).abs();
+                let ok = ulp_diff(yi, r) <= ulps || err <= abs || err <= rel * r.abs();
+                assert!(ok, "{be}: {name}({xi:e}) = {yi:e}, want {r:e}");
+            }
+        }
+    }
+
+    fn erf(x: f64) -> f64 {
+        // Abramowitz–Stegun 7.1.28 is not enough; use the series/continued
+        // fraction in f64 for a reference good to ~1e-15.
+        if x.abs() < 3.0 {
+            let mut sum = x;
+            let mut term = x;
+            let x2 = x * x;
+            for k in 1..200 {
+                term *= -x2 / k as f64;
+                let add = term / (2 * k + 1) as f64;
+                sum += add;
+                if add.abs() < 1e-17 * sum.abs() {
+                    break;
+                }
+            }
+            sum * 2.0 / std::f64::consts::PI.sqrt()
+        } else {
+            x.signum() * (1.0 - erfc_cf(x.abs()))
+        }
+    }
+
+    fn erfc_cf(x: f64) -> f64 {
+        // Continued fraction (Lentz) for x >= 3.
+        let mut f = 0.0;
+        for k in (1..120).rev() {
+            f = (k as f64 / 2.0) / (x + f);
+        }
+        (-x * x).exp() / std::f64::consts::PI.sqrt() / (x + f)
+    }
+
+    fn gelu_erf_ref(x: f64) -> f64 {
+        let z = -x / std::f64::consts::SQRT_2;
+        let erfc = if z >= 3.0 { erfc_cf(z) } else { 1.0 - erf(z) };
+        0.5 * x * erfc
+    }
+
+    #[test]
+    fn activations_match_f64_reference() {
+        check_close("tanh", tanh_d, f64::tanh, 4.0, 1e-7, 0.0);
+        check_close(
+            "sigmoid",
+            sigmoid_d,
+            |x| 1.0 / (1.0 + (-x).exp()),
+            4.0,
+            1e-7,
+            0.0,
+        );
+        let k = (2.0 / std::f64::consts::PI).sqrt();
+        check_close(
+            "gelu_tanh",
+            gelu_tanh_d,
+            |x| 0.5 * x * (1.0 + (k * (x + 0.044715 * x * x * x)).tanh()),
+            4.0,
+            1e-7,
+            1e-6,
+        );
+        check_close("gelu_erf", gelu_erf_d, gelu_erf_ref, 4.0, 1e-7, 1e-6);
+        check_close(
+            "relu",
+            relu_d,
+            |x| if x.is_nan() { x } else { x.max(0.0) },
+            0.0,
+            0.0,
+            0.0,
+        );
+    }
+
+    fn lengths() -> impl Strategy<Value = (Vec<f32>, Vec<f32>, usize)> {
+        (0usize..=4099, 0usize..3).prop_flat_map(|(n, off)| {
+            (
+                prop::collection::vec(special_f32(), n + off),
+                prop::collection::vec(special_f32(), n + off),
+                Just(off),
+            )
+        })
+    }
+
+    pub(crate) fn special_f32() -> impl Strategy<Value = f32> {
+        prop_oneof![
+            8 => -1.0e3f32..1.0e3,
+            1 => Just(f32::NAN),
+            1 => Just(f32::INFINITY),
+            1 => Just(f32::NEG_INFINITY),
+            1 => Just(0.0f32),
+            1 => Just(-0.0f32),
+            1 => Just(3.0e38f32),
+            1 => Just(-3.0e38f32),
+            1 => Just(1.0e-40f32),
+        ]
+    }
+
+    fn same_bits(a: &[f32], b: &[f32]) -> bool {
+        a.iter()
+            .zip(b)
+            .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Arithmetic is exact IEEE on every backend: bit-identical to scalar,
+        /// for every tail length and unaligned starts (offset sub-slices).
+        #[test]
+        fn arithmetic_matches_scalar((a, b, off) in lengths()) {
+            let (a, b) = (&a[off..], &b[off..]);
+            let n = a.len();
+            let ops: [Checked; 4] = [
+                (add_d, |x, y| x + y),
+                (sub_d, |x, y| x - y),
+                (mul_d, |x, y| x * y),
+                (div_d, |x, y| x / y),
+            ];
+            for (op, reference) in ops {
+                let want: Vec<f32> = a.iter().zip(b).map(|(x, y)| reference(*x, *y)).collect();
+                for be in test_backends() {
+                    let mut out = vec![7.0f32; n + 1];
+                    op(be, a, b, &mut out[..n]);
+                    prop_assert!(same_bits(&out[..n], &want), "{be}");
+                    prop_assert_eq!(out[n], 7.0, "wrote past the end");
+                }
+            }
+        }
+
+        #[test]
+        fn transcendental_backends_agree_with_scalar((a, _b, off) in lengths()) {
+            let a = &a[off..];
+            let fs: [Unary; 7] =
+                [exp_d, log_d, tanh_d, sigmoid_d, gelu_tanh_d, gelu_erf_d, relu_d];
+            for f in fs {
+                let want = run1(Backend::Scalar, f, a);
+                for be in test_backends() {
+                    let got = run1(be, f, a);
+                    for (g, w) in got.iter().zip(&want) {
+                        let ok = g.to_bits() == w.to_bits()
+                            || (g.is_nan() && w.is_nan())
+                            // FMA vs two roundings: within the documented
+                            // error of both against the f64 reference.
+                            || (g - w).abs() <= 2e-6 * w.abs() + 1e-7;
+                        prop_assert!(ok, "{be}: {g} vs scalar {w}");
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn scale_axpy_fma_match_reference((a, b, off) in lengths(), alpha in -4.0f32..4.0) {
+            let (a, b) = (&a[off..], &b[off..]);
+            let n = a.len();
+            for be in test_backends() {
+                let mut out = vec![0.0f32; n];
+                scale_d(be, a, alpha, &mut out);
+                let want: Vec<f32> = a.iter().map(|x| alpha * x).collect();
+                prop_assert!(same_bits(&out, &want));
+
+                let mut y = b.to_vec();
+                axpy_d(be, alpha, a, &mut y);
+                let mut out = vec![0.0f32; n];
+                fma_d(be, &vec![alpha; n], a, b, &mut out);
+                for i in 0..n {
+                    let exact = f64::from(alpha) * f64::from(a[i]) + f64::from(b[i]);
+                    for got in [y[i], out[i]] {
+                        let ok = (got.is_nan() && exact.is_nan())
+                            || f64::from(got) == exact
+                            // Unfused scalar rounds twice; subnormals have
+                            // absolute, not relative, spacing.
+                            || (f64::from(got) - exact).abs()
+                                <= 1e-6 * (f64::from(alpha * a[i]).abs() + f64::from(b[i]).abs())
+                                    + 3e-45
+                            || (got.is_infinite() && exact.abs() > 3.4e38)
+                            // The unfused product itself overflows.
+                            || (!got.is_finite()
+                                && (f64::from(alpha) * f64::from(a[i])).abs() > 3.4e38);
+                        prop_assert!(ok, "{be}: {got} vs {exact}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn length_mismatch_is_an_error_not_a_panic() {
+        let mut out = [0.0f32; 3];
+        assert_eq!(
+            add(&[1.0; 3], &[1.0; 2], &mut out),
+            Err(Error::LengthMismatch { left: 3, right: 2 })
+        );
+        assert_eq!(
+            exp(&[1.0; 2], &mut out),
+            Err(Error::LengthMismatch { left: 2, right: 3 })
+        );
+        assert_eq!(
+            axpy(1.0, &[1.0; 2], &mut out),
+            Err(Error::LengthMismatch { left: 2, right: 3 })
+        );
+        let mut o64 = [0.0f64; 2];
+        assert_eq!(add_f64(&[1.0; 2], &[2.0; 2], &mut o64), Ok(()));
+        assert_eq!(o64, [3.0; 2]);
+    }
+}

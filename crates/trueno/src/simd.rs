@@ -1,0 +1,617 @@
+//! One vocabulary of vector operations, implemented per instruction set.
+//!
+//! Kernels are written once, generic over [`Simd`], and instantiated for each
+//! backend inside a `#[target_feature]` function (see [`multiversion!`]), so
+//! the intrinsics inline into code compiled for the right CPU. A backend type
+//! is a zero-sized *token*: an [`Avx512`] or [`Avx2`] value can only be made
+//! inside a function compiled with those features, i.e. after
+//! [`crate::backend`] checked the CPU. That is what makes the `unsafe`
+//! intrinsic calls below sound.
+//!
+//! [`Portable<N>`] implements the same operations on plain `[f32; N]` arrays:
+//! `Portable<1>` is the scalar reference backend, `Portable<4>` the NEON one
+//! (AArch64 code generation vectorises the 4-lane arrays; being portable it is
+//! also tested on x86).
+
+/// Vector operations on `LANES` f32 values. Every method is `#[inline(always)]`
+/// in the implementations so that it compiles inside the calling kernel.
+pub(crate) trait Simd: Copy {
+    /// Number of f32 lanes.
+    const LANES: usize;
+    /// A vector of `LANES` f32.
+    type V: Copy;
+    /// A per-lane boolean.
+    type M: Copy;
+
+    fn splat(self, x: f32) -> Self::V;
+    /// Load the first `LANES` values of `s` (panics if it is shorter).
+    fn load(self, s: &[f32]) -> Self::V;
+    /// Store into the first `LANES` values of `s` (panics if it is shorter).
+    fn store(self, s: &mut [f32], v: Self::V);
+    /// Load `s.len() < LANES` values; the other lanes are `fill`.
+    fn load_tail(self, s: &[f32], fill: f32) -> Self::V;
+    /// Store the first `s.len() < LANES` lanes of `v`.
+    fn store_tail(self, s: &mut [f32], v: Self::V);
+    fn add(self, a: Self::V, b: Self::V) -> Self::V;
+    fn sub(self, a: Self::V, b: Self::V) -> Self::V;
+    fn mul(self, a: Self::V, b: Self::V) -> Self::V;
+    fn div(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `a * b + c` (fused where the backend has FMA).
+    fn fma(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    /// Lane-wise minimum; if either lane is NaN the result is `b`'s lane.
+    fn min(self, a: Self::V, b: Self::V) -> Self::V;
+    /// Lane-wise maximum; if either lane is NaN the result is `b`'s lane.
+    fn max(self, a: Self::V, b: Self::V) -> Self::V;
+    /// Round to nearest, ties to even.
+    fn round(self, a: Self::V) -> Self::V;
+    fn lt(self, a: Self::V, b: Self::V) -> Self::M;
+    fn eq(self, a: Self::V, b: Self::V) -> Self::M;
+    fn is_nan(self, a: Self::V) -> Self::M;
+    fn mask_or(self, a: Self::M, b: Self::M) -> Self::M;
+    fn mask_any(self, m: Self::M) -> bool;
+    /// `m ? a : b` per lane.
+    fn select(self, m: Self::M, a: Self::V, b: Self::V) -> Self::V;
+    /// Flip the sign bit.
+    fn neg(self, a: Self::V) -> Self::V;
+    /// Clear the sign bit.
+    fn abs(self, a: Self::V) -> Self::V;
+    /// `2^n` for lanes holding integers in `-126..=127`.
+    fn pow2i(self, n: Self::V) -> Self::V;
+    /// For positive normal `a`: `(e, m)` with `a = m * 2^e`, `m` in `[1, 2)`.
+    fn frexp(self, a: Self::V) -> (Self::V, Self::V);
+    fn reduce_add(self, v: Self::V) -> f32;
+    /// Horizontal max of non-NaN lanes.
+    fn reduce_max(self, v: Self::V) -> f32;
+    /// Horizontal min of non-NaN lanes.
+    fn reduce_min(self, v: Self::V) -> f32;
+}
+
+/// Portable lanes: scalar reference (`N = 1`) and the NEON backend (`N = 4`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Portable<const N: usize>;
+
+#[inline(always)]
+fn lanewise<const N: usize>(a: [f32; N], f: impl Fn(f32) -> f32) -> [f32; N] {
+    let mut r = a;
+    for x in &mut r {
+        *x = f(*x);
+    }
+    r
+}
+
+#[inline(always)]
+fn zip<const N: usize>(a: [f32; N], b: [f32; N], f: impl Fn(f32, f32) -> f32) -> [f32; N] {
+    let mut r = a;
+    for (x, y) in r.iter_mut().zip(b) {
+        *x = f(*x, y);
+    }
+    r
+}
+
+#[inline(always)]
+fn cmp<const N: usize>(a: [f32; N], b: [f32; N], f: impl Fn(f32, f32) -> bool) -> [bool; N] {
+    let mut r = [false; N];
+    for i in 0..N {
+        r[i] = f(a[i], b[i]);
+    }
+    r
+}
+
+impl<const N: usize> Simd for Portable<N> {
+    const LANES: usize = N;
+    type V = [f32; N];
+    type M = [bool; N];
+
+    #[inline(always)]
+    fn splat(self, x: f32) -> Self::V {
+        [x; N]
+    }
+    #[inline(always)]
+    fn load(self, s: &[f32]) -> Self::V {
+        let mut r = [0.0; N];
+        r.copy_from_slice(&s[..N]);
+        r
+    }
+    #[inline(always)]
+    fn store(self, s: &mut [f32], v: Self::V) {
+        s[..N].copy_from_slice(&v);
+    }
+    #[inline(always)]
+    fn load_tail(self, s: &[f32], fill: f32) -> Self::V {
+        let mut r = [fill; N];
+        r[..s.len()].copy_from_slice(s);
+        r
+    }
+    #[inline(always)]
+    fn store_tail(self, s: &mut [f32], v: Self::V) {
+        let n = s.len();
+        s.copy_from_slice(&v[..n]);
+    }
+    #[inline(always)]
+    fn add(self, a: Self::V, b: Self::V) -> Self::V {
+        zip(a, b, |x, y| x + y)
+    }
+    #[inline(always)]
+    fn sub(self, a: Self::V, b: Self::V) -> Self::V {
+        zip(a, b, |x, y| x - y)
+    }
+    #[inline(always)]
+    fn mul(self, a: Self::V, b: Self::V) -> Self::V {
+        zip(a, b, |x, y| x * y)
+    }
+    #[inline(always)]
+    fn div(self, a: Self::V, b: Self::V) -> Self::V {
+        zip(a, b, |x, y| x / y)
+    }
+    #[inline(always)]
+    fn fma(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V {
+        // Unfused: without FMA hardware `mul_add` is a slow libm call.
+        zip(zip(a, b, |x, y| x * y), c, |p, z| p + z)
+    }
+    #[inline(always)]
+    fn min(self, a: Self::V, b: Self::V) -> Self::V {
+        zip(a, b, |x, y| if x < y { x } else { y })
+    }
+    #[inline(always)]
+    fn max(self, a: Self::V, b: Self::V) -> Self::V {
+        zip(a, b, |x, y| if x > y { x } else { y })
+    }
+    #[inline(always)]
+    fn round(self, a: Self::V) -> Self::V {
+        lanewise(a, f32::round_ties_even)
+    }
+    #[inline(always)]
+    fn lt(self, a: Self::V, b: Self::V) -> Self::M {
+        cmp(a, b, |x, y| x < y)
+    }
+    #[inline(always)]
+    fn eq(self, a: Self::V, b: Self::V) -> Self::M {
+        cmp(a, b, |x, y| x == y)
+    }
+    #[inline(always)]
+    fn is_nan(self, a: Self::V) -> Self::M {
+        cmp(a, a, |x, _| x.is_nan())
+    }
+    #[inline(always)]
+    fn mask_or(self, a: Self::M, b: Self::M) -> Self::M {
+        let mut r = a;
+        for (x, y) in r.iter_mut().zip(b) {
+            *x |= y;
+        }
+        r
+    }
+    #[inline(always)]
+    fn mask_any(self, m: Self::M) -> bool {
+        m.iter().any(|&b| b)
+    }
+    #[inline(always)]
+    fn select(self, m: Self::M, a: Self::V, b: Self::V) -> Self::V {
+        let mut r = b;
+        for i in 0..N {
+            if m[i] {
+                r[i] = a[i];
+            }
+        }
+        r
+    }
+    #[inline(always)]
+    fn neg(self, a: Self::V) -> Self::V {
+        lanewise(a, |x| -x)
+    }
+    #[inline(always)]
+    fn abs(self, a: Self::V) -> Self::V {
+        lanewise(a, f32::abs)
+    }
+    #[inline(always)]
+    fn pow2i(self, n: Self::V) -> Self::V {
+        lanewise(n, |x| f32::from_bits(((x as i32 + 127) as u32) << 23))
+    }
+    #[inline(always)]
+    fn frexp(self, a: Self::V) -> (Self::V, Self::V) {
+        let e = lanewise(a, |x| ((x.to_bits() >> 23) & 0xff) as f32 - 127.0);
+        let m = lanewise(a, |x| {
+            f32::from_bits((x.to_bits() & 0x007f_ffff) | 0x3f80_0000)
+        });
+        (e, m)
+    }
+    #[inline(always)]
+    fn reduce_add(self, v: Self::V) -> f32 {
+        // Pairwise, like the SIMD horizontal adds.
+        let mut v = v;
+        let mut w = N;
+        while w > 1 {
+            w /= 2;
+            for i in 0..w {
+                v[i] += v[i + w];
+            }
+        }
+        v[0]
+    }
+    #[inline(always)]
+    fn reduce_max(self, v: Self::V) -> f32 {
+        v.iter()
+            .copied()
+            .fold(f32::NEG_INFINITY, |m, x| if x > m { x } else { m })
+    }
+    #[inline(always)]
+    fn reduce_min(self, v: Self::V) -> f32 {
+        v.iter()
+            .copied()
+            .fold(f32::INFINITY, |m, x| if x < m { x } else { m })
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) use x86::{Avx2, Avx512};
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::Simd;
+    use std::arch::x86_64::*;
+
+    /// Token for AVX2 + FMA. Only constructible where those features are on.
+    #[derive(Debug, Clone, Copy)]
+    pub(crate) struct Avx2(());
+
+    impl Avx2 {
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        pub(crate) fn new() -> Self {
+            Avx2(())
+        }
+    }
+
+    /// Token for AVX-512 F/BW/VL/DQ (+ AVX2, FMA).
+    #[derive(Debug, Clone, Copy)]
+    pub(crate) struct Avx512(());
+
+    impl Avx512 {
+        #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
+        #[inline]
+        pub(crate) fn new() -> Self {
+            Avx512(())
+        }
+    }
+
+    // Each method body below is one `unsafe` block calling intrinsics.
+    // SAFETY (shared argument): `self` is a token that only exists inside a
+    // function compiled with the token's target features, and such functions
+    // are only entered after `crate::backend` verified the CPU has them.
+    // Pointer reads/writes are bounds-checked (or masked) against the slice.
+    macro_rules! tok {
+        ($e:expr) => {{
+            // SAFETY: see the shared argument above: the token proves the
+            // CPU features; memory accesses stay inside the given slice.
+            unsafe { $e }
+        }};
+    }
+
+    impl Simd for Avx512 {
+        const LANES: usize = 16;
+        type V = __m512;
+        type M = __mmask16;
+
+        #[inline(always)]
+        fn splat(self, x: f32) -> __m512 {
+            tok!(_mm512_set1_ps(x))
+        }
+        #[inline(always)]
+        fn load(self, s: &[f32]) -> __m512 {
+            assert!(s.len() >= 16);
+            tok!(_mm512_loadu_ps(s.as_ptr()))
+        }
+        #[inline(always)]
+        fn store(self, s: &mut [f32], v: __m512) {
+            assert!(s.len() >= 16);
+            tok!(_mm512_storeu_ps(s.as_mut_ptr(), v))
+        }
+        #[inline(always)]
+        fn load_tail(self, s: &[f32], fill: f32) -> __m512 {
+            let n = s.len().min(16);
+            let m: __mmask16 = ((1u32 << n) - 1) as u16;
+            // Masked-off lanes are not accessed, so no read past the slice.
+            tok!(_mm512_mask_loadu_ps(_mm512_set1_ps(fill), m, s.as_ptr()))
+        }
+        #[inline(always)]
+        fn store_tail(self, s: &mut [f32], v: __m512) {
+            let n = s.len().min(16);
+            let m: __mmask16 = ((1u32 << n) - 1) as u16;
+            tok!(_mm512_mask_storeu_ps(s.as_mut_ptr(), m, v))
+        }
+        #[inline(always)]
+        fn add(self, a: __m512, b: __m512) -> __m512 {
+            tok!(_mm512_add_ps(a, b))
+        }
+        #[inline(always)]
+        fn sub(self, a: __m512, b: __m512) -> __m512 {
+            tok!(_mm512_sub_ps(a, b))
+        }
+        #[inline(always)]
+        fn mul(self, a: __m512, b: __m512) -> __m512 {
+            tok!(_mm512_mul_ps(a, b))
+        }
+        #[inline(always)]
+        fn div(self, a: __m512, b: __m512) -> __m512 {
+            tok!(_mm512_div_ps(a, b))
+        }
+        #[inline(always)]
+        fn fma(self, a: __m512, b: __m512, c: __m512) -> __m512 {
+            tok!(_mm512_fmadd_ps(a, b, c))
+        }
+        #[inline(always)]
+        fn min(self, a: __m512, b: __m512) -> __m512 {
+            tok!(_mm512_min_ps(a, b))
+        }
+        #[inline(always)]
+        fn max(self, a: __m512, b: __m512) -> __m512 {
+            tok!(_mm512_max_ps(a, b))
+        }
+        #[inline(always)]
+        fn round(self, a: __m512) -> __m512 {
+            tok!(_mm512_roundscale_ps::<
+                { _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC },
+            >(a))
+        }
+        #[inline(always)]
+        fn lt(self, a: __m512, b: __m512) -> __mmask16 {
+            tok!(_mm512_cmp_ps_mask::<_CMP_LT_OQ>(a, b))
+        }
+        #[inline(always)]
+        fn eq(self, a: __m512, b: __m512) -> __mmask16 {
+            tok!(_mm512_cmp_ps_mask::<_CMP_EQ_OQ>(a, b))
+        }
+        #[inline(always)]
+        fn is_nan(self, a: __m512) -> __mmask16 {
+            tok!(_mm512_cmp_ps_mask::<_CMP_UNORD_Q>(a, a))
+        }
+        #[inline(always)]
+        fn mask_or(self, a: __mmask16, b: __mmask16) -> __mmask16 {
+            a | b
+        }
+        #[inline(always)]
+        fn mask_any(self, m: __mmask16) -> bool {
+            m != 0
+        }
+        #[inline(always)]
+        fn select(self, m: __mmask16, a: __m512, b: __m512) -> __m512 {
+            tok!(_mm512_mask_blend_ps(m, b, a))
+        }
+        #[inline(always)]
+        fn neg(self, a: __m512) -> __m512 {
+            tok!(_mm512_castsi512_ps(_mm512_xor_si512(
+                _mm512_castps_si512(a),
+                _mm512_set1_epi32(i32::MIN)
+            )))
+        }
+        #[inline(always)]
+        fn abs(self, a: __m512) -> __m512 {
+            tok!(_mm512_abs_ps(a))
+        }
+        #[inline(always)]
+        fn pow2i(self, n: __m512) -> __m512 {
+            tok!(_mm512_castsi512_ps(_mm512_slli_epi32::<23>(
+                _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127))
+            )))
+        }
+        #[inline(always)]
+        fn frexp(self, a: __m512) -> (__m512, __m512) {
+            tok!((
+                _mm512_getexp_ps(a),
+                _mm512_getmant_ps::<_MM_MANT_NORM_1_2, _MM_MANT_SIGN_SRC>(a)
+            ))
+        }
+        #[inline(always)]
+        fn reduce_add(self, v: __m512) -> f32 {
+            tok!(_mm512_reduce_add_ps(v))
+        }
+        #[inline(always)]
+        fn reduce_max(self, v: __m512) -> f32 {
+            // max_ps(x, nan) = nan would leak in: neutralise NaN lanes first.
+            tok!(_mm512_reduce_max_ps(_mm512_mask_blend_ps(
+                _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v),
+                v,
+                _mm512_set1_ps(f32::NEG_INFINITY)
+            )))
+        }
+        #[inline(always)]
+        fn reduce_min(self, v: __m512) -> f32 {
+            tok!(_mm512_reduce_min_ps(_mm512_mask_blend_ps(
+                _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v),
+                v,
+                _mm512_set1_ps(f32::INFINITY)
+            )))
+        }
+    }
+
+    impl Simd for Avx2 {
+        const LANES: usize = 8;
+        type V = __m256;
+        type M = __m256;
+
+        #[inline(always)]
+        fn splat(self, x: f32) -> __m256 {
+            tok!(_mm256_set1_ps(x))
+        }
+        #[inline(always)]
+        fn load(self, s: &[f32]) -> __m256 {
+            assert!(s.len() >= 8);
+            tok!(_mm256_loadu_ps(s.as_ptr()))
+        }
+        #[inline(always)]
+        fn store(self, s: &mut [f32], v: __m256) {
+            assert!(s.len() >= 8);
+            tok!(_mm256_storeu_ps(s.as_mut_ptr(), v))
+        }
+        #[inline(always)]
+        fn load_tail(self, s: &[f32], fill: f32) -> __m256 {
+            let mut buf = [fill; 8];
+            let n = s.len().min(8);
+            buf[..n].copy_from_slice(&s[..n]);
+            tok!(_mm256_loadu_ps(buf.as_ptr()))
+        }
+        #[inline(always)]
+        fn store_tail(self, s: &mut [f32], v: __m256) {
+            let mut buf = [0.0f32; 8];
+            tok!(_mm256_storeu_ps(buf.as_mut_ptr(), v));
+            let n = s.len().min(8);
+            s[..n].copy_from_slice(&buf[..n]);
+        }
+        #[inline(always)]
+        fn add(self, a: __m256, b: __m256) -> __m256 {
+            tok!(_mm256_add_ps(a, b))
+        }
+        #[inline(always)]
+        fn sub(self, a: __m256, b: __m256) -> __m256 {
+            tok!(_mm256_sub_ps(a, b))
+        }
+        #[inline(always)]
+        fn mul(self, a: __m256, b: __m256) -> __m256 {
+            tok!(_mm256_mul_ps(a, b))
+        }
+        #[inline(always)]
+        fn div(self, a: __m256, b: __m256) -> __m256 {
+            tok!(_mm256_div_ps(a, b))
+        }
+        #[inline(always)]
+        fn fma(self, a: __m256, b: __m256, c: __m256) -> __m256 {
+            tok!(_mm256_fmadd_ps(a, b, c))
+        }
+        #[inline(always)]
+        fn min(self, a: __m256, b: __m256) -> __m256 {
+            tok!(_mm256_min_ps(a, b))
+        }
+        #[inline(always)]
+        fn max(self, a: __m256, b: __m256) -> __m256 {
+            tok!(_mm256_max_ps(a, b))
+        }
+        #[inline(always)]
+        fn round(self, a: __m256) -> __m256 {
+            tok!(_mm256_round_ps::<
+                { _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC },
+            >(a))
+        }
+        #[inline(always)]
+        fn lt(self, a: __m256, b: __m256) -> __m256 {
+            tok!(_mm256_cmp_ps::<_CMP_LT_OQ>(a, b))
+        }
+        #[inline(always)]
+        fn eq(self, a: __m256, b: __m256) -> __m256 {
+            tok!(_mm256_cmp_ps::<_CMP_EQ_OQ>(a, b))
+        }
+        #[inline(always)]
+        fn is_nan(self, a: __m256) -> __m256 {
+            tok!(_mm256_cmp_ps::<_CMP_UNORD_Q>(a, a))
+        }
+        #[inline(always)]
+        fn mask_or(self, a: __m256, b: __m256) -> __m256 {
+            tok!(_mm256_or_ps(a, b))
+        }
+        #[inline(always)]
+        fn mask_any(self, m: __m256) -> bool {
+            tok!(_mm256_movemask_ps(m)) != 0
+        }
+        #[inline(always)]
+        fn select(self, m: __m256, a: __m256, b: __m256) -> __m256 {
+            tok!(_mm256_blendv_ps(b, a, m))
+        }
+        #[inline(always)]
+        fn neg(self, a: __m256) -> __m256 {
+            tok!(_mm256_xor_ps(a, _mm256_set1_ps(-0.0)))
+        }
+        #[inline(always)]
+        fn abs(self, a: __m256) -> __m256 {
+            tok!(_mm256_andnot_ps(_mm256_set1_ps(-0.0), a))
+        }
+        #[inline(always)]
+        fn pow2i(self, n: __m256) -> __m256 {
+            tok!(_mm256_castsi256_ps(_mm256_slli_epi32::<23>(
+                _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127))
+            )))
+        }
+        #[inline(always)]
+        fn frexp(self, a: __m256) -> (__m256, __m256) {
+            tok!({
+                let bits = _mm256_castps_si256(a);
+                let e = _mm256_sub_epi32(
+                    _mm256_and_si256(_mm256_srli_epi32::<23>(bits), _mm256_set1_epi32(0xff)),
+                    _mm256_set1_epi32(127),
+                );
+                let m = _mm256_or_si256(
+                    _mm256_and_si256(bits, _mm256_set1_epi32(0x007f_ffff)),
+                    _mm256_set1_epi32(0x3f80_0000),
+                );
+                (_mm256_cvtepi32_ps(e), _mm256_castsi256_ps(m))
+            })
+        }
+        #[inline(always)]
+        fn reduce_add(self, v: __m256) -> f32 {
+            tok!({
+                let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+                let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+                let s = _mm_add_ss(s, _mm_movehdup_ps(s));
+                _mm_cvtss_f32(s)
+            })
+        }
+        #[inline(always)]
+        fn reduce_max(self, v: __m256) -> f32 {
+            let mut buf = [0.0f32; 8];
+            tok!(_mm256_storeu_ps(buf.as_mut_ptr(), v));
+            buf.iter()
+                .copied()
+                .fold(f32::NEG_INFINITY, |m, x| if x > m { x } else { m })
+        }
+        #[inline(always)]
+        fn reduce_min(self, v: __m256) -> f32 {
+            let mut buf = [0.0f32; 8];
+            tok!(_mm256_storeu_ps(buf.as_mut_ptr(), v));
+            buf.iter()
+                .copied()
+                .fold(f32::INFINITY, |m, x| if x < m { x } else { m })
+        }
+    }
+}
+
+/// Define `fn $name(backend, args..) -> ret` that runs the generic kernel
+/// `$kernel::<S>(token, args..)` compiled for the selected backend.
+macro_rules! multiversion {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident : $ty:ty),* $(,)?) -> $ret:ty = $kernel:ident;) => {
+        $(#[$meta])*
+        $vis fn $name(backend: $crate::backend::Backend, $($arg: $ty),*) -> $ret {
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
+            fn avx512($($arg: $ty),*) -> $ret {
+                $kernel($crate::simd::Avx512::new(), $($arg),*)
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            fn avx2($($arg: $ty),*) -> $ret {
+                $kernel($crate::simd::Avx2::new(), $($arg),*)
+            }
+            #[cfg(target_arch = "aarch64")]
+            #[target_feature(enable = "neon")]
+            fn neon($($arg: $ty),*) -> $ret {
+                $kernel($crate::simd::Portable::<4>, $($arg),*)
+            }
+            match backend {
+                #[cfg(target_arch = "x86_64")]
+                $crate::backend::Backend::Avx512 => {
+                    // SAFETY: a Backend is only ever active after
+                    // `backend::check` confirmed the CPU has these features.
+                    unsafe { avx512($($arg),*) }
+                }
+                #[cfg(target_arch = "x86_64")]
+                $crate::backend::Backend::Avx2 => {
+                    // SAFETY: as above, AVX2 and FMA were detected.
+                    unsafe { avx2($($arg),*) }
+                }
+                #[cfg(target_arch = "aarch64")]
+                $crate::backend::Backend::Neon => {
+                    // SAFETY: as above, NEON was detected.
+                    unsafe { neon($($arg),*) }
+                }
+                _ => $kernel($crate::simd::Portable::<1>, $($arg),*),
+            }
+        }
+    };
+}
+pub(crate) use multiversion;
