@@ -208,6 +208,9 @@ def _configure_mlflow(root: Path) -> None:
     uri = f"sqlite:///{store / 'mlflow.db'}"
     os.environ["MLFLOW_TRACKING_URI"] = uri
     os.environ.setdefault("MLFLOW_REGISTRY_URI", uri)
+    # With a SQLite store, MLflow (3.17, pinned) puts artifacts under ./mlruns of the
+    # working directory, i.e. beside the notebook, unless this variable names a root.
+    os.environ.setdefault("_MLFLOW_SERVER_ARTIFACT_ROOT", (store / "artifacts").as_uri())
 
 
 def _install_redaction(secrets: Secrets) -> None:

@@ -1,0 +1,154 @@
+"""The Databricks source parser: cells out, the same text back, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from coursekit import notebook as nb
+
+ROOT = Path(__file__).resolve().parents[2]
+SEP = "\n\n# COMMAND ----------\n\n"
+
+
+def source(*cells: str) -> str:
+    return nb.HEADER + "\n" + SEP.join(cells) + "\n"
+
+
+def test_code_markdown_and_sql_cells() -> None:
+    text = source(
+        "# MAGIC %md\n# MAGIC # Title\n# MAGIC\n# MAGIC Some *text*.",
+        "x = 1\nprint(x)",
+        "# MAGIC %sql\n# MAGIC SELECT 1 AS one",
+    )
+    cells = nb.parse(text)
+    assert [c.kind for c in cells] == [nb.MARKDOWN, nb.CODE, nb.SQL]
+    assert cells[0].source == "# Title\n\nSome *text*."
+    assert cells[1].source == "x = 1\nprint(x)"
+    assert cells[2].source == "SELECT 1 AS one"
+    assert nb.render(cells) == text
+
+
+def test_magic_inside_a_string_stays_code() -> None:
+    code = 'banner = """\n# MAGIC %md\nnot markdown\n"""\nline = "# MAGIC %sql"'
+    text = source(code)
+    (cell,) = nb.parse(text)
+    assert cell.kind == nb.CODE
+    assert cell.source == code
+    assert nb.render([cell]) == text
+
+
+def test_a_code_cell_with_one_magic_comment_stays_code() -> None:
+    code = "# MAGIC this is only a comment\nvalue = 2"
+    (cell,) = nb.parse(source(code))
+    assert cell == nb.Cell(nb.CODE, code)
+
+
+def test_empty_cells_are_kept_and_round_trip() -> None:
+    text = source("a = 1", "", "b = 2")
+    cells = nb.parse(text)
+    assert [c.source for c in cells] == ["a = 1", "", "b = 2"]
+    assert nb.render(cells) == text
+
+
+def test_markdown_holding_a_code_fence() -> None:
+    md = "Run this:\n\n```python\n# COMMAND is fine inside a fence line\nspark.range(3)\n```"
+    text = source(
+        "# MAGIC %md\n"
+        + "\n".join("# MAGIC " + line if line else "# MAGIC" for line in md.split("\n"))
+    )
+    (cell,) = nb.parse(text)
+    assert cell.kind == nb.MARKDOWN
+    assert cell.source == md
+    assert nb.render([cell]) == text
+
+
+def test_magic_with_arguments_on_the_command_line() -> None:
+    text = source(
+        "# MAGIC %run ./setup_notebook", "# MAGIC %pip install trueno", "# MAGIC %sql SELECT 2"
+    )
+    cells = nb.parse(text)
+    assert [(c.kind, c.source) for c in cells] == [
+        (nb.RUN, "./setup_notebook"),
+        (nb.PIP, "install trueno"),
+        (nb.SQL, "SELECT 2"),
+    ]
+    assert nb.render(cells) == text
+    assert nb.cell_code(cells[0]) == "%run ./setup_notebook"
+    assert nb.cell_code(cells[2]) == "%%sql\nSELECT 2"
+
+
+def test_sh_fs_and_md_sandbox_cells() -> None:
+    text = source(
+        "# MAGIC %sh\n# MAGIC echo hi\n# MAGIC ls",
+        "# MAGIC %fs ls /Volumes",
+        "# MAGIC %md-sandbox\n# MAGIC <b>html</b>",
+        "# MAGIC %python\n# MAGIC y = 3",
+    )
+    cells = nb.parse(text)
+    assert [c.kind for c in cells] == [nb.SH, nb.FS, nb.MARKDOWN, nb.CODE]
+    assert nb.cell_code(cells[0]) == "%%sh\necho hi\nls"
+    assert nb.cell_code(cells[3]) == "y = 3"
+    assert nb.render(cells) == text
+
+
+def test_windows_line_endings_are_accepted() -> None:
+    cells = nb.parse(source("a = 1", "# MAGIC %md\n# MAGIC hi").replace("\n", "\r\n"))
+    assert [(c.kind, c.source) for c in cells] == [(nb.CODE, "a = 1"), (nb.MARKDOWN, "hi")]
+
+
+def test_missing_header_names_the_first_line() -> None:
+    with pytest.raises(nb.NotebookFormatError, match="print\\('hello'\\)"):
+        nb.parse("print('hello')\n", name="x.py")
+
+
+def test_unknown_and_unsupported_magics_are_errors() -> None:
+    with pytest.raises(ValueError, match=r"cell 2 .*%wat"):
+        nb.parse(source("a = 1", "# MAGIC %wat\n# MAGIC hmm"))
+    with pytest.raises(ValueError, match="cell 1 is %scala"):
+        nb.parse(source("# MAGIC %scala\n# MAGIC val x = 1"))
+
+
+def test_parse_rejects_non_str() -> None:
+    with pytest.raises(TypeError, match="bytes"):
+        nb.parse(b"# Databricks notebook source\n")  # ty: ignore[invalid-argument-type]
+
+
+def test_to_nbformat_injects_setup_and_numbers_cells() -> None:
+    cells = nb.parse(source("# MAGIC %md\n# MAGIC hi", "x = 1", "# MAGIC %sql\n# MAGIC SELECT 1"))
+    notebook = nb.to_nbformat(cells)
+    nbformat.validate(notebook)
+    first = notebook.cells[0]
+    assert first.cell_type == "code"
+    assert nb.SETUP_TAG in first.metadata["tags"]
+    assert [c.cell_type for c in notebook.cells[1:]] == ["markdown", "code", "code"]
+    assert [c.metadata["coursekit"]["cell"] for c in notebook.cells[1:]] == [1, 2, 3]
+    assert notebook.cells[3].source == "%%sql\nSELECT 1"
+    assert nb.to_nbformat(cells, setup=False).cells[0].cell_type == "markdown"
+
+
+def test_write_ipynb_beside_or_elsewhere(tmp_path: Path) -> None:
+    src = tmp_path / "lesson.py"
+    src.write_text(source("# MAGIC %md\n# MAGIC hi", "x = 1"))
+    beside = nb.write_ipynb(src)
+    assert beside == tmp_path / "lesson.ipynb"
+    assert len(nbformat.read(beside, as_version=4).cells) == 3
+    assert nb.main([str(src), "--out-dir", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "lesson.ipynb").is_file()
+
+
+def committed_notebooks() -> list[Path]:
+    found = []
+    for folder in ("demos", "labs", "examples"):
+        found += [p for p in sorted((ROOT / folder).rglob("*.py")) if nb.is_databricks_source(p)]
+    return found
+
+
+@pytest.mark.parametrize("path", committed_notebooks(), ids=lambda p: p.name)
+def test_committed_notebooks_parse_and_round_trip(path: Path) -> None:
+    cells = nb.read(path)
+    assert cells, f"{path} has no cells"
+    assert nb.parse(nb.render(cells)) == cells
+    assert any(c.kind == nb.MARKDOWN for c in cells), "a lesson explains itself in markdown"
