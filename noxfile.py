@@ -159,6 +159,8 @@ def run_course(session: nox.Session, course: int) -> None:
 def test_course1(session: nox.Session) -> None:
     """Course 1 (Lakehouse Fundamentals): its notebooks executed, its labs graded."""
     run_course(session, 1)
+    # The local runtime's own tests, the Spark ones included, live with its first course.
+    session.run("pytest", "tests/coursekit")
 
 
 @nox.session(name="test-course3", requires=["build"])
