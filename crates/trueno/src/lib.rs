@@ -10,6 +10,7 @@ pub mod matmul;
 pub mod reduce;
 pub mod rows;
 mod simd;
+pub mod similarity;
 
 pub use backend::{Backend, set_backend};
 pub use elementwise::{
@@ -22,6 +23,9 @@ pub use reduce::{
     min_f64, norm, norm_f64, std, std_f64, sum, sum_f64, var, var_f64,
 };
 pub use rows::{layer_norm_rows, log_softmax_rows, rms_norm_rows, softmax_rows};
+pub use similarity::{
+    Metric, cosine, cosine_one_to_many, scores_many_to_many, scores_one_to_many, sqeuclidean, top_k,
+};
 
 /// Errors a kernel reports instead of panicking.
 #[derive(Debug, Clone, PartialEq, Eq)]

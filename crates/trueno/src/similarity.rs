@@ -1,0 +1,704 @@
+//! Similarity search: cosine, dot and squared-L2 for a pair, one query
+//! against N rows, M×N, and a fused top-k.
+//!
+//! Matrices are row-major with `dim` values per row. The one-vs-N kernel
+//! streams the matrix once and scores four rows per step so each loaded query
+//! vector feeds four rows; for cosine it accumulates `q·r` and `r·r` in the
+//! same pass (the matrix is read once, no norms materialised). M×N and top-k
+//! with several queries walk the matrix in L2-sized blocks, reusing each block
+//! for every query, with row norms computed once.
+//!
+//! [`top_k`] never materialises the M×N score matrix: per block it scores
+//! into a small buffer and keeps, per query, a k-element heap whose worst
+//! entry is the admission threshold, so almost every score costs one compare.
+//!
+//! Conventions: cosine of a zero vector is NaN (0/0, like the NumPy
+//! expression `a @ b / (norm(a) * norm(b))`). In top-k, NaN scores rank below
+//! every number; ties go to the lower row index; `k > n` returns all `n` rows.
+//! For [`Metric::SqEuclidean`] "best" means smallest distance.
+
+use crate::Error;
+use crate::backend;
+use crate::reduce::sumsq64_d;
+use crate::simd::{Simd, multiversion};
+
+/// How a query is scored against a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Metric {
+    /// `q·r / (|q| |r|)`; higher is better.
+    Cosine,
+    /// `q·r`; higher is better.
+    Dot,
+    /// `Σ (q - r)²`; lower is better.
+    SqEuclidean,
+}
+
+impl Metric {
+    /// Name accepted by [`str::parse`].
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Cosine => "cosine",
+            Metric::Dot => "dot",
+            Metric::SqEuclidean => "sqeuclidean",
+        }
+    }
+}
+
+impl std::str::FromStr for Metric {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "cosine" => Ok(Metric::Cosine),
+            "dot" | "inner_product" => Ok(Metric::Dot),
+            "sqeuclidean" | "l2sq" => Ok(Metric::SqEuclidean),
+            _ => Err(Error::Shape(format!(
+                "unknown metric {s:?}: expected \"cosine\", \"dot\" or \"sqeuclidean\""
+            ))),
+        }
+    }
+}
+
+const DOT: u8 = 0;
+const COS: u8 = 1;
+const SQ: u8 = 2;
+
+/// Per row of `rows` (R rows starting at `first`): `(acc, nrm)` where acc is
+/// `q·r` (DOT, COS) or `Σ(q-r)²` (SQ) and nrm is `r·r` (COS only).
+#[inline(always)]
+fn stats<S: Simd, const M: u8, const R: usize>(
+    s: S,
+    q: &[f32],
+    rows: [&[f32]; R],
+) -> ([f32; R], [f32; R]) {
+    let l = S::LANES;
+    let dim = q.len();
+    let mut acc = [s.splat(0.0); R];
+    let mut nrm = [s.splat(0.0); R];
+    let main = dim - dim % l;
+    let step = |qv: S::V, rv: &[S::V; R], acc: &mut [S::V; R], nrm: &mut [S::V; R]| {
+        for r in 0..R {
+            match M {
+                SQ => {
+                    let d = s.sub(qv, rv[r]);
+                    acc[r] = s.fma(d, d, acc[r]);
+                }
+                COS => {
+                    acc[r] = s.fma(qv, rv[r], acc[r]);
+                    nrm[r] = s.fma(rv[r], rv[r], nrm[r]);
+                }
+                _ => acc[r] = s.fma(qv, rv[r], acc[r]),
+            }
+        }
+    };
+    for i in (0..main).step_by(l) {
+        let qv = s.load(&q[i..]);
+        let rv: [S::V; R] = std::array::from_fn(|r| s.load(&rows[r][i..dim]));
+        step(qv, &rv, &mut acc, &mut nrm);
+    }
+    if main < dim {
+        let qv = s.load_tail(&q[main..], 0.0);
+        let rv: [S::V; R] = std::array::from_fn(|r| s.load_tail(&rows[r][main..dim], 0.0));
+        step(qv, &rv, &mut acc, &mut nrm);
+    }
+    (
+        std::array::from_fn(|r| s.reduce_add(acc[r])),
+        std::array::from_fn(|r| s.reduce_add(nrm[r])),
+    )
+}
+
+#[inline(always)]
+fn finish<const M: u8>(acc: f32, nrm: f32, qn: f32) -> f32 {
+    match M {
+        COS => acc / (qn * nrm.sqrt()),
+        _ => acc,
+    }
+}
+
+/// Score `q` against every row of `matrix` into `out`; `qn` = |q| for COS.
+#[inline(always)]
+fn one_to_many_k<S: Simd, const M: u8>(s: S, q: &[f32], matrix: &[f32], qn: f32, out: &mut [f32]) {
+    let dim = q.len();
+    let mut rows = matrix.chunks_exact(4 * dim);
+    let mut outs = out.chunks_exact_mut(4);
+    for (block, o) in (&mut rows).zip(&mut outs) {
+        let rs: [&[f32]; 4] = std::array::from_fn(|r| &block[r * dim..(r + 1) * dim]);
+        let (acc, nrm) = stats::<S, M, 4>(s, q, rs);
+        for r in 0..4 {
+            o[r] = finish::<M>(acc[r], nrm[r], qn);
+        }
+    }
+    for (row, o) in rows
+        .remainder()
+        .chunks_exact(dim)
+        .zip(outs.into_remainder())
+    {
+        let (acc, nrm) = stats::<S, M, 1>(s, q, [row]);
+        *o = finish::<M>(acc[0], nrm[0], qn);
+    }
+}
+
+#[inline(always)]
+fn cos_k<S: Simd>(s: S, q: &[f32], m: &[f32], qn: f32, out: &mut [f32]) {
+    one_to_many_k::<S, COS>(s, q, m, qn, out)
+}
+#[inline(always)]
+fn dotm_k<S: Simd>(s: S, q: &[f32], m: &[f32], qn: f32, out: &mut [f32]) {
+    one_to_many_k::<S, DOT>(s, q, m, qn, out)
+}
+#[inline(always)]
+fn sq_k<S: Simd>(s: S, q: &[f32], m: &[f32], qn: f32, out: &mut [f32]) {
+    one_to_many_k::<S, SQ>(s, q, m, qn, out)
+}
+multiversion! {
+    fn cos_d(q: &[f32], m: &[f32], qn: f32, out: &mut [f32]) -> () = cos_k;
+}
+multiversion! {
+    fn dotm_d(q: &[f32], m: &[f32], qn: f32, out: &mut [f32]) -> () = dotm_k;
+}
+multiversion! {
+    fn sq_d(q: &[f32], m: &[f32], qn: f32, out: &mut [f32]) -> () = sq_k;
+}
+
+/// Row squared norms of a matrix block.
+#[inline(always)]
+fn row_sumsq_k<S: Simd>(s: S, matrix: &[f32], dim: usize, out: &mut [f32]) {
+    let zero = vec![0.0f32; dim];
+    // Σ(0 - r)² = r·r: reuse the SQ kernel with a zero query.
+    one_to_many_k::<S, SQ>(s, &zero, matrix, 0.0, out)
+}
+multiversion! {
+    fn row_sumsq_d(matrix: &[f32], dim: usize, out: &mut [f32]) -> () = row_sumsq_k;
+}
+
+fn rows_of(name: &str, len: usize, dim: usize) -> Result<usize, Error> {
+    if dim == 0 {
+        return Err(Error::Shape("dim must be positive".into()));
+    }
+    if !len.is_multiple_of(dim) {
+        return Err(Error::Shape(format!(
+            "{name} has {len} values, not a whole number of rows of {dim}"
+        )));
+    }
+    Ok(len / dim)
+}
+
+fn pair_check(a: &[f32], b: &[f32]) -> Result<(), Error> {
+    if a.len() == b.len() {
+        Ok(())
+    } else {
+        Err(Error::LengthMismatch {
+            left: a.len(),
+            right: b.len(),
+        })
+    }
+}
+
+/// Cosine similarity of one pair (NaN if either is all zeros).
+pub fn cosine(a: &[f32], b: &[f32]) -> Result<f32, Error> {
+    pair_check(a, b)?;
+    let mut out = [0.0f32];
+    let qn = norm_of(a)?;
+    cos_d(backend::active()?, a, b, qn, &mut out);
+    Ok(out[0])
+}
+
+/// Squared Euclidean distance of one pair.
+pub fn sqeuclidean(a: &[f32], b: &[f32]) -> Result<f32, Error> {
+    pair_check(a, b)?;
+    let mut out = [0.0f32];
+    sq_d(backend::active()?, a, b, 0.0, &mut out);
+    Ok(out[0])
+}
+
+fn norm_of(q: &[f32]) -> Result<f32, Error> {
+    Ok(sumsq64_d(backend::active()?, q).sqrt() as f32)
+}
+
+/// Score one query against every row: `out[i] = metric(query, row i)`.
+pub fn scores_one_to_many(
+    query: &[f32],
+    matrix: &[f32],
+    dim: usize,
+    metric: Metric,
+    out: &mut [f32],
+) -> Result<(), Error> {
+    if query.len() != dim {
+        return Err(Error::Shape(format!(
+            "query has {} values, dim is {dim}",
+            query.len()
+        )));
+    }
+    let n = rows_of("matrix", matrix.len(), dim)?;
+    if out.len() != n {
+        return Err(Error::LengthMismatch {
+            left: n,
+            right: out.len(),
+        });
+    }
+    let be = backend::active()?;
+    match metric {
+        Metric::Cosine => cos_d(be, query, matrix, norm_of(query)?, out),
+        Metric::Dot => dotm_d(be, query, matrix, 0.0, out),
+        Metric::SqEuclidean => sq_d(be, query, matrix, 0.0, out),
+    }
+    Ok(())
+}
+
+/// Cosine similarity of `query` with each row of `matrix` (`dim` per row).
+pub fn cosine_one_to_many(
+    query: &[f32],
+    matrix: &[f32],
+    dim: usize,
+    out: &mut [f32],
+) -> Result<(), Error> {
+    scores_one_to_many(query, matrix, dim, Metric::Cosine, out)
+}
+
+/// Rows of the matrix per block: about 256 KiB, so a block stays in L2 while
+/// every query visits it.
+fn block_rows(dim: usize) -> usize {
+    (256 * 1024 / (4 * dim)).clamp(4, 4096)
+}
+
+/// Visit the matrix block by block; `f(first_row, block, block_norms)` with
+/// `block_norms` the row norms (cosine only, else empty).
+fn for_blocks(
+    matrix: &[f32],
+    dim: usize,
+    metric: Metric,
+    mut f: impl FnMut(usize, &[f32], &[f32]),
+) -> Result<(), Error> {
+    let be = backend::active()?;
+    let br = block_rows(dim);
+    let mut norms = Vec::new();
+    for (b, block) in matrix.chunks(br * dim).enumerate() {
+        if metric == Metric::Cosine {
+            norms.resize(block.len() / dim, 0.0);
+            row_sumsq_d(be, block, dim, &mut norms);
+            for v in &mut norms {
+                *v = v.sqrt();
+            }
+        }
+        f(b * br, block, &norms);
+    }
+    Ok(())
+}
+
+/// All pairwise scores: `out[i * n + j] = metric(queries row i, matrix row j)`.
+pub fn scores_many_to_many(
+    queries: &[f32],
+    matrix: &[f32],
+    dim: usize,
+    metric: Metric,
+    out: &mut [f32],
+) -> Result<(), Error> {
+    let m = rows_of("queries", queries.len(), dim)?;
+    let n = rows_of("matrix", matrix.len(), dim)?;
+    if out.len() != m * n {
+        return Err(Error::LengthMismatch {
+            left: m * n,
+            right: out.len(),
+        });
+    }
+    let be = backend::active()?;
+    let qnorms: Vec<f32> = queries
+        .chunks_exact(dim)
+        .map(|q| sumsq64_d(be, q).sqrt() as f32)
+        .collect();
+    for_blocks(matrix, dim, metric, |first, block, norms| {
+        let rows = block.len() / dim;
+        for (i, q) in queries.chunks_exact(dim).enumerate() {
+            let o = &mut out[i * n + first..i * n + first + rows];
+            match metric {
+                Metric::SqEuclidean => sq_d(be, q, block, 0.0, o),
+                _ => dotm_d(be, q, block, 0.0, o),
+            }
+            if metric == Metric::Cosine {
+                for (v, rn) in o.iter_mut().zip(norms) {
+                    *v /= qnorms[i] * rn;
+                }
+            }
+        }
+    })
+}
+
+/// The k best `(key, index)` seen so far; the root is the worst kept entry.
+/// Keys are "higher is better" (distances are negated), NaN ranks lowest,
+/// ties prefer the lower index.
+#[derive(Debug)]
+struct TopK {
+    k: usize,
+    heap: Vec<(f32, usize)>,
+}
+
+/// Whether `a` ranks strictly better than `b`.
+fn better(a: (f32, usize), b: (f32, usize)) -> bool {
+    match (a.0.is_nan(), b.0.is_nan()) {
+        (true, true) => a.1 < b.1,
+        (true, false) => false,
+        (false, true) => true,
+        (false, false) => a.0 > b.0 || (a.0 == b.0 && a.1 < b.1),
+    }
+}
+
+impl TopK {
+    fn new(k: usize) -> Self {
+        TopK {
+            k,
+            heap: Vec::with_capacity(k),
+        }
+    }
+
+    /// Scores of rows `first..first + keys.len()` (indices only increase
+    /// across calls, so an equal key never displaces a kept entry).
+    fn offer(&mut self, first: usize, keys: &[f32]) {
+        let mut i = 0;
+        while i < keys.len() && self.heap.len() < self.k {
+            self.push((keys[i], first + i));
+            i += 1;
+        }
+        if self.k == 0 {
+            return;
+        }
+        let mut thresh = self.heap[0].0;
+        for (j, &key) in keys.iter().enumerate().skip(i) {
+            // NaN root: any number is better; NaN key: never admitted.
+            if key > thresh || (thresh.is_nan() && !key.is_nan()) {
+                self.heap[0] = (key, first + j);
+                self.sift_down(0);
+                thresh = self.heap[0].0;
+            }
+        }
+    }
+
+    fn push(&mut self, e: (f32, usize)) {
+        self.heap.push(e);
+        let mut c = self.heap.len() - 1;
+        while c > 0 {
+            let p = (c - 1) / 2;
+            if better(self.heap[p], self.heap[c]) {
+                self.heap.swap(p, c);
+                c = p;
+            } else {
+                break;
+            }
+        }
+    }
+
+    fn sift_down(&mut self, mut p: usize) {
+        let n = self.heap.len();
+        loop {
+            let (l, r) = (2 * p + 1, 2 * p + 2);
+            let mut worst = p;
+            if l < n && better(self.heap[worst], self.heap[l]) {
+                worst = l;
+            }
+            if r < n && better(self.heap[worst], self.heap[r]) {
+                worst = r;
+            }
+            if worst == p {
+                return;
+            }
+            self.heap.swap(p, worst);
+            p = worst;
+        }
+    }
+
+    fn into_sorted(mut self) -> Vec<(f32, usize)> {
+        self.heap.sort_by(|a, b| {
+            if better(*a, *b) {
+                std::cmp::Ordering::Less
+            } else if better(*b, *a) {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        });
+        self.heap
+    }
+}
+
+/// For each query row, the `k` best matrix rows, best first:
+/// `(indices, scores)`, each of length `m * min(k, n)` (query-major).
+/// Scores are the metric values (distances for [`Metric::SqEuclidean`]).
+pub fn top_k(
+    queries: &[f32],
+    matrix: &[f32],
+    dim: usize,
+    k: usize,
+    metric: Metric,
+) -> Result<(Vec<i64>, Vec<f32>), Error> {
+    let m = rows_of("queries", queries.len(), dim)?;
+    let n = rows_of("matrix", matrix.len(), dim)?;
+    let k = k.min(n);
+    let be = backend::active()?;
+    let mut heaps: Vec<TopK> = (0..m).map(|_| TopK::new(k)).collect();
+    let negate = metric == Metric::SqEuclidean;
+    let mut buf = Vec::new();
+    if m == 1 {
+        // One query: a single fused pass (cosine norms on the fly), scored
+        // in chunks so the scores never exist for the whole matrix.
+        let q = queries;
+        let qn = norm_of(q)?;
+        let chunk = 1024;
+        buf.resize(chunk, 0.0);
+        for (c, rows) in matrix.chunks(chunk * dim).enumerate() {
+            let o = &mut buf[..rows.len() / dim];
+            match metric {
+                Metric::Cosine => cos_d(be, q, rows, qn, o),
+                Metric::Dot => dotm_d(be, q, rows, 0.0, o),
+                Metric::SqEuclidean => sq_d(be, q, rows, 0.0, o),
+            }
+            if negate {
+                o.iter_mut().for_each(|v| *v = -*v);
+            }
+            heaps[0].offer(c * chunk, o);
+        }
+    } else {
+        let qnorms: Vec<f32> = queries
+            .chunks_exact(dim)
+            .map(|q| sumsq64_d(be, q).sqrt() as f32)
+            .collect();
+        for_blocks(matrix, dim, metric, |first, block, norms| {
+            let rows = block.len() / dim;
+            buf.resize(rows, 0.0);
+            for (i, q) in queries.chunks_exact(dim).enumerate() {
+                match metric {
+                    Metric::SqEuclidean => sq_d(be, q, block, 0.0, &mut buf),
+                    _ => dotm_d(be, q, block, 0.0, &mut buf),
+                }
+                match metric {
+                    Metric::Cosine => {
+                        for (v, rn) in buf.iter_mut().zip(norms) {
+                            *v /= qnorms[i] * rn;
+                        }
+                    }
+                    Metric::SqEuclidean => buf.iter_mut().for_each(|v| *v = -*v),
+                    Metric::Dot => {}
+                }
+                heaps[i].offer(first, &buf);
+            }
+        })?;
+    }
+    let mut idx = Vec::with_capacity(m * k);
+    let mut scores = Vec::with_capacity(m * k);
+    for h in heaps {
+        for (key, i) in h.into_sorted() {
+            idx.push(i as i64);
+            scores.push(if negate { -key } else { key });
+        }
+    }
+    Ok((idx, scores))
+}
+
+/// Dot product of every query row with every matrix row is
+/// [`scores_many_to_many`] with [`Metric::Dot`]; a single pair is
+/// [`crate::dot`]. Kept for symmetry with the other metrics.
+pub fn dot_one_to_many(
+    query: &[f32],
+    matrix: &[f32],
+    dim: usize,
+    out: &mut [f32],
+) -> Result<(), Error> {
+    scores_one_to_many(query, matrix, dim, Metric::Dot, out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::elementwise::test_backends;
+    use proptest::prelude::*;
+
+    fn reference(metric: Metric, q: &[f32], r: &[f32]) -> f64 {
+        let d: f64 = q
+            .iter()
+            .zip(r)
+            .map(|(&a, &b)| f64::from(a) * f64::from(b))
+            .sum();
+        match metric {
+            Metric::Dot => d,
+            Metric::SqEuclidean => q
+                .iter()
+                .zip(r)
+                .map(|(&a, &b)| (f64::from(a) - f64::from(b)).powi(2))
+                .sum(),
+            Metric::Cosine => {
+                let nq: f64 = q.iter().map(|&a| f64::from(a).powi(2)).sum::<f64>().sqrt();
+                let nr: f64 = r.iter().map(|&a| f64::from(a).powi(2)).sum::<f64>().sqrt();
+                d / (nq * nr)
+            }
+        }
+    }
+
+    fn tol(metric: Metric, q: &[f32], r: &[f32]) -> f64 {
+        let mag: f64 = match metric {
+            Metric::Dot => q
+                .iter()
+                .zip(r)
+                .map(|(&a, &b)| (f64::from(a) * f64::from(b)).abs())
+                .sum(),
+            Metric::SqEuclidean => q
+                .iter()
+                .zip(r)
+                .map(|(&a, &b)| (f64::from(a) - f64::from(b)).powi(2))
+                .sum(),
+            Metric::Cosine => 1.0,
+        };
+        1e-5 * mag + 1e-6
+    }
+
+    const METRICS: [Metric; 3] = [Metric::Cosine, Metric::Dot, Metric::SqEuclidean];
+
+    fn data() -> impl Strategy<Value = (Vec<f32>, Vec<f32>, usize)> {
+        (1usize..=70, 0usize..=40, 1usize..=3).prop_flat_map(|(dim, n, m)| {
+            (
+                prop::collection::vec(-10.0f32..10.0, m * dim),
+                prop::collection::vec(-10.0f32..10.0, n * dim),
+                Just(dim),
+            )
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+
+        #[test]
+        fn one_to_many_and_many_to_many_match_reference((qs, mat, dim) in data()) {
+            let n = mat.len() / dim;
+            for be in test_backends() {
+                for metric in METRICS {
+                    let q = &qs[..dim];
+                    let mut out = vec![0.0; n];
+                    match metric {
+                        Metric::Cosine => cos_d(be, q, &mat, norm_of(q).unwrap(), &mut out),
+                        Metric::Dot => dotm_d(be, q, &mat, 0.0, &mut out),
+                        Metric::SqEuclidean => sq_d(be, q, &mat, 0.0, &mut out),
+                    }
+                    for (j, r) in mat.chunks(dim).enumerate() {
+                        let want = reference(metric, q, r);
+                        prop_assert!((f64::from(out[j]) - want).abs() <= tol(metric, q, r), "{be} {metric:?}: {} vs {want}", out[j]);
+                    }
+                }
+            }
+            for metric in METRICS {
+                let m = qs.len() / dim;
+                let mut out = vec![0.0; m * n];
+                scores_many_to_many(&qs, &mat, dim, metric, &mut out).unwrap();
+                for (i, q) in qs.chunks(dim).enumerate() {
+                    for (j, r) in mat.chunks(dim).enumerate() {
+                        let want = reference(metric, q, r);
+                        prop_assert!((f64::from(out[i * n + j]) - want).abs() <= tol(metric, q, r));
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn top_k_matches_full_sort((qs, mat, dim) in data(), k in 0usize..12) {
+            let n = mat.len() / dim;
+            let m = qs.len() / dim;
+            for metric in METRICS {
+                let (idx, sc) = top_k(&qs, &mat, dim, k, metric).unwrap();
+                let kk = k.min(n);
+                prop_assert_eq!(idx.len(), m * kk);
+                prop_assert_eq!(sc.len(), m * kk);
+                let mut full = vec![0.0; m * n];
+                scores_many_to_many(&qs, &mat, dim, metric, &mut full).unwrap();
+                for i in 0..m {
+                    let row = &full[i * n..(i + 1) * n];
+                    let got = &idx[i * kk..(i + 1) * kk];
+                    let gs = &sc[i * kk..(i + 1) * kk];
+                    // Best first, and nothing outside beats the k-th kept.
+                    for w in gs.windows(2) {
+                        let ordered = if metric == Metric::SqEuclidean { w[0] <= w[1] } else { w[0] >= w[1] };
+                        prop_assert!(ordered, "{:?} not best first", w);
+                    }
+                    let mut seen = vec![false; n];
+                    for (&j, &s) in got.iter().zip(gs) {
+                        prop_assert!(!seen[j as usize]);
+                        seen[j as usize] = true;
+                        let want = row[j as usize];
+                        prop_assert!((s - want).abs() <= 1e-4 * want.abs().max(1.0), "{s} vs {want}");
+                    }
+                    if let Some(&last) = gs.last() {
+                        for (j, &v) in row.iter().enumerate() {
+                            if !seen[j] {
+                                let worse = if metric == Metric::SqEuclidean { v >= last - 1e-3 * last.abs().max(1.0) } else { v <= last + 1e-4 * last.abs().max(1.0) };
+                                prop_assert!(worse, "{metric:?}: row {j} ({v}) beats kept {last}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn top_k_across_blocks_matches_full_sort() {
+        // Enough rows for several L2 blocks and top-k chunks.
+        let dim = 33;
+        let n = 9000;
+        let mat: Vec<f32> = (0..n * dim)
+            .map(|i| ((i * 7919) % 1013) as f32 / 1013.0 - 0.5)
+            .collect();
+        for m in [1usize, 3] {
+            let qs: Vec<f32> = (0..m * dim).map(|i| ((i * 31) % 17) as f32 - 8.0).collect();
+            for metric in METRICS {
+                let (idx, _) = top_k(&qs, &mat, dim, 7, metric).unwrap();
+                let mut full = vec![0.0; m * n];
+                scores_many_to_many(&qs, &mat, dim, metric, &mut full).unwrap();
+                for i in 0..m {
+                    let row = &full[i * n..(i + 1) * n];
+                    let mut order: Vec<usize> = (0..n).collect();
+                    let sign = if metric == Metric::SqEuclidean {
+                        1.0
+                    } else {
+                        -1.0
+                    };
+                    order.sort_by(|&a, &b| {
+                        (sign * row[a]).total_cmp(&(sign * row[b])).then(a.cmp(&b))
+                    });
+                    let want: Vec<i64> = order[..7].iter().map(|&j| j as i64).collect();
+                    assert_eq!(&idx[i * 7..(i + 1) * 7], &want[..], "{metric:?} m={m}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn top_k_nan_ranks_last_and_ties_prefer_lower_index() {
+        let mat = [1.0, 0.0, f32::NAN, 0.0, 1.0, 0.0, 0.5, 0.0];
+        let (idx, sc) = top_k(&[1.0, 0.0], &mat, 2, 4, Metric::Dot).unwrap();
+        assert_eq!(idx, vec![0, 2, 3, 1]);
+        assert_eq!(&sc[..3], &[1.0, 1.0, 0.5]);
+        assert!(sc[3].is_nan());
+        let (idx, _) = top_k(&[1.0, 0.0], &mat, 2, 10, Metric::SqEuclidean).unwrap();
+        assert_eq!(idx, vec![0, 2, 3, 1]);
+    }
+
+    #[test]
+    fn pairs_and_errors() {
+        assert!(
+            (cosine(&[1.0, 0.0], &[1.0, 1.0]).unwrap() - std::f32::consts::FRAC_1_SQRT_2).abs()
+                < 1e-7
+        );
+        assert!(cosine(&[0.0, 0.0], &[1.0, 1.0]).unwrap().is_nan());
+        assert_eq!(sqeuclidean(&[1.0, 2.0], &[3.0, 5.0]), Ok(13.0));
+        assert_eq!(
+            cosine(&[1.0], &[]),
+            Err(Error::LengthMismatch { left: 1, right: 0 })
+        );
+        let mut out = [0.0; 2];
+        assert!(matches!(
+            cosine_one_to_many(&[1.0, 2.0], &[1.0; 5], 2, &mut out),
+            Err(Error::Shape(_))
+        ));
+        assert!(matches!(
+            top_k(&[1.0], &[1.0], 0, 1, Metric::Dot),
+            Err(Error::Shape(_))
+        ));
+        assert_eq!("cosine".parse::<Metric>(), Ok(Metric::Cosine));
+        assert!("hamming".parse::<Metric>().is_err());
+    }
+}
