@@ -1,5 +1,7 @@
 //! realizar: inference for real models, computed with trueno's kernels.
 
+pub mod bert;
+pub mod encoder;
 pub mod error;
 pub mod tabular;
 pub mod model_io;

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from realizar._realizar import TabularModel, __source_hash__
+from realizar._realizar import Encoder, Encoding, TabularModel, Tokenizer, __source_hash__
 
 
 def export_sklearn(estimator: Any, path: str | os.PathLike[str]) -> None:
@@ -16,4 +16,11 @@ def export_sklearn(estimator: Any, path: str | os.PathLike[str]) -> None:
     export(estimator, path)
 
 
-__all__ = ["TabularModel", "__source_hash__", "export_sklearn"]
+__all__ = [
+    "Encoder",
+    "Encoding",
+    "TabularModel",
+    "Tokenizer",
+    "__source_hash__",
+    "export_sklearn",
+]

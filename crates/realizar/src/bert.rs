@@ -1,0 +1,470 @@
+//! A BERT encoder forward pass (the architecture of MiniLM and most sentence
+//! embedders), computed with trueno's kernels.
+//!
+//! ```text
+//! x = LayerNorm(word[id] + position[i] + token_type[0])
+//! repeat num_hidden_layers times:
+//!     q, k, v = x Wq + bq, x Wk + bk, x Wv + bv           (one fused matmul)
+//!     per head: ctx = softmax(q kᵀ / sqrt(d)) v            (only within one sentence)
+//!     x = LayerNorm(x + ctx Wo + bo)
+//!     x = LayerNorm(x + GELU(x Wi + bi) Wo2 + bo2)
+//! ```
+//!
+//! Sentences are **packed**, not padded: the tokens of a whole batch sit in one
+//! `tokens x hidden` matrix, so every linear layer is one large matmul with no rows
+//! wasted on padding, and attention runs per sentence over exactly its own tokens. That
+//! is the attention mask applied by construction: a padded position is never computed,
+//! so it can neither attend nor be attended to.
+//!
+//! Weights are rearranged once at load: PyTorch stores a Linear as `out x in` and
+//! computes `x Wᵀ`; here each is transposed to `in x out` so the forward pass is a plain
+//! row-major `x W`, the query/key/value projections are fused into one `hidden x
+//! 3*hidden` matrix, and the `1/sqrt(head_dim)` attention scale is folded into the
+//! query weights.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::model_io::{Tensors, read_json};
+
+/// The hyper-parameters of a BERT checkpoint (`config.json`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BertConfig {
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub intermediate_size: usize,
+    pub max_position_embeddings: usize,
+    pub type_vocab_size: usize,
+    pub layer_norm_eps: f32,
+}
+
+/// Upper bound on any one dimension read from a config: generous for real models,
+/// small enough that a corrupt config cannot ask for absurd allocations.
+const MAX_DIM: u64 = 1 << 20;
+
+impl BertConfig {
+    /// Parse and check `config.json`.
+    pub fn from_json_file(path: &Path) -> Result<Self> {
+        let v = read_json(path)?;
+        Self::from_json(&v).map_err(|message| Error::Format {
+            path: path.to_path_buf(),
+            message,
+        })
+    }
+
+    fn from_json(v: &Value) -> std::result::Result<Self, String> {
+        if let Some(t) = v.get("model_type").and_then(Value::as_str)
+            && t != "bert"
+        {
+            return Err(format!("model_type is {t:?}; only \"bert\" is supported"));
+        }
+        if let Some(act) = v.get("hidden_act").and_then(Value::as_str)
+            && act != "gelu"
+        {
+            return Err(format!(
+                "hidden_act is {act:?}; only \"gelu\" (the erf form) is supported"
+            ));
+        }
+        if let Some(p) = v.get("position_embedding_type").and_then(Value::as_str)
+            && p != "absolute"
+        {
+            return Err(format!(
+                "position_embedding_type is {p:?}; only \"absolute\" is supported"
+            ));
+        }
+        let dim = |key: &str, default: Option<u64>| -> std::result::Result<usize, String> {
+            let n = match v.get(key) {
+                Some(x) => x
+                    .as_u64()
+                    .ok_or_else(|| format!("{key} must be a positive integer, got {x}"))?,
+                None => default.ok_or_else(|| format!("missing {key}"))?,
+            };
+            if n == 0 || n > MAX_DIM {
+                return Err(format!("{key} = {n} is outside 1..={MAX_DIM}"));
+            }
+            usize::try_from(n).map_err(|_| format!("{key} = {n} does not fit"))
+        };
+        let cfg = Self {
+            vocab_size: dim("vocab_size", None)?,
+            hidden_size: dim("hidden_size", None)?,
+            num_hidden_layers: dim("num_hidden_layers", None)?,
+            num_attention_heads: dim("num_attention_heads", None)?,
+            intermediate_size: dim("intermediate_size", None)?,
+            max_position_embeddings: dim("max_position_embeddings", Some(512))?,
+            type_vocab_size: dim("type_vocab_size", Some(2))?,
+            layer_norm_eps: v
+                .get("layer_norm_eps")
+                .and_then(Value::as_f64)
+                .unwrap_or(1e-12) as f32,
+        };
+        if !cfg.hidden_size.is_multiple_of(cfg.num_attention_heads) {
+            return Err(format!(
+                "hidden_size {} is not a multiple of num_attention_heads {}",
+                cfg.hidden_size, cfg.num_attention_heads
+            ));
+        }
+        if !(cfg.layer_norm_eps.is_finite() && cfg.layer_norm_eps >= 0.0) {
+            return Err(format!("layer_norm_eps {} is invalid", cfg.layer_norm_eps));
+        }
+        Ok(cfg)
+    }
+
+    /// Width of one attention head.
+    pub fn head_dim(&self) -> usize {
+        self.hidden_size / self.num_attention_heads
+    }
+}
+
+#[derive(Debug)]
+struct Layer {
+    /// `hidden x 3*hidden`: query (pre-scaled), key, value side by side.
+    qkv_w: Vec<f32>,
+    qkv_b: Vec<f32>,
+    out_w: Vec<f32>,
+    out_b: Vec<f32>,
+    ln1_w: Vec<f32>,
+    ln1_b: Vec<f32>,
+    up_w: Vec<f32>,
+    up_b: Vec<f32>,
+    down_w: Vec<f32>,
+    down_b: Vec<f32>,
+    ln2_w: Vec<f32>,
+    ln2_b: Vec<f32>,
+}
+
+/// BERT weights, rearranged for row-major `x W` matmuls.
+#[derive(Debug)]
+pub struct BertModel {
+    config: BertConfig,
+    word: Vec<f32>,
+    position: Vec<f32>,
+    token_type: Vec<f32>,
+    emb_ln_w: Vec<f32>,
+    emb_ln_b: Vec<f32>,
+    layers: Vec<Layer>,
+}
+
+/// PyTorch `out x in` to row-major `in x out`, times `scale`.
+fn transpose(w: &[f32], out_dim: usize, in_dim: usize, scale: f32) -> Vec<f32> {
+    let mut t = vec![0.0; w.len()];
+    for o in 0..out_dim {
+        for i in 0..in_dim {
+            t[i * out_dim + o] = w[o * in_dim + i] * scale;
+        }
+    }
+    t
+}
+
+/// Add `bias` to every row of `x` (in place).
+fn add_bias(x: &mut [f32], bias: &[f32]) -> Result<()> {
+    for row in x.chunks_exact_mut(bias.len()) {
+        trueno::axpy(1.0, bias, row)?;
+    }
+    Ok(())
+}
+
+impl BertModel {
+    /// Load `config.json` and `model.safetensors` from a model directory.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let config_path = dir.join("config.json");
+        if !config_path.is_file() {
+            return Err(Error::Format {
+                path: dir.to_path_buf(),
+                message: "not a model directory: config.json is missing".into(),
+            });
+        }
+        let config = BertConfig::from_json_file(&config_path)?;
+        let mut tensors = Tensors::read(&dir.join("model.safetensors"))?;
+        Self::from_tensors(config, &mut tensors)
+    }
+
+    /// Build from loaded tensors, checking every name and shape against `config`.
+    pub fn from_tensors(config: BertConfig, t: &mut Tensors) -> Result<Self> {
+        // Checkpoints saved from `BertForX` carry a `bert.` prefix.
+        let prefix = if t.contains("bert.embeddings.word_embeddings.weight") {
+            "bert."
+        } else {
+            ""
+        };
+        let (h, i, v) = (
+            config.hidden_size,
+            config.intermediate_size,
+            config.vocab_size,
+        );
+        let mut take = |name: &str, shape: &[usize]| t.take(&format!("{prefix}{name}"), shape);
+        let word = take("embeddings.word_embeddings.weight", &[v, h])?;
+        let position = take(
+            "embeddings.position_embeddings.weight",
+            &[config.max_position_embeddings, h],
+        )?;
+        let token_type = take(
+            "embeddings.token_type_embeddings.weight",
+            &[config.type_vocab_size, h],
+        )?;
+        let emb_ln_w = take("embeddings.LayerNorm.weight", &[h])?;
+        let emb_ln_b = take("embeddings.LayerNorm.bias", &[h])?;
+        let scale = 1.0 / (config.head_dim() as f32).sqrt();
+        let mut layers = Vec::with_capacity(config.num_hidden_layers);
+        for l in 0..config.num_hidden_layers {
+            let p = format!("encoder.layer.{l}.");
+            let mut w = |name: &str, shape: &[usize]| take(&format!("{p}{name}"), shape);
+            let q_w = w("attention.self.query.weight", &[h, h])?;
+            let k_w = w("attention.self.key.weight", &[h, h])?;
+            let v_w = w("attention.self.value.weight", &[h, h])?;
+            let q_b = w("attention.self.query.bias", &[h])?;
+            let k_b = w("attention.self.key.bias", &[h])?;
+            let v_b = w("attention.self.value.bias", &[h])?;
+            // Fused [q | k | v] in `hidden x 3*hidden`, row r = input feature r.
+            let (qt, kt, vt) = (
+                transpose(&q_w, h, h, scale),
+                transpose(&k_w, h, h, 1.0),
+                transpose(&v_w, h, h, 1.0),
+            );
+            let mut qkv_w = Vec::with_capacity(3 * h * h);
+            for r in 0..h {
+                qkv_w.extend_from_slice(&qt[r * h..(r + 1) * h]);
+                qkv_w.extend_from_slice(&kt[r * h..(r + 1) * h]);
+                qkv_w.extend_from_slice(&vt[r * h..(r + 1) * h]);
+            }
+            let mut qkv_b: Vec<f32> = q_b.iter().map(|b| b * scale).collect();
+            qkv_b.extend_from_slice(&k_b);
+            qkv_b.extend_from_slice(&v_b);
+            layers.push(Layer {
+                qkv_w,
+                qkv_b,
+                out_w: transpose(&w("attention.output.dense.weight", &[h, h])?, h, h, 1.0),
+                out_b: w("attention.output.dense.bias", &[h])?,
+                ln1_w: w("attention.output.LayerNorm.weight", &[h])?,
+                ln1_b: w("attention.output.LayerNorm.bias", &[h])?,
+                up_w: transpose(&w("intermediate.dense.weight", &[i, h])?, i, h, 1.0),
+                up_b: w("intermediate.dense.bias", &[i])?,
+                down_w: transpose(&w("output.dense.weight", &[h, i])?, h, i, 1.0),
+                down_b: w("output.dense.bias", &[h])?,
+                ln2_w: w("output.LayerNorm.weight", &[h])?,
+                ln2_b: w("output.LayerNorm.bias", &[h])?,
+            });
+        }
+        Ok(Self {
+            config,
+            word,
+            position,
+            token_type,
+            emb_ln_w,
+            emb_ln_b,
+            layers,
+        })
+    }
+
+    /// The checkpoint's hyper-parameters.
+    pub fn config(&self) -> &BertConfig {
+        &self.config
+    }
+
+    /// Final hidden states of packed sentences.
+    ///
+    /// `ids` holds the sentences back to back, `lengths[s]` tokens each (so
+    /// `ids.len() == lengths.iter().sum()`); the result is `ids.len() x hidden`,
+    /// row-major. `threads` is passed to the large matmuls.
+    pub fn forward(&self, ids: &[u32], lengths: &[usize], threads: usize) -> Result<Vec<f32>> {
+        let c = &self.config;
+        let (h, inter) = (c.hidden_size, c.intermediate_size);
+        let total: usize = lengths.iter().sum();
+        if total != ids.len() {
+            return Err(Error::InvalidInput(format!(
+                "lengths add up to {total} tokens but {} ids were given",
+                ids.len()
+            )));
+        }
+        if let Some(&l) = lengths.iter().find(|&&l| l > c.max_position_embeddings) {
+            return Err(Error::InvalidInput(format!(
+                "a sequence of {l} tokens is longer than the model's {} positions",
+                c.max_position_embeddings
+            )));
+        }
+        if let Some(&id) = ids.iter().find(|&&id| id as usize >= c.vocab_size) {
+            return Err(Error::InvalidInput(format!(
+                "token id {id} is outside the vocabulary of {}",
+                c.vocab_size
+            )));
+        }
+        if total == 0 {
+            return Ok(Vec::new());
+        }
+
+        // Embeddings: word + position + token type 0, then LayerNorm.
+        let mut sum = vec![0.0f32; total * h];
+        let mut row = 0;
+        for &len in lengths {
+            for pos in 0..len {
+                let id = ids[row] as usize;
+                let out = &mut sum[row * h..(row + 1) * h];
+                trueno::add(
+                    &self.word[id * h..(id + 1) * h],
+                    &self.position[pos * h..(pos + 1) * h],
+                    out,
+                )?;
+                trueno::axpy(1.0, &self.token_type[..h], out)?;
+                row += 1;
+            }
+        }
+        let mut x = vec![0.0f32; total * h];
+        trueno::layer_norm_rows(
+            &sum,
+            h,
+            Some(&self.emb_ln_w),
+            Some(&self.emb_ln_b),
+            c.layer_norm_eps,
+            &mut x,
+        )?;
+
+        let mut qkv = vec![0.0f32; total * 3 * h];
+        let mut ctx = vec![0.0f32; total * h];
+        let mut x1 = vec![0.0f32; total * h];
+        let mut up = vec![0.0f32; total * inter];
+        let mut act = vec![0.0f32; total * inter];
+        let mut scratch = Attention::default();
+        for layer in &self.layers {
+            trueno::matmul(&x, &layer.qkv_w, &mut qkv, total, h, 3 * h, threads)?;
+            add_bias(&mut qkv, &layer.qkv_b)?;
+            let mut start = 0;
+            for &len in lengths {
+                scratch.run(c, &qkv, &mut ctx, start, len)?;
+                start += len;
+            }
+            // x1 = LayerNorm(x + ctx Wo + bo), through `sum` as the pre-norm buffer.
+            trueno::matmul(&ctx, &layer.out_w, &mut sum, total, h, h, threads)?;
+            add_bias(&mut sum, &layer.out_b)?;
+            trueno::axpy(1.0, &x, &mut sum)?;
+            trueno::layer_norm_rows(
+                &sum,
+                h,
+                Some(&layer.ln1_w),
+                Some(&layer.ln1_b),
+                c.layer_norm_eps,
+                &mut x1,
+            )?;
+            // x = LayerNorm(x1 + GELU(x1 Wi + bi) Wo2 + bo2).
+            trueno::matmul(&x1, &layer.up_w, &mut up, total, h, inter, threads)?;
+            add_bias(&mut up, &layer.up_b)?;
+            trueno::gelu_erf(&up, &mut act)?;
+            trueno::matmul(&act, &layer.down_w, &mut sum, total, inter, h, threads)?;
+            add_bias(&mut sum, &layer.down_b)?;
+            trueno::axpy(1.0, &x1, &mut sum)?;
+            trueno::layer_norm_rows(
+                &sum,
+                h,
+                Some(&layer.ln2_w),
+                Some(&layer.ln2_b),
+                c.layer_norm_eps,
+                &mut x,
+            )?;
+        }
+        Ok(x)
+    }
+}
+
+/// Per-sentence attention buffers, reused across sentences and layers.
+#[derive(Debug, Default)]
+struct Attention {
+    q: Vec<f32>,
+    kt: Vec<f32>,
+    v: Vec<f32>,
+    scores: Vec<f32>,
+    probs: Vec<f32>,
+    out: Vec<f32>,
+}
+
+impl Attention {
+    /// Self-attention of the `len` tokens starting at row `start` of the packed `qkv`
+    /// (`tokens x 3*hidden`), written into the same rows of `ctx` (`tokens x hidden`).
+    fn run(
+        &mut self,
+        c: &BertConfig,
+        qkv: &[f32],
+        ctx: &mut [f32],
+        start: usize,
+        len: usize,
+    ) -> Result<()> {
+        let (h, heads, d) = (c.hidden_size, c.num_attention_heads, c.head_dim());
+        if len == 0 {
+            return Ok(());
+        }
+        self.q.resize(len * d, 0.0);
+        self.kt.resize(d * len, 0.0);
+        self.v.resize(len * d, 0.0);
+        self.scores.resize(heads * len * len, 0.0);
+        self.probs.resize(heads * len * len, 0.0);
+        self.out.resize(len * d, 0.0);
+        let rows = &qkv[start * 3 * h..(start + len) * 3 * h];
+        // Scores of every head first, so one softmax call covers them all.
+        for head in 0..heads {
+            for (t, r) in rows.chunks_exact(3 * h).enumerate() {
+                self.q[t * d..(t + 1) * d].copy_from_slice(&r[head * d..(head + 1) * d]);
+                for (j, &kv) in r[h + head * d..h + (head + 1) * d].iter().enumerate() {
+                    self.kt[j * len + t] = kv;
+                }
+            }
+            let s = &mut self.scores[head * len * len..(head + 1) * len * len];
+            trueno::matmul(&self.q, &self.kt, s, len, d, len, 1)?;
+        }
+        trueno::softmax_rows(&self.scores, len, &mut self.probs)?;
+        for head in 0..heads {
+            for (t, r) in rows.chunks_exact(3 * h).enumerate() {
+                self.v[t * d..(t + 1) * d]
+                    .copy_from_slice(&r[2 * h + head * d..2 * h + (head + 1) * d]);
+            }
+            let p = &self.probs[head * len * len..(head + 1) * len * len];
+            trueno::matmul(p, &self.v, &mut self.out, len, len, d, 1)?;
+            for t in 0..len {
+                let dst = (start + t) * h + head * d;
+                ctx[dst..dst + d].copy_from_slice(&self.out[t * d..(t + 1) * d]);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config_json(extra: &str) -> Value {
+        serde_json::from_str(&format!(
+            r#"{{"vocab_size": 10, "hidden_size": 8, "num_hidden_layers": 1,
+                "num_attention_heads": 2, "intermediate_size": 16 {extra}}}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn config_defaults_and_head_dim() {
+        let c = BertConfig::from_json(&config_json("")).unwrap();
+        assert_eq!((c.head_dim(), c.max_position_embeddings), (4, 512));
+    }
+
+    #[test]
+    fn config_rejects_bad_values() {
+        for (extra, want) in [
+            (r#", "hidden_act": "relu""#, "hidden_act"),
+            (r#", "model_type": "gpt2""#, "model_type"),
+            (r#", "num_attention_heads": 3"#, "multiple"),
+            (r#", "hidden_size": 0"#, "outside"),
+            (r#", "intermediate_size": 1e30"#, "positive integer"),
+        ] {
+            // Later keys override earlier ones in serde_json's map.
+            let err = BertConfig::from_json(&config_json(extra)).unwrap_err();
+            assert!(err.contains(want), "{extra}: {err}");
+        }
+    }
+
+    #[test]
+    fn transpose_is_out_in_to_in_out() {
+        // 2 outputs x 3 inputs.
+        let w = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        assert_eq!(transpose(&w, 2, 3, 2.0), [2.0, 8.0, 4.0, 10.0, 6.0, 12.0]);
+    }
+}
