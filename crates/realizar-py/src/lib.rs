@@ -4,6 +4,7 @@ use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 
 mod encoder;
+mod server;
 mod tabular;
 
 /// Map a realizar error onto the Python exception a caller expects.
@@ -18,6 +19,7 @@ pub(crate) fn to_py_err(e: realizar::Error) -> PyErr {
 fn _realizar(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__source_hash__", env!("SOURCE_FINGERPRINT"))?;
     m.add_class::<tabular::TabularModel>()?;
+    m.add_function(wrap_pyfunction!(server::serve, m)?)?;
     m.add_class::<encoder::Encoder>()?;
     m.add_class::<encoder::Tokenizer>()?;
     m.add_class::<encoder::Encoding>()?;

@@ -3,6 +3,8 @@
 pub mod bert;
 pub mod encoder;
 pub mod error;
+pub mod metrics;
+pub mod server;
 pub mod tabular;
 pub mod model_io;
 pub mod tokenizer;

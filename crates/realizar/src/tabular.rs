@@ -325,4 +325,4 @@ fn link(output: Output, s: &[f64], p: &mut [f64]) {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -23,3 +23,16 @@ class TabularModel:
     def classes(self) -> npt.NDArray[Any] | None: ...
     @property
     def is_classifier(self) -> bool: ...
+
+def serve(
+    model: str | PathLike[str],
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    *,
+    name: str | None = None,
+    max_batch: int = 4096,
+    max_body_bytes: int = 8388608,
+    timeout_secs: float = 30.0,
+    threads: int = 0,
+) -> None:
+    """Serve a model over HTTP until SIGINT/SIGTERM (blocks, GIL released)."""
