@@ -3,9 +3,12 @@
 //! This file teaches the Goto/BLIS recipe that every fast BLAS follows:
 //!
 //! 1. **Blocking.** `C[m x n] += A[m x k] * B[k x n]` is cut into blocks sized by
-//!    cache level: a `KC x NC` block of B is packed once and stays in L2 (Zen 4: 1 MiB
-//!    per core), an `MR x KC` sliver of A stays in L1 (32 KiB) while the micro-kernel
-//!    streams every `KC x NR` sliver of the B block past it.
+//!    cache level: a `KC x NC` block of B is packed once and reused by every row of
+//!    A, an `MR x KC` sliver of A is reused across the whole B block, and each step
+//!    of the micro-kernel touches only one `KC x NR` sliver of B. The textbook puts
+//!    the A sliver in L1 and the B block in L2; on Zen 4 larger blocks measured
+//!    faster (see the kernel tables below), because its L2 can feed the FMA units
+//!    directly and fewer blocks mean fewer passes over C.
 //! 2. **Packing.** Both operands are copied into contiguous, 64-byte-aligned panels
 //!    in exactly the order the micro-kernel reads them, zero-padded to whole tiles, so
 //!    the inner loop does unit-stride loads and never branches on edges.
@@ -389,8 +392,15 @@ mod x86 {
 
 // ---------------------------------------------------------------------------
 // Kernel tables: tile shape and blocking per instruction set.
-// KC: the A sliver (MR x KC) fills about a third of L1. NC: the packed B block
-// (KC x NC) is about half of Zen 4's 1 MiB L2. MC only bounds the A pack buffer.
+//
+// The textbook sizes (A sliver in L1, B block in L2: KC=256, NC=512) were measured
+// against larger blocks on Zen 4, interleaved, by thread CPU time: KC=1024, NC=2048
+// was 13 % faster at n=1024 and 23 % at n=2048, and equal at n<=512. Zen 4's L2
+// streams a 128 KiB B sliver plus a 48 KiB A sliver at one zmm FMA per cycle with
+// bandwidth to spare, so the L1 need not hold them; what the big blocks buy is fewer
+// passes over C (k / KC read-modify-writes of the whole output) and fewer re-packs of
+// A (one per NC columns). The packed B block (8 MiB f32) lives in L3. f64 uses the
+// same byte sizes. MC only bounds the A pack buffer.
 // ---------------------------------------------------------------------------
 
 impl Element for f32 {
@@ -400,24 +410,24 @@ impl Element for f32 {
             Backend::Avx512 => Kernel {
                 mr: 12,
                 nr: 32,
-                kc: 256,
+                kc: 1024,
                 mc: 240,
-                nc: 512,
+                nc: 2048,
                 micro: x86::micro_f32_avx512,
             },
             #[cfg(target_arch = "x86_64")]
             Backend::Avx2 => Kernel {
                 mr: 6,
                 nr: 16,
-                kc: 256,
+                kc: 1024,
                 mc: 240,
-                nc: 512,
+                nc: 2048,
                 micro: x86::micro_f32_avx2,
             },
             _ => Kernel {
                 mr: SCALAR_MR,
                 nr: SCALAR_NR,
-                kc: 256,
+                kc: 512,
                 mc: 128,
                 nc: 512,
                 micro: micro_scalar::<f32>,
@@ -454,18 +464,18 @@ impl Element for f64 {
             Backend::Avx512 => Kernel {
                 mr: 12,
                 nr: 16,
-                kc: 256,
+                kc: 512,
                 mc: 240,
-                nc: 256,
+                nc: 1024,
                 micro: x86::micro_f64_avx512,
             },
             #[cfg(target_arch = "x86_64")]
             Backend::Avx2 => Kernel {
                 mr: 6,
                 nr: 8,
-                kc: 256,
+                kc: 512,
                 mc: 240,
-                nc: 256,
+                nc: 1024,
                 micro: x86::micro_f64_avx2,
             },
             _ => Kernel {
@@ -907,6 +917,12 @@ mod tests {
             (241, 20, 530),
             (1, 300, 600),
             (600, 300, 1),
+            // Past every blocking boundary: k > KC (C accumulates across k blocks),
+            // n > NC (several B blocks), m > MC (several A blocks).
+            (13, 1100, 37),
+            (5, 9, 2100),
+            (3, 1030, 2050),
+            (250, 40, 20),
         ];
         for isa in backend::supported() {
             for &(m, k, n) in &shapes {
@@ -961,7 +977,15 @@ mod tests {
     #[test]
     fn f64_matches_reference_tightly() {
         for isa in backend::supported() {
-            for &(m, k, n) in &[(1, 1, 1), (17, 31, 7), (13, 300, 37), (30, 5, 70)] {
+            let shapes = [
+                (1, 1, 1),
+                (17, 31, 7),
+                (13, 300, 37),
+                (30, 5, 70),
+                (13, 600, 37),
+                (3, 520, 1030),
+            ];
+            for &(m, k, n) in &shapes {
                 let a: Vec<f64> = fill(m * k, 3).into_iter().map(f64::from).collect();
                 let b: Vec<f64> = fill(k * n, 4).into_iter().map(f64::from).collect();
                 let mut c = vec![f64::NAN; m * n];
