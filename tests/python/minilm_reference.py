@@ -34,7 +34,9 @@ def _erf_fast(x: Array) -> Array:
     sign = np.sign(x)
     a = np.abs(x)
     t = 1.0 / (1.0 + 0.3275911 * a)
-    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    poly = t * (
+        0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
+    )
     return sign * (1.0 - poly * np.exp(-a * a))
 
 
@@ -49,7 +51,9 @@ class MiniLMReference:
         self.max_seq_length = (
             json.loads(st_config.read_text())["max_seq_length"] if st_config.is_file() else 512
         )
-        self.w = {k: v.astype(dtype) for k, v in load_file(str(model_dir / "model.safetensors")).items()}
+        self.w = {
+            k: v.astype(dtype) for k, v in load_file(str(model_dir / "model.safetensors")).items()
+        }
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.enable_truncation(self.max_seq_length)
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # pad to the longest
@@ -65,7 +69,9 @@ class MiniLMReference:
     def _ln(self, x: Array, name: str) -> Array:
         mu = x.mean(-1, keepdims=True)
         var = ((x - mu) ** 2).mean(-1, keepdims=True)
-        return (x - mu) / np.sqrt(var + self.eps) * self.w[f"{name}.weight"] + self.w[f"{name}.bias"]
+        return (x - mu) / np.sqrt(var + self.eps) * self.w[f"{name}.weight"] + self.w[
+            f"{name}.bias"
+        ]
 
     def _linear(self, x: Array, name: str) -> Array:
         return x @ self.w[f"{name}.weight"].T + self.w[f"{name}.bias"]
@@ -103,7 +109,10 @@ class MiniLMReference:
             e = np.exp(scores)
             probs = e / e.sum(-1, keepdims=True)
             ctx = (probs @ v).transpose(0, 2, 1, 3).reshape(b, s, hidden)
-            x = self._ln(x + self._linear(ctx, p + "attention.output.dense"), p + "attention.output.LayerNorm")
+            x = self._ln(
+                x + self._linear(ctx, p + "attention.output.dense"),
+                p + "attention.output.LayerNorm",
+            )
             h = self._gelu(self._linear(x, p + "intermediate.dense"))
             x = self._ln(x + self._linear(h, p + "output.dense"), p + "output.LayerNorm")
         return x

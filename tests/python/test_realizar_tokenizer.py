@@ -19,7 +19,7 @@ CORPUS = [
     "unaffable tokenization of UNSEEN words: xylophonist's",
     "Café crème brûlée à la Zoë — naïve résumé",
     "Ångström, Øresund, Straße, İstanbul, ǅemal",
-    "北京是中国的首都。我爱自然语言处理！",
+    "北京是中国的首都。我爱自然语言处理\uff01",
     "日本語のテキストとカタカナ、한국어 문장도 있습니다.",
     "Emoji: 😀🎉👍🏽 and 🇫🇷 flags ❤️",
     "Tabs\tand\nnewlines\r\nand\u00a0non-breaking\u2003spaces",

@@ -1,3 +1,4 @@
+from collections.abc import Sequence
 from os import PathLike
 from typing import Any
 
@@ -36,3 +37,57 @@ def serve(
     threads: int = 0,
 ) -> None:
     """Serve a model over HTTP until SIGINT/SIGTERM (blocks, GIL released)."""
+
+class Encoder:
+    """A sentence encoder (BERT + mean pooling + L2), e.g. all-MiniLM-L6-v2, run in Rust."""
+
+    @staticmethod
+    def load(
+        dir: str | PathLike[str] | None = None, *, threads: int = 1, model_name: str | None = None
+    ) -> Encoder:
+        """Load a model directory; ``None`` is the packaged all-MiniLM-L6-v2."""
+    def encode(
+        self, texts: Sequence[str], batch_size: int = 32, normalize: bool = True
+    ) -> npt.NDArray[np.float32]:
+        """Embeddings of shape (len(texts), dim), float32; the GIL is released meanwhile."""
+    def count_tokens(self, text: str) -> int: ...
+    @property
+    def dim(self) -> int: ...
+    @property
+    def model_name(self) -> str: ...
+    @property
+    def max_seq_length(self) -> int: ...
+    @property
+    def threads(self) -> int: ...
+    @property
+    def tokenizer(self) -> Tokenizer: ...
+
+class Encoding:
+    """The ids of one text."""
+
+    @property
+    def ids(self) -> list[int]: ...
+    @property
+    def attention_mask(self) -> list[int]: ...
+    @property
+    def type_ids(self) -> list[int]: ...
+    def __len__(self) -> int: ...
+
+class Tokenizer:
+    """BERT's WordPiece tokenizer (same ids as the Hugging Face `tokenizers` package)."""
+
+    @staticmethod
+    def load(
+        dir: str | PathLike[str] | None = None, *, max_length: int | None = None
+    ) -> Tokenizer: ...
+    def encode(self, text: str) -> Encoding:
+        """``[CLS] ... [SEP]`` ids, truncated to ``max_length``, unpadded."""
+    def encode_batch(self, texts: Sequence[str]) -> list[Encoding]:
+        """Encodings padded with ``[PAD]`` (mask 0) to the longest."""
+    def tokenize(self, text: str) -> list[str]: ...
+    def id_to_token(self, id: int) -> str | None: ...
+    def token_to_id(self, token: str) -> int | None: ...
+    @property
+    def max_length(self) -> int: ...
+    @property
+    def vocab_size(self) -> int: ...
