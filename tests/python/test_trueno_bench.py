@@ -35,6 +35,13 @@ RESULT_KEYS = {
     "ratio_q3",
     "ratios",
     "rounds",
+    "numpy_cpu_s",
+    "trueno_cpu_s",
+    "ratio_cpu",
+    "ratio_cpu_q1",
+    "ratio_cpu_q3",
+    "cpu_share",
+    "clock",
     "max_abs_err",
     "throughput",
     "throughput_unit",
@@ -74,14 +81,17 @@ def test_smoke_run_writes_json_markdown_and_png(tmp_path: Path) -> None:
             assert r["ratio_q1"] <= r["ratio"] <= r["ratio_q3"]
             assert len(r["ratios"]) == r["rounds"] == 1
             assert r["roofline_pct"] > 0
-            assert r["passed"] is (r["ratio"] >= r["target"])
+            assert r["clock"] == ("cpu" if r["group"] == "1 thread" else "wall")
+            decisive = r["ratio_cpu"] if r["clock"] == "cpu" else r["ratio"]
+            assert r["passed"] is (decisive >= r["target"])
+            assert 0 < r["cpu_share"] <= 1.05
         else:
             assert "not available" in r["error"]
     # The kernels of this part of the issue always exist.
     for name in ("matmul", "gemv", "dot"):
         assert any(r["kernel"] == name and r["status"] == "ok" for r in results)
     md = (tmp_path / "bench.md").read_text()
-    assert "| kernel | size | level | NumPy | trueno | ratio |" in md
+    assert "| kernel | size | level | NumPy | trueno | ratio, CPU time | ratio, wall |" in md
     assert "matmul" in md
     assert "load average" in md
     png = (tmp_path / "bench.png").read_bytes()
