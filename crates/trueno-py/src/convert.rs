@@ -1,0 +1,272 @@
+//! NumPy <-> slice plumbing shared by the kernel bindings.
+//!
+//! Inputs: a C-contiguous float32/float64 ndarray is borrowed zero-copy; any
+//! other layout (transposed, strided, Fortran) is copied once into C order, so
+//! the kernels only ever see row-major slices. Outputs: a fresh array is
+//! allocated uninitialised and written in full by the kernel, or the caller's
+//! `out=` (same dtype and shape, C-contiguous, writeable) is written in place.
+//! If `out=` is also an input (`add(a, b, out=a)`), the inputs are copied
+//! first so the kernel never sees aliased slices.
+
+use numpy::{
+    Element, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods,
+};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use std::borrow::Cow;
+
+/// Inputs at least this long are processed with the GIL released; below it
+/// the release/re-acquire would cost more than the kernel.
+pub(crate) const DETACH_MIN: usize = 1 << 15;
+
+/// Run `f`, releasing the GIL if the work is large.
+#[inline]
+pub(crate) fn run<R: Send>(py: Python<'_>, n: usize, f: impl FnOnce() -> R + Send) -> R {
+    if n >= DETACH_MIN { py.detach(f) } else { f() }
+}
+
+/// A float ndarray argument of either supported dtype.
+pub(crate) enum Floats<'py> {
+    F32(Bound<'py, PyArrayDyn<f32>>),
+    F64(Bound<'py, PyArrayDyn<f64>>),
+}
+
+impl<'py> Floats<'py> {
+    pub(crate) fn shape(&self) -> &[usize] {
+        match self {
+            Floats::F32(a) => a.shape(),
+            Floats::F64(a) => a.shape(),
+        }
+    }
+
+    pub(crate) fn dtype_name(&self) -> &'static str {
+        match self {
+            Floats::F32(_) => "float32",
+            Floats::F64(_) => "float64",
+        }
+    }
+}
+
+pub(crate) fn shape_str(shape: &[usize]) -> String {
+    match shape {
+        [n] => format!("({n},)"),
+        dims => format!(
+            "({})",
+            dims.iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// Name the type (and dtype, for arrays) of an unusable argument.
+fn describe(obj: &Bound<'_, PyAny>) -> String {
+    if let Ok(arr) = obj.cast::<PyUntypedArray>() {
+        return format!("an ndarray of dtype {}", arr.dtype());
+    }
+    obj.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// Accept a float32 or float64 ndarray (any shape).
+#[inline]
+pub(crate) fn floats<'py>(name: &str, obj: &Bound<'py, PyAny>) -> PyResult<Floats<'py>> {
+    if let Ok(a) = obj.cast::<PyArrayDyn<f32>>() {
+        return Ok(Floats::F32(a.clone()));
+    }
+    if let Ok(a) = obj.cast::<PyArrayDyn<f64>>() {
+        return Ok(Floats::F64(a.clone()));
+    }
+    Err(PyTypeError::new_err(format!(
+        "{name} must be a numpy.ndarray of float32 or float64, got {}",
+        describe(obj)
+    )))
+}
+
+/// Accept only a float32 ndarray (kernels without a float64 version).
+#[inline]
+pub(crate) fn f32s<'py>(
+    name: &str,
+    obj: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
+    if let Ok(a) = obj.cast::<PyArrayDyn<f32>>() {
+        return Ok(a.clone());
+    }
+    Err(PyTypeError::new_err(format!(
+        "{name} must be a numpy.ndarray of float32, got {}",
+        describe(obj)
+    )))
+}
+
+pub(crate) fn mixed_dtypes(names: (&str, &str), a: &Floats<'_>, b: &Floats<'_>) -> PyErr {
+    PyTypeError::new_err(format!(
+        "{} is {} but {} is {}: convert one explicitly (trueno does not upcast)",
+        names.0,
+        a.dtype_name(),
+        names.1,
+        b.dtype_name()
+    ))
+}
+
+/// Borrow an array for reading.
+pub(crate) fn read<'py, T: Element>(
+    name: &str,
+    a: &Bound<'py, PyArrayDyn<T>>,
+) -> PyResult<PyReadonlyArrayDyn<'py, T>> {
+    a.try_readonly()
+        .map_err(|e| PyValueError::new_err(format!("{name} cannot be read: {e}")))
+}
+
+/// The elements in C order: borrowed if C-contiguous, else copied.
+#[inline]
+pub(crate) fn c_order<'a, T: Element + Copy>(a: &'a PyReadonlyArrayDyn<'_, T>) -> Cow<'a, [T]> {
+    match a.as_slice() {
+        Ok(s) if a.is_c_contiguous() => Cow::Borrowed(s),
+        _ => Cow::Owned(a.as_array().iter().copied().collect()),
+    }
+}
+
+/// Map a kernel error to the Python exception NumPy users expect.
+pub(crate) fn kernel_error(e: trueno::Error) -> PyErr {
+    match e {
+        trueno::Error::UnknownBackend(_) | trueno::Error::UnsupportedBackend { .. } => {
+            PyRuntimeError::new_err(e.to_string())
+        }
+        other => PyValueError::new_err(other.to_string()),
+    }
+}
+
+/// Where a kernel's array result goes: a fresh array or the caller's `out=`.
+pub(crate) fn output<'py, T: Element>(
+    py: Python<'py>,
+    out: Option<&Bound<'py, PyAny>>,
+    shape: &[usize],
+    dtype: &str,
+) -> PyResult<Bound<'py, PyArrayDyn<T>>> {
+    match out {
+        // SAFETY: every caller passes the new array to a kernel that writes
+        // each element before the array becomes visible to Python.
+        None => Ok(unsafe { PyArrayDyn::<T>::new(py, shape, false) }),
+        Some(o) => {
+            let arr = o.cast::<PyArrayDyn<T>>().map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "out must be a {dtype} ndarray, got {}",
+                    describe(o)
+                ))
+            })?;
+            if arr.shape() != shape {
+                return Err(PyValueError::new_err(format!(
+                    "out has shape {}, expected {}",
+                    shape_str(arr.shape()),
+                    shape_str(shape)
+                )));
+            }
+            if !arr.is_c_contiguous() {
+                return Err(PyValueError::new_err("out must be C-contiguous"));
+            }
+            Ok(arr.clone())
+        }
+    }
+}
+
+/// Run `k(inputs, out_slice)` with read borrows of `inputs` and a write borrow
+/// of `res`; if `res` aliases an input, copy the inputs first.
+pub(crate) fn write_with<'py, T: Element + Copy + Send + Sync, R: Send>(
+    py: Python<'py>,
+    inputs: &[(&str, &Bound<'py, PyArrayDyn<T>>)],
+    res: &Bound<'py, PyArrayDyn<T>>,
+    k: impl FnOnce(&[&[T]], &mut [T]) -> R + Send,
+) -> PyResult<R> {
+    let reads = inputs
+        .iter()
+        .map(|(n, a)| read(n, a))
+        .collect::<PyResult<Vec<_>>>()?;
+    let views: Vec<Cow<'_, [T]>> = reads.iter().map(c_order).collect();
+    let n = views.iter().map(|v| v.len()).max().unwrap_or(0);
+    match res.try_readwrite() {
+        Ok(mut w) => {
+            let o = w
+                .as_slice_mut()
+                .map_err(|_| PyValueError::new_err("out must be C-contiguous"))?;
+            let slices: Vec<&[T]> = views.iter().map(|v| &**v).collect();
+            Ok(run(py, n, || k(&slices, o)))
+        }
+        Err(_) => {
+            // out= is one of the inputs (or not writeable): work on copies.
+            let owned: Vec<Vec<T>> = views.into_iter().map(Cow::into_owned).collect();
+            drop(reads);
+            let mut w = res
+                .try_readwrite()
+                .map_err(|e| PyValueError::new_err(format!("out must be writeable: {e}")))?;
+            let o = w
+                .as_slice_mut()
+                .map_err(|_| PyValueError::new_err("out must be C-contiguous"))?;
+            let slices: Vec<&[T]> = owned.iter().map(|v| &v[..]).collect();
+            Ok(run(py, n, || k(&slices, o)))
+        }
+    }
+}
+
+/// [`write_with`] for the hot one- and two-input kernels, without the
+/// per-call vectors.
+#[inline]
+pub(crate) fn write2<'py, T: Element + Copy + Send + Sync, R: Send>(
+    py: Python<'py>,
+    a: (&str, &Bound<'py, PyArrayDyn<T>>),
+    b: Option<(&str, &Bound<'py, PyArrayDyn<T>>)>,
+    res: &Bound<'py, PyArrayDyn<T>>,
+    k: impl FnOnce(&[T], &[T], &mut [T]) -> R + Send,
+) -> PyResult<R> {
+    let ra = read(a.0, a.1)?;
+    let rb = match b {
+        Some((n, arr)) => Some(read(n, arr)?),
+        None => None,
+    };
+    let va = c_order(&ra);
+    let vb = rb.as_ref().map(c_order);
+    let n = va.len();
+    let attempt = res.try_readwrite();
+    match attempt {
+        Ok(mut w) => {
+            let o = w
+                .as_slice_mut()
+                .map_err(|_| PyValueError::new_err("out must be C-contiguous"))?;
+            let sb: &[T] = vb.as_deref().unwrap_or(&[]);
+            Ok(run(py, n, || k(&va, sb, o)))
+        }
+        Err(_) => {
+            let (oa, ob) = (va.into_owned(), vb.map(Cow::into_owned).unwrap_or_default());
+            drop(ra);
+            drop(rb);
+            let mut w = res
+                .try_readwrite()
+                .map_err(|e| PyValueError::new_err(format!("out must be writeable: {e}")))?;
+            let o = w
+                .as_slice_mut()
+                .map_err(|_| PyValueError::new_err("out must be C-contiguous"))?;
+            Ok(run(py, n, || k(&oa, &ob, o)))
+        }
+    }
+}
+
+/// Read one or two arrays and reduce them to a value.
+#[inline]
+pub(crate) fn reduce2<'py, T: Element + Copy + Send + Sync, R: Send>(
+    py: Python<'py>,
+    a: (&str, &Bound<'py, PyArrayDyn<T>>),
+    b: Option<(&str, &Bound<'py, PyArrayDyn<T>>)>,
+    k: impl FnOnce(&[T], &[T]) -> R + Send,
+) -> PyResult<R> {
+    let ra = read(a.0, a.1)?;
+    let rb = match b {
+        Some((n, arr)) => Some(read(n, arr)?),
+        None => None,
+    };
+    let va = c_order(&ra);
+    let vb = rb.as_ref().map(c_order);
+    let sb: &[T] = vb.as_deref().unwrap_or(&[]);
+    Ok(run(py, va.len(), || k(&va, sb)))
+}
