@@ -66,7 +66,7 @@ fn describe(obj: &Bound<'_, PyAny>) -> String {
         return format!("an ndarray of dtype {}", arr.dtype());
     }
     obj.get_type()
-        .name()
+        .fully_qualified_name()
         .map(|n| n.to_string())
         .unwrap_or_else(|_| "?".into())
 }
