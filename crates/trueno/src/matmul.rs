@@ -73,9 +73,22 @@ mod private {
     impl Sealed for f64 {}
 }
 
-/// `micro(kc, a_panel, b_panel, c, ldc, accumulate)`: one `MR x NR` tile of C from an
-/// `MR x kc` packed A sliver and a `kc x NR` packed B sliver.
-type MicroKernel<T> = unsafe fn(usize, *const T, *const T, *mut T, usize, bool);
+/// Where a micro-kernel finds its operands: element `(i, p)` of the `MR x kc` A sliver
+/// is `a[i * a_rs + p * a_cs]` and row `p` of the `kc x NR` B sliver starts at
+/// `b[p * b_rs]`. Packed slivers have `a_rs = 1, a_cs = MR, b_rs = NR`; an unpacked
+/// operand is read in place with its matrix's row stride.
+#[derive(Clone, Copy)]
+struct Panels<T> {
+    a: *const T,
+    a_rs: usize,
+    a_cs: usize,
+    b: *const T,
+    b_rs: usize,
+}
+
+/// `micro(kc, panels, c, ldc, accumulate)`: one `MR x NR` tile of C (row stride `ldc`),
+/// overwritten, or added to when `accumulate`.
+type MicroKernel<T> = unsafe fn(usize, Panels<T>, *mut T, usize, bool);
 
 /// A micro-kernel with its register tile and the cache blocking sized for it.
 #[doc(hidden)]
@@ -86,7 +99,14 @@ pub struct Kernel<T> {
     kc: usize,
     mc: usize,
     nc: usize,
+    /// The kernel for a packed A sliver (`a_rs = 1, a_cs = MR` known at compile time).
     micro: MicroKernel<T>,
+    /// The same kernel reading A in place (`a_cs = 1`, row stride `a_rs`).
+    micro_strided: MicroKernel<T>,
+    /// Kernels for 4, 2 and 1 rows reading A in place: the `m % MR` edge rows run on
+    /// these instead of a zero-padded MR tile (for m = 1 that tile would waste 11/12
+    /// of its FMAs). `None`: pad (the portable kernel).
+    small: Option<[(usize, MicroKernel<T>); 3]>,
 }
 
 impl<T> std::fmt::Debug for Kernel<T> {
@@ -113,27 +133,23 @@ const SCALAR_MR: usize = 4;
 const SCALAR_NR: usize = 8;
 
 /// # Safety
-/// `ap` holds `kc * 4` elements, `bp` holds `kc * 8`, and `c` addresses a 4 x 8 tile
-/// with row stride `ldc`.
+/// `p` addresses `kc` steps of a 4-row A sliver and an 8-column B sliver (see
+/// [`Panels`]), and `c` addresses a 4 x 8 tile with row stride `ldc`.
 unsafe fn micro_scalar<T: Element>(
     kc: usize,
-    ap: *const T,
-    bp: *const T,
+    p: Panels<T>,
     c: *mut T,
     ldc: usize,
     accumulate: bool,
 ) {
     let mut acc = [[T::default(); SCALAR_NR]; SCALAR_MR];
-    // SAFETY: the caller guarantees both packed panels hold `kc` steps.
-    let (a, b) = unsafe {
-        (
-            std::slice::from_raw_parts(ap, kc * SCALAR_MR),
-            std::slice::from_raw_parts(bp, kc * SCALAR_NR),
-        )
-    };
-    for (ak, bk) in a.chunks_exact(SCALAR_MR).zip(b.chunks_exact(SCALAR_NR)) {
-        for (row, &av) in acc.iter_mut().zip(ak) {
-            for (cell, &bv) in row.iter_mut().zip(bk) {
+    for step in 0..kc {
+        for (i, row) in acc.iter_mut().enumerate() {
+            // SAFETY: (i, step) is inside the A sliver the caller vouched for.
+            let av = unsafe { *p.a.add(i * p.a_rs + step * p.a_cs) };
+            for (j, cell) in row.iter_mut().enumerate() {
+                // SAFETY: (step, j) is inside the B sliver.
+                let bv = unsafe { *p.b.add(step * p.b_rs + j) };
                 *cell = av.fma(bv, *cell);
             }
         }
@@ -156,44 +172,46 @@ unsafe fn micro_scalar<T: Element>(
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
+    use super::Panels;
     use std::arch::x86_64::*;
 
     /// Generates `$name(kc, ap, bp, c, ldc, accumulate)` for an `$mr x ($nv * $lanes)` tile.
     macro_rules! micro_kernel {
-        ($name:ident, $t:ty, $feat:literal, $lanes:expr, $mr:expr, $nv:expr,
+        ($name:ident, $packed:expr, $t:ty, $feat:literal, $lanes:expr, $mr:expr, $nv:expr,
          $zero:ident, $load:ident, $set1:ident, $fma:ident, $add:ident, $store:ident) => {
             /// # Safety
-            /// The CPU supports the enabled features; `ap` holds `kc * MR` elements,
-            /// `bp` holds `kc * NR`, and `c` addresses an `MR x NR` tile with row stride `ldc`.
+            /// The CPU supports the enabled features; `p` addresses `kc` steps of an
+            /// MR-row A sliver and an NR-column B sliver (see `Panels`), and `c` addresses
+            /// an `MR x NR` tile with row stride `ldc`.
             #[target_feature(enable = $feat)]
             pub(super) unsafe fn $name(
                 kc: usize,
-                ap: *const $t,
-                bp: *const $t,
+                p: Panels<$t>,
                 c: *mut $t,
                 ldc: usize,
                 accumulate: bool,
             ) {
-                const NR: usize = $nv * $lanes;
+                // Packed: constant strides, so every broadcast is `[ap + imm]`.
+                let (a_rs, a_cs) = if $packed { (1, $mr) } else { (p.a_rs, p.a_cs) };
                 let mut acc = [[$zero(); $nv]; $mr];
-                let (mut ap, mut bp) = (ap, bp);
+                let (mut ap, mut bp) = (p.a, p.b);
                 for _ in 0..kc {
                     let mut bv = [$zero(); $nv];
                     for (v, slot) in bv.iter_mut().enumerate() {
-                        // SAFETY: step p of the B sliver is NR contiguous elements.
+                        // SAFETY: each step of the B sliver holds NR readable elements.
                         *slot = unsafe { $load(bp.add(v * $lanes)) };
                     }
                     for (i, row) in acc.iter_mut().enumerate() {
-                        // SAFETY: step p of the A sliver is MR contiguous elements.
-                        let a = $set1(unsafe { *ap.add(i) });
+                        // SAFETY: element (i, step) of the A sliver is readable.
+                        let a = $set1(unsafe { *ap.add(i * a_rs) });
                         for (cell, &b) in row.iter_mut().zip(&bv) {
                             *cell = $fma(a, b, *cell);
                         }
                     }
                     // SAFETY: advancing by one k step stays within (or one past) the slivers.
                     unsafe {
-                        ap = ap.add($mr);
-                        bp = bp.add(NR);
+                        ap = ap.add(a_cs);
+                        bp = bp.add(p.b_rs);
                     }
                 }
                 for (i, row) in acc.iter().enumerate() {
@@ -216,6 +234,7 @@ mod x86 {
 
     micro_kernel!(
         micro_f32_avx512,
+        true,
         f32,
         "avx512f",
         16,
@@ -229,7 +248,68 @@ mod x86 {
         _mm512_storeu_ps
     );
     micro_kernel!(
+        micro_f32_avx512_strided,
+        false,
+        f32,
+        "avx512f",
+        16,
+        12,
+        2,
+        _mm512_setzero_ps,
+        _mm512_loadu_ps,
+        _mm512_set1_ps,
+        _mm512_fmadd_ps,
+        _mm512_add_ps,
+        _mm512_storeu_ps
+    );
+    micro_kernel!(
+        micro_f32_avx512_r4,
+        false,
+        f32,
+        "avx512f",
+        16,
+        4,
+        2,
+        _mm512_setzero_ps,
+        _mm512_loadu_ps,
+        _mm512_set1_ps,
+        _mm512_fmadd_ps,
+        _mm512_add_ps,
+        _mm512_storeu_ps
+    );
+    micro_kernel!(
+        micro_f32_avx512_r2,
+        false,
+        f32,
+        "avx512f",
+        16,
+        2,
+        2,
+        _mm512_setzero_ps,
+        _mm512_loadu_ps,
+        _mm512_set1_ps,
+        _mm512_fmadd_ps,
+        _mm512_add_ps,
+        _mm512_storeu_ps
+    );
+    micro_kernel!(
+        micro_f32_avx512_r1,
+        false,
+        f32,
+        "avx512f",
+        16,
+        1,
+        2,
+        _mm512_setzero_ps,
+        _mm512_loadu_ps,
+        _mm512_set1_ps,
+        _mm512_fmadd_ps,
+        _mm512_add_ps,
+        _mm512_storeu_ps
+    );
+    micro_kernel!(
         micro_f64_avx512,
+        true,
         f64,
         "avx512f",
         8,
@@ -243,7 +323,68 @@ mod x86 {
         _mm512_storeu_pd
     );
     micro_kernel!(
+        micro_f64_avx512_strided,
+        false,
+        f64,
+        "avx512f",
+        8,
+        12,
+        2,
+        _mm512_setzero_pd,
+        _mm512_loadu_pd,
+        _mm512_set1_pd,
+        _mm512_fmadd_pd,
+        _mm512_add_pd,
+        _mm512_storeu_pd
+    );
+    micro_kernel!(
+        micro_f64_avx512_r4,
+        false,
+        f64,
+        "avx512f",
+        8,
+        4,
+        2,
+        _mm512_setzero_pd,
+        _mm512_loadu_pd,
+        _mm512_set1_pd,
+        _mm512_fmadd_pd,
+        _mm512_add_pd,
+        _mm512_storeu_pd
+    );
+    micro_kernel!(
+        micro_f64_avx512_r2,
+        false,
+        f64,
+        "avx512f",
+        8,
+        2,
+        2,
+        _mm512_setzero_pd,
+        _mm512_loadu_pd,
+        _mm512_set1_pd,
+        _mm512_fmadd_pd,
+        _mm512_add_pd,
+        _mm512_storeu_pd
+    );
+    micro_kernel!(
+        micro_f64_avx512_r1,
+        false,
+        f64,
+        "avx512f",
+        8,
+        1,
+        2,
+        _mm512_setzero_pd,
+        _mm512_loadu_pd,
+        _mm512_set1_pd,
+        _mm512_fmadd_pd,
+        _mm512_add_pd,
+        _mm512_storeu_pd
+    );
+    micro_kernel!(
         micro_f32_avx2,
+        true,
         f32,
         "avx2,fma",
         8,
@@ -257,11 +398,132 @@ mod x86 {
         _mm256_storeu_ps
     );
     micro_kernel!(
+        micro_f32_avx2_strided,
+        false,
+        f32,
+        "avx2,fma",
+        8,
+        6,
+        2,
+        _mm256_setzero_ps,
+        _mm256_loadu_ps,
+        _mm256_set1_ps,
+        _mm256_fmadd_ps,
+        _mm256_add_ps,
+        _mm256_storeu_ps
+    );
+    micro_kernel!(
+        micro_f32_avx2_r4,
+        false,
+        f32,
+        "avx2,fma",
+        8,
+        4,
+        2,
+        _mm256_setzero_ps,
+        _mm256_loadu_ps,
+        _mm256_set1_ps,
+        _mm256_fmadd_ps,
+        _mm256_add_ps,
+        _mm256_storeu_ps
+    );
+    micro_kernel!(
+        micro_f32_avx2_r2,
+        false,
+        f32,
+        "avx2,fma",
+        8,
+        2,
+        2,
+        _mm256_setzero_ps,
+        _mm256_loadu_ps,
+        _mm256_set1_ps,
+        _mm256_fmadd_ps,
+        _mm256_add_ps,
+        _mm256_storeu_ps
+    );
+    micro_kernel!(
+        micro_f32_avx2_r1,
+        false,
+        f32,
+        "avx2,fma",
+        8,
+        1,
+        2,
+        _mm256_setzero_ps,
+        _mm256_loadu_ps,
+        _mm256_set1_ps,
+        _mm256_fmadd_ps,
+        _mm256_add_ps,
+        _mm256_storeu_ps
+    );
+    micro_kernel!(
         micro_f64_avx2,
+        true,
         f64,
         "avx2,fma",
         4,
         6,
+        2,
+        _mm256_setzero_pd,
+        _mm256_loadu_pd,
+        _mm256_set1_pd,
+        _mm256_fmadd_pd,
+        _mm256_add_pd,
+        _mm256_storeu_pd
+    );
+    micro_kernel!(
+        micro_f64_avx2_strided,
+        false,
+        f64,
+        "avx2,fma",
+        4,
+        6,
+        2,
+        _mm256_setzero_pd,
+        _mm256_loadu_pd,
+        _mm256_set1_pd,
+        _mm256_fmadd_pd,
+        _mm256_add_pd,
+        _mm256_storeu_pd
+    );
+    micro_kernel!(
+        micro_f64_avx2_r4,
+        false,
+        f64,
+        "avx2,fma",
+        4,
+        4,
+        2,
+        _mm256_setzero_pd,
+        _mm256_loadu_pd,
+        _mm256_set1_pd,
+        _mm256_fmadd_pd,
+        _mm256_add_pd,
+        _mm256_storeu_pd
+    );
+    micro_kernel!(
+        micro_f64_avx2_r2,
+        false,
+        f64,
+        "avx2,fma",
+        4,
+        2,
+        2,
+        _mm256_setzero_pd,
+        _mm256_loadu_pd,
+        _mm256_set1_pd,
+        _mm256_fmadd_pd,
+        _mm256_add_pd,
+        _mm256_storeu_pd
+    );
+    micro_kernel!(
+        micro_f64_avx2_r1,
+        false,
+        f64,
+        "avx2,fma",
+        4,
+        1,
         2,
         _mm256_setzero_pd,
         _mm256_loadu_pd,
@@ -414,6 +676,12 @@ impl Element for f32 {
                 mc: 240,
                 nc: 2048,
                 micro: x86::micro_f32_avx512,
+                micro_strided: x86::micro_f32_avx512_strided,
+                small: Some([
+                    (4, x86::micro_f32_avx512_r4),
+                    (2, x86::micro_f32_avx512_r2),
+                    (1, x86::micro_f32_avx512_r1),
+                ]),
             },
             #[cfg(target_arch = "x86_64")]
             Backend::Avx2 => Kernel {
@@ -423,6 +691,12 @@ impl Element for f32 {
                 mc: 240,
                 nc: 2048,
                 micro: x86::micro_f32_avx2,
+                micro_strided: x86::micro_f32_avx2_strided,
+                small: Some([
+                    (4, x86::micro_f32_avx2_r4),
+                    (2, x86::micro_f32_avx2_r2),
+                    (1, x86::micro_f32_avx2_r1),
+                ]),
             },
             _ => Kernel {
                 mr: SCALAR_MR,
@@ -431,6 +705,8 @@ impl Element for f32 {
                 mc: 128,
                 nc: 512,
                 micro: micro_scalar::<f32>,
+                micro_strided: micro_scalar::<f32>,
+                small: None,
             },
         }
     }
@@ -468,6 +744,12 @@ impl Element for f64 {
                 mc: 240,
                 nc: 1024,
                 micro: x86::micro_f64_avx512,
+                micro_strided: x86::micro_f64_avx512_strided,
+                small: Some([
+                    (4, x86::micro_f64_avx512_r4),
+                    (2, x86::micro_f64_avx512_r2),
+                    (1, x86::micro_f64_avx512_r1),
+                ]),
             },
             #[cfg(target_arch = "x86_64")]
             Backend::Avx2 => Kernel {
@@ -477,6 +759,12 @@ impl Element for f64 {
                 mc: 240,
                 nc: 1024,
                 micro: x86::micro_f64_avx2,
+                micro_strided: x86::micro_f64_avx2_strided,
+                small: Some([
+                    (4, x86::micro_f64_avx2_r4),
+                    (2, x86::micro_f64_avx2_r2),
+                    (1, x86::micro_f64_avx2_r1),
+                ]),
             },
             _ => Kernel {
                 mr: SCALAR_MR,
@@ -485,6 +773,8 @@ impl Element for f64 {
                 mc: 128,
                 nc: 256,
                 micro: micro_scalar::<f64>,
+                micro_strided: micro_scalar::<f64>,
+                small: None,
             },
         }
     }
@@ -653,6 +943,15 @@ fn pack_b<T: Element>(
     }
 }
 
+/// Pack A when the B block has at least this many NR-wide panels: each A sliver then
+/// meets enough B slivers to repay the copy (and packing avoids the L1 set conflicts of
+/// reading 12 rows with a power-of-two stride). Narrower products read A in place.
+const PACK_A_MIN_PANELS: usize = 4;
+/// Pack B when the band has more than this many MR-row slivers; for fewer rows (a
+/// single token, a handful of queries) every B sliver is used once or twice, so the
+/// copy would cost as much as the product and B is read in place.
+const PACK_B_MIN_SLIVERS: usize = 2;
+
 /// Single-threaded blocked GEMM over a band of rows: `c[m x n] = a[m x k] * b[k x n]`.
 fn gemm_band<T: Element>(
     kern: &Kernel<T>,
@@ -670,9 +969,25 @@ fn gemm_band<T: Element>(
         mc: mc_max,
         nc: nc_max,
         micro,
+        micro_strided,
+        small,
     } = *kern;
-    let a_len = mc_max.min(m).div_ceil(mr) * mr * kc_max.min(k);
-    let b_len = nc_max.min(n).div_ceil(nr) * nr * kc_max.min(k);
+    let pack_a_all = n >= PACK_A_MIN_PANELS * nr;
+    let pack_b_all = m > PACK_B_MIN_SLIVERS * mr;
+    // Unpacked operands still pack their one partial (edge) sliver, zero-padded, so the
+    // kernel never reads past the matrix.
+    let a_slivers = if pack_a_all {
+        mc_max.min(m).div_ceil(mr)
+    } else {
+        1
+    };
+    let b_slivers = if pack_b_all {
+        nc_max.min(n).div_ceil(nr)
+    } else {
+        1
+    };
+    let a_len = a_slivers * mr * kc_max.min(k);
+    let b_len = b_slivers * nr * kc_max.min(k);
     with_pack_buffers::<T, ()>(a_len, b_len, |apack, bpack| {
         let mut scratch = [T::default(); MAX_TILE];
         for jc in (0..n).step_by(nc_max) {
@@ -680,43 +995,90 @@ fn gemm_band<T: Element>(
             for pc in (0..k).step_by(kc_max) {
                 let kc = kc_max.min(k - pc);
                 let accumulate = pc > 0;
-                pack_b(b, n, pc, kc, jc, nc, nr, bpack);
+                if pack_b_all {
+                    pack_b(b, n, pc, kc, jc, nc, nr, bpack);
+                } else if nc % nr != 0 {
+                    let full = nc / nr * nr;
+                    pack_b(b, n, pc, kc, jc + full, nc - full, nr, bpack);
+                }
                 for ic in (0..m).step_by(mc_max) {
                     let mc = mc_max.min(m - ic);
-                    pack_a(&a[ic * k..], k, mc, pc, kc, mr, apack);
+                    if pack_a_all {
+                        pack_a(&a[ic * k..], k, mc, pc, kc, mr, apack);
+                    }
                     for ir in (0..mc).step_by(mr) {
                         let rows = mr.min(mc - ir);
-                        let a_sliver = apack[ir * kc..].as_ptr();
+                        let row0 = ic + ir;
+                        // (first row, rows, A pointer, a_rs, a_cs, kernel) per A sliver.
+                        let mut slivers = [(0, 0, a.as_ptr(), 0, 0, micro); 4];
+                        let count = match small {
+                            Some(kernels) if rows < mr => {
+                                let mut count = 0;
+                                let mut r = 0;
+                                for (h, kernel) in kernels {
+                                    while rows - r >= h {
+                                        let ptr = a[(row0 + r) * k + pc..].as_ptr();
+                                        slivers[count] = (r, h, ptr, k, 1, kernel);
+                                        count += 1;
+                                        r += h;
+                                    }
+                                }
+                                count
+                            }
+                            _ => {
+                                slivers[0] = if pack_a_all {
+                                    (0, mr, apack[ir * kc..].as_ptr(), 1, mr, micro)
+                                } else if rows == mr {
+                                    (0, mr, a[row0 * k + pc..].as_ptr(), k, 1, micro_strided)
+                                } else {
+                                    pack_a(&a[row0 * k..], k, rows, pc, kc, mr, apack);
+                                    (0, mr, apack.as_ptr(), 1, mr, micro)
+                                };
+                                1
+                            }
+                        };
                         for jr in (0..nc).step_by(nr) {
                             let cols = nr.min(nc - jr);
-                            let b_sliver = bpack[jr * kc..].as_ptr();
-                            let c0 = (ic + ir) * n + jc + jr;
-                            if rows == mr && cols == nr {
-                                // SAFETY: both slivers were packed with `kc` steps of MR/NR
-                                // elements; the MR x NR tile at row ic+ir, column jc+jr lies
-                                // inside C (m x n, row stride n); `micro` matches the ISA the
-                                // kernel table was built for, which the CPU supports.
-                                unsafe {
-                                    micro(
-                                        kc,
-                                        a_sliver,
-                                        b_sliver,
-                                        c[c0..].as_mut_ptr(),
-                                        n,
-                                        accumulate,
-                                    )
-                                };
+                            let (b_ptr, b_rs) = if pack_b_all {
+                                (bpack[jr * kc..].as_ptr(), nr)
+                            } else if cols == nr {
+                                (b[pc * n + jc + jr..].as_ptr(), n)
                             } else {
-                                // SAFETY: as above, but the tile goes to `scratch`, which
-                                // holds MR x NR <= MAX_TILE elements with row stride NR.
-                                unsafe {
-                                    micro(kc, a_sliver, b_sliver, scratch.as_mut_ptr(), nr, false)
+                                (bpack.as_ptr(), nr)
+                            };
+                            for &(r, h, a_ptr, a_rs, a_cs, kernel) in &slivers[..count] {
+                                let panels = Panels {
+                                    a: a_ptr,
+                                    a_rs,
+                                    a_cs,
+                                    b: b_ptr,
+                                    b_rs,
                                 };
-                                for i in 0..rows {
-                                    let dst = &mut c[c0 + i * n..][..cols];
-                                    let src = &scratch[i * nr..][..cols];
-                                    for (d, &s) in dst.iter_mut().zip(src) {
-                                        *d = if accumulate { d.add(s) } else { s };
+                                // Rows of C this kernel call owns (a padded MR tile owns
+                                // only the `rows` that exist).
+                                let live = h.min(rows - r);
+                                let c0 = (row0 + r) * n + jc + jr;
+                                if live == h && cols == nr {
+                                    // SAFETY: `panels` addresses kc steps of an h-row A sliver
+                                    // and an NR-column B sliver: packed (zero-padded to whole
+                                    // slivers) or in place, where rows row0+r..+h and columns
+                                    // jc+jr..+NR lie inside A and B because the sliver is
+                                    // whole; the h x NR tile at (row0+r, jc+jr) lies inside C
+                                    // (row stride n); the kernel table was built for a
+                                    // backend this CPU supports.
+                                    unsafe {
+                                        kernel(kc, panels, c[c0..].as_mut_ptr(), n, accumulate)
+                                    };
+                                } else {
+                                    // SAFETY: as above, but the tile goes to `scratch`, which
+                                    // holds h x NR <= MAX_TILE elements with row stride NR.
+                                    unsafe { kernel(kc, panels, scratch.as_mut_ptr(), nr, false) };
+                                    for i in 0..live {
+                                        let dst = &mut c[c0 + i * n..][..cols];
+                                        let src = &scratch[i * nr..][..cols];
+                                        for (d, &s) in dst.iter_mut().zip(src) {
+                                            *d = if accumulate { d.add(s) } else { s };
+                                        }
                                     }
                                 }
                             }
@@ -923,6 +1285,13 @@ mod tests {
             (5, 9, 2100),
             (3, 1030, 2050),
             (250, 40, 20),
+            // Skinny products that read an operand in place (no packing): whole tiles,
+            // partial tiles, and in-place reads across the KC and NC boundaries.
+            (12, 64, 32),
+            (24, 1100, 40),
+            (4, 1030, 2100),
+            (2, 5, 3),
+            (25, 70, 127),
         ];
         for isa in backend::supported() {
             for &(m, k, n) in &shapes {
