@@ -190,12 +190,13 @@ def _close(rtol: float, atol: float) -> Callable[[Any, Any], tuple[bool, float]]
 
 
 def _topk_compare(want: Any, got: Any) -> tuple[bool, float]:
-    """Top-k indices must match NumPy's as a set (ties may order differently)."""
-    w_idx = np.asarray(want[0] if isinstance(want, tuple) else want)
-    g = got[0] if isinstance(got, tuple) else got
-    g_idx = np.asarray(g)
-    same = w_idx.shape == g_idx.shape and set(w_idx.tolist()) == set(g_idx.tolist())
-    return same, 0.0 if same else math.inf
+    """Same k indices as NumPy (as a set: near-ties may order differently) and the same
+    scores, best first."""
+    w_idx, w_scores = (np.asarray(x) for x in want)
+    g_idx, g_scores = (np.asarray(x) for x in got)
+    if w_idx.shape != g_idx.shape or set(w_idx.tolist()) != set(g_idx.tolist()):
+        return False, math.inf
+    return _close(1e-4, 1e-4)(w_scores, g_scores)
 
 
 def _uniform(rng: np.random.Generator, *shape: int) -> np.ndarray:
@@ -228,20 +229,11 @@ def _np_cosine_many(q: np.ndarray, m: np.ndarray) -> np.ndarray:
     return (m @ q) / (np.linalg.norm(m, axis=1) * np.linalg.norm(q))
 
 
-def _np_topk(q: np.ndarray, m: np.ndarray, k: int) -> np.ndarray:
+def _np_topk(q: np.ndarray, m: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     scores = m @ q
     idx = np.argpartition(-scores, k)[:k]
-    return idx[np.argsort(-scores[idx], kind="stable")]
-
-
-def _trueno_topk(q: np.ndarray, m: np.ndarray, k: int) -> Any:
-    """Scores with trueno.gemv, selection with trueno.top_k (both required)."""
-    top_k = _trueno_attr("top_k")
-    gemv = _trueno_attr("gemv")
-    if top_k is None or gemv is None:
-        msg = "top_k is not available in this build"
-        raise LookupError(msg)
-    return top_k(gemv(m, q), k)
+    idx = idx[np.argsort(-scores[idx], kind="stable")]
+    return idx, scores[idx]
 
 
 def _vector_cases(sizes: Sequence[int]) -> list[Case]:
@@ -342,9 +334,8 @@ def _softmax_cases(sizes: Sequence[int]) -> list[Case]:
 
 
 def _similarity_cases(rows: int, d: int = 384, k: int = 10) -> list[Case]:
-    cos = _trueno_attr("cosine", "cosine_similarity")
-    many = _trueno_attr("cosine_many", "cosine_similarity_many", "cosine_batch")
-    have_topk = _trueno_attr("top_k") is not None and _trueno_attr("gemv") is not None
+    cos = _trueno_attr("cosine_similarity", "cosine")
+    top_k = _trueno_attr("top_k")
 
     def pair(rng: np.random.Generator) -> dict[str, Any]:
         return {"a": _signed(rng, d), "b": _signed(rng, d)}
@@ -371,7 +362,7 @@ def _similarity_cases(rows: int, d: int = 384, k: int = 10) -> list[Case]:
             f"{rows:,}x{d}",
             batch,
             lambda x: _np_cosine_many(x["q"], x["m"]),
-            None if many is None else (lambda x, f=many: f(x["q"], x["m"])),
+            None if cos is None else (lambda x, f=cos: f(x["q"], x["m"])),
             nbytes=4 * rows * d,
             flops=4 * rows * d,
             rtol=1e-4,
@@ -384,12 +375,13 @@ def _similarity_cases(rows: int, d: int = 384, k: int = 10) -> list[Case]:
             f"{rows:,}x{d}",
             batch,
             lambda x: _np_topk(x["q"], x["m"], k),
-            (lambda x: _trueno_topk(x["q"], x["m"], k)) if have_topk else None,
+            None if top_k is None else (lambda x, f=top_k: f(x["q"], x["m"], k, metric="dot")),
             nbytes=4 * rows * d,
             flops=2 * rows * d,
             target=_TARGETS["top_k"],
             compare=_topk_compare,
-            note="dot-product scores, then selection; NumPy: m @ q, argpartition, argsort",
+            note="dot-product scores, then selection; NumPy: m @ q, argpartition, argsort; "
+            "trueno: top_k(q, m, k, metric='dot'), one fused pass",
         ),
     ]
 
