@@ -11,7 +11,7 @@ use crate::backend;
 #[cfg(test)]
 use crate::backend::Backend;
 use crate::math;
-use crate::simd::{Simd, multiversion};
+use crate::simd::{Simd, multiversion, stream_split};
 
 fn same_len(a: usize, b: usize) -> Result<(), Error> {
     if a == b {
@@ -22,13 +22,33 @@ fn same_len(a: usize, b: usize) -> Result<(), Error> {
 }
 
 #[inline(always)]
-fn map1<S: Simd>(s: S, x: &[f32], out: &mut [f32], f: impl Fn(S::V) -> S::V) {
+pub(crate) fn map1<S: Simd>(s: S, x: &[f32], out: &mut [f32], f: impl Fn(S::V) -> S::V) {
+    match stream_split(out) {
+        Some(head) => {
+            let (xh, xr) = x.split_at(head);
+            let (oh, or) = out.split_at_mut(head);
+            map1_with(s, xh, oh, &f, false);
+            map1_with(s, xr, or, &f, true);
+            s.stream_fence();
+        }
+        None => map1_with(s, x, out, &f, false),
+    }
+}
+
+#[inline(always)]
+fn map1_with<S: Simd>(s: S, x: &[f32], out: &mut [f32], f: &impl Fn(S::V) -> S::V, stream: bool) {
     let l = S::LANES;
     let main = x.len() - x.len() % l;
     let (xm, xt) = x.split_at(main);
     let (om, ot) = out.split_at_mut(main);
-    for (xc, oc) in xm.chunks_exact(l).zip(om.chunks_exact_mut(l)) {
-        s.store(oc, f(s.load(xc)));
+    if stream {
+        for (xc, oc) in xm.chunks_exact(l).zip(om.chunks_exact_mut(l)) {
+            s.store_stream(oc, f(s.load(xc)));
+        }
+    } else {
+        for (xc, oc) in xm.chunks_exact(l).zip(om.chunks_exact_mut(l)) {
+            s.store(oc, f(s.load(xc)));
+        }
     }
     if !xt.is_empty() {
         s.store_tail(ot, f(s.load_tail(xt, 0.0)));
@@ -37,17 +57,45 @@ fn map1<S: Simd>(s: S, x: &[f32], out: &mut [f32], f: impl Fn(S::V) -> S::V) {
 
 #[inline(always)]
 fn map2<S: Simd>(s: S, a: &[f32], b: &[f32], out: &mut [f32], f: impl Fn(S::V, S::V) -> S::V) {
+    match stream_split(out) {
+        Some(head) => {
+            let (ah, ar) = a.split_at(head);
+            let (bh, br) = b.split_at(head);
+            let (oh, or) = out.split_at_mut(head);
+            map2_with(s, ah, bh, oh, &f, false);
+            map2_with(s, ar, br, or, &f, true);
+            s.stream_fence();
+        }
+        None => map2_with(s, a, b, out, &f, false),
+    }
+}
+
+#[inline(always)]
+fn map2_with<S: Simd>(
+    s: S,
+    a: &[f32],
+    b: &[f32],
+    out: &mut [f32],
+    f: &impl Fn(S::V, S::V) -> S::V,
+    stream: bool,
+) {
     let l = S::LANES;
     let main = a.len() - a.len() % l;
     let (am, at) = a.split_at(main);
     let (bm, bt) = b.split_at(main);
     let (om, ot) = out.split_at_mut(main);
-    for ((ac, bc), oc) in am
+    let chunks = am
         .chunks_exact(l)
         .zip(bm.chunks_exact(l))
-        .zip(om.chunks_exact_mut(l))
-    {
-        s.store(oc, f(s.load(ac), s.load(bc)));
+        .zip(om.chunks_exact_mut(l));
+    if stream {
+        for ((ac, bc), oc) in chunks {
+            s.store_stream(oc, f(s.load(ac), s.load(bc)));
+        }
+    } else {
+        for ((ac, bc), oc) in chunks {
+            s.store(oc, f(s.load(ac), s.load(bc)));
+        }
     }
     if !at.is_empty() {
         // Fill 1.0 keeps masked-off lanes of a division finite (never stored).
@@ -559,6 +607,31 @@ mod tests {
                         prop_assert!(ok, "{be}: {got} vs {exact}");
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn streaming_outputs_match_scalar_from_unaligned_starts() {
+        let n = crate::simd::STREAM_MIN + 37;
+        let a: Vec<f32> = (0..n + 3).map(|i| (i % 1000) as f32 * 0.01 - 5.0).collect();
+        let b: Vec<f32> = (0..n + 3).map(|i| (i % 777) as f32 * 0.02 + 0.5).collect();
+        for off in 0..3 {
+            let (x, y) = (&a[off..off + n], &b[off..off + n]);
+            let mut want = vec![0.0f32; n + 3];
+            let mut got = vec![0.0f32; n + 3];
+            for be in test_backends() {
+                add_d(Backend::Scalar, x, y, &mut want[off..off + n]);
+                add_d(be, x, y, &mut got[off..off + n]);
+                assert!(same_bits(&got, &want), "{be} add off={off}");
+                exp_d(Backend::Scalar, x, &mut want[off..off + n]);
+                exp_d(be, x, &mut got[off..off + n]);
+                assert!(
+                    got.iter()
+                        .zip(&want)
+                        .all(|(g, w)| (g - w).abs() <= 2e-6 * w.abs()),
+                    "{be} exp"
+                );
             }
         }
     }

@@ -26,8 +26,11 @@ const EXP_LO: f32 = -103.972_08;
 /// `e^x` per lane. NaN in, NaN out; `+inf -> +inf`, `-inf -> 0`.
 #[inline(always)]
 pub(crate) fn exp<S: Simd>(s: S, x: S::V) -> S::V {
-    // Clamp so the integer part stays in range; the specials are patched below.
-    let xc = s.min(s.max(x, s.splat(EXP_LO - 1.0)), s.splat(EXP_HI + 1.0));
+    // Clamp so n stays in -151..=129. The bounds lie beyond the overflow and
+    // underflow thresholds, so ±inf (and everything past them) comes out of
+    // the scaling as inf / 0 without a special case. Operand order makes the
+    // clamps propagate NaN (x86 min/max return the second operand on NaN).
+    let xc = s.min(s.splat(EXP_HI + 1.0), s.max(s.splat(EXP_LO - 1.0), x));
     let n = s.round(s.mul(xc, s.splat(LOG2E)));
     let r = s.fma(n, s.splat(-LN2_HI), xc);
     let r = s.fma(n, s.splat(-LN2_LO), r);
@@ -40,14 +43,7 @@ pub(crate) fn exp<S: Simd>(s: S, x: S::V) -> S::V {
     p = s.fma(p, r, s.splat(0.5));
     let r2 = s.mul(r, r);
     let y = s.add(s.fma(p, r2, r), s.splat(1.0));
-    // Scale by 2^n in two steps so that subnormal results round once and
-    // 2^128 never needs representing: n1 = round(n / 2), n2 = n - n1.
-    let n1 = s.round(s.mul(n, s.splat(0.5)));
-    let n2 = s.sub(n, n1);
-    let y = s.mul(s.mul(y, s.pow2i(n1)), s.pow2i(n2));
-    let y = s.select(s.lt(s.splat(EXP_HI), x), s.splat(f32::INFINITY), y);
-    let y = s.select(s.lt(x, s.splat(EXP_LO)), s.splat(0.0), y);
-    s.select(s.is_nan(x), x, y)
+    s.ldexp(y, n)
 }
 
 /// Natural log per lane. `log(0) = -inf`, `log(<0) = NaN`, `log(inf) = inf`,

@@ -103,6 +103,16 @@ multiversion! {
     pub(crate) fn dot_d(x: &[f32], y: &[f32]) -> f64 = dot_k;
 }
 
+#[inline(always)]
+fn sumsq_k<S: Simd>(s: S, x: &[f32]) -> f64 {
+    x.chunks(BLOCK)
+        .map(|b| f64::from(block_sum1(s, b, 0.0, |a, v| s.fma(v, v, a))))
+        .sum()
+}
+multiversion! {
+    fn sumsq_d(x: &[f32]) -> f64 = sumsq_k;
+}
+
 /// Sum of squares in f64 lanes (no overflow for any f32 input).
 #[inline(always)]
 fn sumsq64_k<S: Simd>(_s: S, x: &[f32]) -> f64 {
@@ -228,9 +238,23 @@ pub fn dot(a: &[f32], b: &[f32]) -> Result<f32, Error> {
     Ok(dot_d(backend::active()?, a, b) as f32)
 }
 
-/// Euclidean norm `sqrt(Σ x²)`, accumulated in f64 (0 for empty).
+/// Euclidean norm `sqrt(Σ x²)` (0 for empty), overflow- and underflow-safe.
+///
+/// Fast path: f32 FMA blocks into f64, like [`sum`]. If a square overflowed
+/// (inf) or the total is so small that squares may have lost bits to
+/// underflow, it is recomputed with squares taken in f64, where neither can
+/// happen for any f32 input.
 pub fn norm(x: &[f32]) -> Result<f32, Error> {
-    Ok(sumsq64_d(backend::active()?, x).sqrt() as f32)
+    let be = backend::active()?;
+    let ss = sumsq_d(be, x);
+    if ss.is_nan() || (ss.is_finite() && (ss == 0.0 || ss > 1e-30)) {
+        // 0 only if every square is exactly 0 *and* nothing underflowed:
+        // a nonzero input with a zero total is caught by the check below.
+        if ss != 0.0 || x.iter().all(|&v| v == 0.0) {
+            return Ok(ss.sqrt() as f32);
+        }
+    }
+    Ok(sumsq64_d(be, x).sqrt() as f32)
 }
 
 /// Smallest element; NaN if any element is NaN (like `np.min`).
@@ -576,6 +600,13 @@ mod tests {
     fn norm_does_not_overflow_or_underflow() {
         assert_eq!(norm(&[3e30, 4e30]), Ok(5e30));
         assert_eq!(norm(&[3e-30, 4e-30]), Ok(5e-30));
+        assert_eq!(norm(&[0.0, -0.0]), Ok(0.0));
+        assert_eq!(norm(&[1e-40, 0.0]), Ok(1e-40));
+        assert_eq!(norm(&[f32::INFINITY, 1.0]), Ok(f32::INFINITY));
+        assert!(norm(&[f32::NAN, f32::INFINITY]).unwrap().is_nan());
+        let big = vec![1e20f32; 4099];
+        let want = (4099f64.sqrt() * 1e20) as f32;
+        assert!((norm(&big).unwrap() - want).abs() <= want * 1e-6);
         assert_eq!(norm_f64(&[3e300, 4e300]), Ok(5e300));
         assert_eq!(norm_f64(&[3e-300, 4e-300]), Ok(5e-300));
     }

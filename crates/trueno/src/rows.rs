@@ -17,6 +17,7 @@
 
 use crate::Error;
 use crate::backend;
+use crate::elementwise::map1;
 use crate::math;
 use crate::reduce::block_sum1;
 use crate::simd::{Simd, multiversion};
@@ -118,14 +119,8 @@ fn softmax_k<S: Simd>(s: S, x: &[f32], cols: usize, out: &mut [f32], log: bool) 
             }
         } else {
             let inv = s.splat(1.0 / total);
-            for i in (0..main).step_by(l) {
-                let e = math::exp(s, s.sub(s.load(&row[i..]), mv));
-                s.store(&mut orow[i..], s.mul(e, inv));
-            }
-            if main < cols {
-                let e = math::exp(s, s.sub(s.load_tail(&row[main..], 0.0), mv));
-                s.store_tail(&mut orow[main..], s.mul(e, inv));
-            }
+            // Streams (non-temporal stores) when the row is huge.
+            map1(s, row, orow, |v| s.mul(math::exp(s, s.sub(v, mv)), inv));
         }
     }
 }

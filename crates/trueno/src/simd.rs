@@ -32,6 +32,16 @@ pub(crate) trait Simd: Copy {
     fn load_tail(self, s: &[f32], fill: f32) -> Self::V;
     /// Store the first `s.len() < LANES` lanes of `v`.
     fn store_tail(self, s: &mut [f32], v: Self::V);
+    /// Non-temporal store of a full vector (bypasses the caches, saving the
+    /// read-for-ownership of big outputs). `s` must start 64-byte aligned
+    /// (asserted). Follow a run of them with [`Simd::stream_fence`].
+    #[inline(always)]
+    fn store_stream(self, s: &mut [f32], v: Self::V) {
+        self.store(s, v)
+    }
+    /// Order the preceding streaming stores before later stores.
+    #[inline(always)]
+    fn stream_fence(self) {}
     fn add(self, a: Self::V, b: Self::V) -> Self::V;
     fn sub(self, a: Self::V, b: Self::V) -> Self::V;
     fn mul(self, a: Self::V, b: Self::V) -> Self::V;
@@ -57,6 +67,15 @@ pub(crate) trait Simd: Copy {
     fn abs(self, a: Self::V) -> Self::V;
     /// `2^n` for lanes holding integers in `-126..=127`.
     fn pow2i(self, n: Self::V) -> Self::V;
+    /// `y * 2^n` for integer-valued `n` in `-151..=129`, rounded once (so
+    /// subnormal results are right and large `n` overflows to inf).
+    #[inline(always)]
+    fn ldexp(self, y: Self::V, n: Self::V) -> Self::V {
+        // Two steps keep both factors normal: |n1|, |n2| <= 76.
+        let n1 = self.round(self.mul(n, self.splat(0.5)));
+        let n2 = self.sub(n, n1);
+        self.mul(self.mul(y, self.pow2i(n1)), self.pow2i(n2))
+    }
     /// For positive normal `a`: `(e, m)` with `a = m * 2^e`, `m` in `[1, 2)`.
     fn frexp(self, a: Self::V) -> (Self::V, Self::V);
     fn reduce_add(self, v: Self::V) -> f32;
@@ -306,6 +325,15 @@ mod x86 {
             tok!(_mm512_storeu_ps(s.as_mut_ptr(), v))
         }
         #[inline(always)]
+        fn store_stream(self, s: &mut [f32], v: __m512) {
+            assert!(s.len() >= 16 && (s.as_ptr() as usize).is_multiple_of(64));
+            tok!(_mm512_stream_ps(s.as_mut_ptr(), v))
+        }
+        #[inline(always)]
+        fn stream_fence(self) {
+            tok!(_mm_sfence())
+        }
+        #[inline(always)]
         fn load_tail(self, s: &[f32], fill: f32) -> __m512 {
             let n = s.len().min(16);
             let m: __mmask16 = ((1u32 << n) - 1) as u16;
@@ -394,6 +422,11 @@ mod x86 {
             )))
         }
         #[inline(always)]
+        fn ldexp(self, y: __m512, n: __m512) -> __m512 {
+            // One instruction, IEEE-correct for overflow and subnormals.
+            tok!(_mm512_scalef_ps(y, n))
+        }
+        #[inline(always)]
         fn frexp(self, a: __m512) -> (__m512, __m512) {
             tok!((
                 _mm512_getexp_ps(a),
@@ -441,6 +474,15 @@ mod x86 {
         fn store(self, s: &mut [f32], v: __m256) {
             assert!(s.len() >= 8);
             tok!(_mm256_storeu_ps(s.as_mut_ptr(), v))
+        }
+        #[inline(always)]
+        fn store_stream(self, s: &mut [f32], v: __m256) {
+            assert!(s.len() >= 8 && (s.as_ptr() as usize).is_multiple_of(32));
+            tok!(_mm256_stream_ps(s.as_mut_ptr(), v))
+        }
+        #[inline(always)]
+        fn stream_fence(self) {
+            tok!(_mm_sfence())
         }
         #[inline(always)]
         fn load_tail(self, s: &[f32], fill: f32) -> __m256 {
@@ -615,3 +657,18 @@ macro_rules! multiversion {
     };
 }
 pub(crate) use multiversion;
+
+/// Outputs at least this long (16 MiB of f32, half the L3) are written with
+/// non-temporal stores: they would not stay cached anyway.
+pub(crate) const STREAM_MIN: usize = 1 << 22;
+
+/// If `out` is big enough to stream, how many leading elements to write
+/// normally so that the rest starts 64-byte aligned.
+#[inline(always)]
+pub(crate) fn stream_split(out: &[f32]) -> Option<usize> {
+    let addr = out.as_ptr() as usize;
+    if out.len() < STREAM_MIN || !addr.is_multiple_of(4) {
+        return None;
+    }
+    Some(((64 - addr % 64) % 64) / 4)
+}
