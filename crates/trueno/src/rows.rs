@@ -9,7 +9,8 @@
 //! SIMD lane, a running maximum `m` and a running `Σ e^(x - m)`, rescaling the
 //! sum whenever the maximum grows (the "online softmax" of Milakov &
 //! Gimelshein, applied per block of four vectors so that the rescaling costs
-//! one extra `exp` per 4·LANES elements). No exponent is ever taken of a
+//! at most one extra `exp` per 4·LANES elements, and none once the maximum
+//! has settled). No exponent is ever taken of a
 //! positive number, so nothing overflows. The second pass writes
 //! `e^(x - M) / S` (or `x - M - ln S` for log-softmax). NaN anywhere in a row
 //! makes that row NaN, and a row of `-inf` is NaN, as with NumPy's
@@ -67,17 +68,16 @@ fn max_sumexp<S: Simd>(s: S, x: &[f32]) -> (f32, f32) {
             s.load(&c[3 * l..]),
         );
         let bm = s.max(s.max(v0, v1), s.max(v2, v3));
-        let m_new = s.max(bm, m);
-        let e01 = s.add(
-            math::exp(s, s.sub(v0, m_new)),
-            math::exp(s, s.sub(v1, m_new)),
-        );
-        let e23 = s.add(
-            math::exp(s, s.sub(v2, m_new)),
-            math::exp(s, s.sub(v3, m_new)),
-        );
-        acc = s.fma(acc, rescale(m, m_new), s.add(e01, e23));
-        m = m_new;
+        // The running maximum settles quickly, so the rescale (an extra exp)
+        // is skipped unless some lane actually grew.
+        if s.mask_any(s.lt(m, bm)) {
+            let m_new = s.max(bm, m);
+            acc = s.mul(acc, rescale(m, m_new));
+            m = m_new;
+        }
+        let e01 = s.add(math::exp(s, s.sub(v0, m)), math::exp(s, s.sub(v1, m)));
+        let e23 = s.add(math::exp(s, s.sub(v2, m)), math::exp(s, s.sub(v3, m)));
+        acc = s.add(acc, s.add(e01, e23));
     }
     let mut rest = blocks.remainder().chunks(l);
     for c in &mut rest {
