@@ -461,6 +461,124 @@ mod tests {
         }
     }
 
+    /// A tiny random BERT written as a real safetensors file plus config.json.
+    fn tiny_model_dir(tag: &str, layers: usize) -> std::path::PathBuf {
+        let (v, h, i, p) = (20usize, 8usize, 16usize, 16usize);
+        let mut shapes: Vec<(String, Vec<usize>)> = vec![
+            ("embeddings.word_embeddings.weight".into(), vec![v, h]),
+            ("embeddings.position_embeddings.weight".into(), vec![p, h]),
+            ("embeddings.token_type_embeddings.weight".into(), vec![2, h]),
+            ("embeddings.LayerNorm.weight".into(), vec![h]),
+            ("embeddings.LayerNorm.bias".into(), vec![h]),
+        ];
+        for l in 0..layers {
+            for (name, shape) in [
+                ("attention.self.query.weight", vec![h, h]),
+                ("attention.self.query.bias", vec![h]),
+                ("attention.self.key.weight", vec![h, h]),
+                ("attention.self.key.bias", vec![h]),
+                ("attention.self.value.weight", vec![h, h]),
+                ("attention.self.value.bias", vec![h]),
+                ("attention.output.dense.weight", vec![h, h]),
+                ("attention.output.dense.bias", vec![h]),
+                ("attention.output.LayerNorm.weight", vec![h]),
+                ("attention.output.LayerNorm.bias", vec![h]),
+                ("intermediate.dense.weight", vec![i, h]),
+                ("intermediate.dense.bias", vec![i]),
+                ("output.dense.weight", vec![h, i]),
+                ("output.dense.bias", vec![h]),
+                ("output.LayerNorm.weight", vec![h]),
+                ("output.LayerNorm.bias", vec![h]),
+            ] {
+                shapes.push((format!("encoder.layer.{l}.{name}"), shape));
+            }
+        }
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut header = serde_json::Map::new();
+        let mut data = Vec::new();
+        for (name, shape) in &shapes {
+            let n: usize = shape.iter().product();
+            let start = data.len();
+            for _ in 0..n {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let x = (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+                data.extend_from_slice(&x.to_le_bytes());
+            }
+            header.insert(
+                name.clone(),
+                serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [start, data.len()]}),
+            );
+        }
+        let header = serde_json::to_vec(&header).unwrap();
+        let mut file = (header.len() as u64).to_le_bytes().to_vec();
+        file.extend_from_slice(&header);
+        file.extend_from_slice(&data);
+        let dir = std::env::temp_dir().join(format!("realizar-tiny-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("model.safetensors"), file).unwrap();
+        let config = serde_json::json!({
+            "model_type": "bert", "hidden_act": "gelu", "vocab_size": v, "hidden_size": h,
+            "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": i,
+            "max_position_embeddings": p, "type_vocab_size": 2, "layer_norm_eps": 1e-12,
+        });
+        std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+        dir
+    }
+
+    #[test]
+    fn packed_sentences_equal_separate_runs() {
+        let dir = tiny_model_dir("packed", 2);
+        let m = BertModel::load(&dir).unwrap();
+        let (a, b) = ([1u32, 5, 7, 2], [1u32, 9, 3, 3, 4, 11, 2]);
+        let packed: Vec<u32> = a.iter().chain(&b).copied().collect();
+        let both = m.forward(&packed, &[4, 7], 1).unwrap();
+        let alone_a = m.forward(&a, &[4], 1).unwrap();
+        let alone_b = m.forward(&b, &[7], 1).unwrap();
+        let two_threads = m.forward(&packed, &[4, 7], 2).unwrap();
+        let h = 8;
+        for (x, y) in both[..4 * h].iter().zip(&alone_a) {
+            assert!((x - y).abs() < 1e-5, "{x} vs {y}");
+        }
+        for (x, y) in both[4 * h..].iter().zip(&alone_b) {
+            assert!((x - y).abs() < 1e-5, "{x} vs {y}");
+        }
+        for (x, y) in both.iter().zip(&two_threads) {
+            assert!((x - y).abs() < 1e-5, "{x} vs {y}");
+        }
+        // LayerNorm output with unit-ish weights is finite and not constant.
+        assert!(both.iter().all(|x| x.is_finite()));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn bad_inputs_are_errors_not_panics() {
+        let dir = tiny_model_dir("inputs", 2);
+        let m = BertModel::load(&dir).unwrap();
+        assert!(m.forward(&[1, 2], &[3], 1).is_err());
+        assert!(m.forward(&[1, 99], &[2], 1).is_err());
+        assert!(m.forward(&[1; 17], &[17], 1).is_err());
+        assert!(m.forward(&[], &[], 1).unwrap().is_empty());
+        assert!(m.forward(&[], &[0], 1).unwrap().is_empty());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn weights_that_do_not_match_the_config_are_errors() {
+        // One layer of weights, a config that asks for two.
+        let dir = tiny_model_dir("layers", 1);
+        let err = BertModel::load(&dir).unwrap_err().to_string();
+        assert!(
+            err.contains("missing tensor") && err.contains("encoder.layer.1."),
+            "{err}"
+        );
+        std::fs::remove_file(dir.join("config.json")).unwrap();
+        let err = BertModel::load(&dir).unwrap_err().to_string();
+        assert!(err.contains("config.json is missing"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
     #[test]
     fn transpose_is_out_in_to_in_out() {
         // 2 outputs x 3 inputs.
