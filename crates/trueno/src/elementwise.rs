@@ -11,7 +11,17 @@ use crate::backend;
 #[cfg(test)]
 use crate::backend::Backend;
 use crate::math;
-use crate::simd::{Simd, multiversion, stream_split};
+use crate::simd::{Op1, Op2, Simd, multiversion, op1, op2, stream_split};
+
+/// `v * k` with `k` captured (see [`Op1`] for why not a closure).
+pub(crate) struct MulBy<S: Simd>(pub(crate) S::V);
+
+impl<S: Simd> Op1<S> for MulBy<S> {
+    #[inline(always)]
+    fn apply(&self, s: S, v: S::V) -> S::V {
+        s.mul(v, self.0)
+    }
+}
 
 fn same_len(a: usize, b: usize) -> Result<(), Error> {
     if a == b {
@@ -22,63 +32,56 @@ fn same_len(a: usize, b: usize) -> Result<(), Error> {
 }
 
 #[inline(always)]
-pub(crate) fn map1<S: Simd>(s: S, x: &[f32], out: &mut [f32], f: impl Fn(S::V) -> S::V) {
+pub(crate) fn map1<S: Simd>(s: S, x: &[f32], out: &mut [f32], f: &impl Op1<S>) {
     match stream_split(out) {
         Some(head) => {
             let (xh, xr) = x.split_at(head);
             let (oh, or) = out.split_at_mut(head);
-            map1_with(s, xh, oh, &f, false);
-            map1_with(s, xr, or, &f, true);
+            map1_with(s, xh, oh, f, false);
+            map1_with(s, xr, or, f, true);
             s.stream_fence();
         }
-        None => map1_with(s, x, out, &f, false),
+        None => map1_with(s, x, out, f, false),
     }
 }
 
 #[inline(always)]
-fn map1_with<S: Simd>(s: S, x: &[f32], out: &mut [f32], f: &impl Fn(S::V) -> S::V, stream: bool) {
+fn map1_with<S: Simd>(s: S, x: &[f32], out: &mut [f32], f: &impl Op1<S>, stream: bool) {
     let l = S::LANES;
     let main = x.len() - x.len() % l;
     let (xm, xt) = x.split_at(main);
     let (om, ot) = out.split_at_mut(main);
     if stream {
         for (xc, oc) in xm.chunks_exact(l).zip(om.chunks_exact_mut(l)) {
-            s.store_stream(oc, f(s.load(xc)));
+            s.store_stream(oc, f.apply(s, s.load(xc)));
         }
     } else {
         for (xc, oc) in xm.chunks_exact(l).zip(om.chunks_exact_mut(l)) {
-            s.store(oc, f(s.load(xc)));
+            s.store(oc, f.apply(s, s.load(xc)));
         }
     }
     if !xt.is_empty() {
-        s.store_tail(ot, f(s.load_tail(xt, 0.0)));
+        s.store_tail(ot, f.apply(s, s.load_tail(xt, 0.0)));
     }
 }
 
 #[inline(always)]
-fn map2<S: Simd>(s: S, a: &[f32], b: &[f32], out: &mut [f32], f: impl Fn(S::V, S::V) -> S::V) {
+fn map2<S: Simd>(s: S, a: &[f32], b: &[f32], out: &mut [f32], f: &impl Op2<S>) {
     match stream_split(out) {
         Some(head) => {
             let (ah, ar) = a.split_at(head);
             let (bh, br) = b.split_at(head);
             let (oh, or) = out.split_at_mut(head);
-            map2_with(s, ah, bh, oh, &f, false);
-            map2_with(s, ar, br, or, &f, true);
+            map2_with(s, ah, bh, oh, f, false);
+            map2_with(s, ar, br, or, f, true);
             s.stream_fence();
         }
-        None => map2_with(s, a, b, out, &f, false),
+        None => map2_with(s, a, b, out, f, false),
     }
 }
 
 #[inline(always)]
-fn map2_with<S: Simd>(
-    s: S,
-    a: &[f32],
-    b: &[f32],
-    out: &mut [f32],
-    f: &impl Fn(S::V, S::V) -> S::V,
-    stream: bool,
-) {
+fn map2_with<S: Simd>(s: S, a: &[f32], b: &[f32], out: &mut [f32], f: &impl Op2<S>, stream: bool) {
     let l = S::LANES;
     let main = a.len() - a.len() % l;
     let (am, at) = a.split_at(main);
@@ -90,16 +93,16 @@ fn map2_with<S: Simd>(
         .zip(om.chunks_exact_mut(l));
     if stream {
         for ((ac, bc), oc) in chunks {
-            s.store_stream(oc, f(s.load(ac), s.load(bc)));
+            s.store_stream(oc, f.apply(s, s.load(ac), s.load(bc)));
         }
     } else {
         for ((ac, bc), oc) in chunks {
-            s.store(oc, f(s.load(ac), s.load(bc)));
+            s.store(oc, f.apply(s, s.load(ac), s.load(bc)));
         }
     }
     if !at.is_empty() {
         // Fill 1.0 keeps masked-off lanes of a division finite (never stored).
-        s.store_tail(ot, f(s.load_tail(at, 1.0), s.load_tail(bt, 1.0)));
+        s.store_tail(ot, f.apply(s, s.load_tail(at, 1.0), s.load_tail(bt, 1.0)));
     }
 }
 
@@ -107,7 +110,7 @@ macro_rules! binary_f32 {
     ($(#[$doc:meta])* $name:ident, $kernel:ident, $disp:ident, |$s:ident, $x:ident, $y:ident| $body:expr) => {
         #[inline(always)]
         fn $kernel<S: Simd>($s: S, a: &[f32], b: &[f32], out: &mut [f32]) {
-            map2($s, a, b, out, |$x, $y| $body)
+            map2($s, a, b, out, &op2!(|$s, $x, $y| $body))
         }
         multiversion! {
             fn $disp(a: &[f32], b: &[f32], out: &mut [f32]) -> () = $kernel;
@@ -143,7 +146,7 @@ macro_rules! unary_f32 {
     ($(#[$doc:meta])* $name:ident, $kernel:ident, $disp:ident, |$s:ident, $x:ident| $body:expr) => {
         #[inline(always)]
         fn $kernel<S: Simd>($s: S, x: &[f32], out: &mut [f32]) {
-            map1($s, x, out, |$x| $body)
+            map1($s, x, out, &op1!(|$s, $x| $body))
         }
         multiversion! {
             fn $disp(x: &[f32], out: &mut [f32]) -> () = $kernel;
@@ -191,8 +194,7 @@ unary_f32!(
 
 #[inline(always)]
 fn scale_k<S: Simd>(s: S, x: &[f32], alpha: f32, out: &mut [f32]) {
-    let a = s.splat(alpha);
-    map1(s, x, out, |v| s.mul(v, a))
+    map1(s, x, out, &MulBy::<S>(s.splat(alpha)))
 }
 multiversion! {
     fn scale_d(x: &[f32], alpha: f32, out: &mut [f32]) -> () = scale_k;

@@ -19,7 +19,7 @@
 
 use crate::Error;
 use crate::backend;
-use crate::simd::{Simd, multiversion};
+use crate::simd::{Op2, Simd, multiversion, op2};
 
 /// Elements per f32 partial sum before it is folded into the f64 total.
 pub const BLOCK: usize = 4096;
@@ -32,61 +32,61 @@ fn tree<S: Simd>(s: S, a: [S::V; 8]) -> S::V {
     )
 }
 
-/// One block: 8 accumulators of `f(x)` (or `f(x, y)`) per lane.
+/// One block: 8 accumulators per lane, `acc = f(acc, x)`.
 #[inline(always)]
-pub(crate) fn block_sum1<S: Simd>(
-    s: S,
-    x: &[f32],
-    fill: f32,
-    f: impl Fn(S::V, S::V) -> S::V,
-) -> f32 {
+pub(crate) fn block_sum1<S: Simd>(s: S, x: &[f32], fill: f32, f: &impl Op2<S>) -> f32 {
     let l = S::LANES;
     let mut acc = [s.splat(0.0); 8];
     let mut chunks = x.chunks_exact(8 * l);
     for c in &mut chunks {
         for (j, a) in acc.iter_mut().enumerate() {
-            *a = f(*a, s.load(&c[j * l..]));
+            *a = f.apply(s, *a, s.load(&c[j * l..]));
         }
     }
     let mut rest = chunks.remainder().chunks_exact(l);
     for c in &mut rest {
-        acc[0] = f(acc[0], s.load(c));
+        acc[0] = f.apply(s, acc[0], s.load(c));
     }
     let t = rest.remainder();
     if !t.is_empty() {
-        acc[1] = f(acc[1], s.load_tail(t, fill));
+        acc[1] = f.apply(s, acc[1], s.load_tail(t, fill));
     }
     s.reduce_add(tree(s, acc))
 }
 
+/// One block of a dot product: 8 FMA accumulators per lane.
 #[inline(always)]
-fn block_sum2<S: Simd>(s: S, x: &[f32], y: &[f32], f: impl Fn(S::V, S::V, S::V) -> S::V) -> f32 {
+fn block_dot<S: Simd>(s: S, x: &[f32], y: &[f32]) -> f32 {
     let l = S::LANES;
+    let n = x.len().min(y.len());
+    let (x, y) = (&x[..n], &y[..n]);
     let mut acc = [s.splat(0.0); 8];
-    let mut cx = x.chunks_exact(8 * l);
-    let mut cy = y.chunks_exact(8 * l);
-    for (a8, b8) in (&mut cx).zip(&mut cy) {
+    let mut i = 0;
+    while i + 8 * l <= n {
         for (j, a) in acc.iter_mut().enumerate() {
-            *a = f(*a, s.load(&a8[j * l..]), s.load(&b8[j * l..]));
+            let k = i + j * l;
+            *a = s.fma(s.load(&x[k..]), s.load(&y[k..]), *a);
         }
+        i += 8 * l;
     }
-    let mut rx = cx.remainder().chunks_exact(l);
-    let mut ry = cy.remainder().chunks_exact(l);
-    for (a, b) in (&mut rx).zip(&mut ry) {
-        acc[0] = f(acc[0], s.load(a), s.load(b));
+    while i + l <= n {
+        acc[0] = s.fma(s.load(&x[i..]), s.load(&y[i..]), acc[0]);
+        i += l;
     }
-    let (tx, ty) = (rx.remainder(), ry.remainder());
-    if !tx.is_empty() {
-        acc[1] = f(acc[1], s.load_tail(tx, 0.0), s.load_tail(ty, 0.0));
+    if i < n {
+        acc[1] = s.fma(s.load_tail(&x[i..], 0.0), s.load_tail(&y[i..], 0.0), acc[1]);
     }
     s.reduce_add(tree(s, acc))
 }
 
 #[inline(always)]
 fn sum_k<S: Simd>(s: S, x: &[f32]) -> f64 {
-    x.chunks(BLOCK)
-        .map(|b| f64::from(block_sum1(s, b, 0.0, |a, v| s.add(a, v))))
-        .sum()
+    let add = op2!(|s, a, v| s.add(a, v));
+    let mut total = 0.0;
+    for b in x.chunks(BLOCK) {
+        total += f64::from(block_sum1(s, b, 0.0, &add));
+    }
+    total
 }
 multiversion! {
     pub(crate) fn sum_d(x: &[f32]) -> f64 = sum_k;
@@ -94,10 +94,14 @@ multiversion! {
 
 #[inline(always)]
 fn dot_k<S: Simd>(s: S, x: &[f32], y: &[f32]) -> f64 {
-    x.chunks(BLOCK)
-        .zip(y.chunks(BLOCK))
-        .map(|(a, b)| f64::from(block_sum2(s, a, b, |acc, u, v| s.fma(u, v, acc))))
-        .sum()
+    let mut total = 0.0;
+    let mut i = 0;
+    while i < x.len() {
+        let e = (i + BLOCK).min(x.len());
+        total += f64::from(block_dot(s, &x[i..e], &y[i..e]));
+        i = e;
+    }
+    total
 }
 multiversion! {
     pub(crate) fn dot_d(x: &[f32], y: &[f32]) -> f64 = dot_k;
@@ -105,15 +109,38 @@ multiversion! {
 
 #[inline(always)]
 fn sumsq_k<S: Simd>(s: S, x: &[f32]) -> f64 {
-    x.chunks(BLOCK)
-        .map(|b| f64::from(block_sum1(s, b, 0.0, |a, v| s.fma(v, v, a))))
-        .sum()
+    let sq = op2!(|s, a, v| s.fma(v, v, a));
+    let mut total = 0.0;
+    for b in x.chunks(BLOCK) {
+        total += f64::from(block_sum1(s, b, 0.0, &sq));
+    }
+    total
 }
 multiversion! {
     fn sumsq_d(x: &[f32]) -> f64 = sumsq_k;
 }
 
-/// Sum of squares in f64 lanes (no overflow for any f32 input).
+/// `acc + (v - c)`.
+pub(crate) struct CenteredAdd<S: Simd>(pub(crate) S::V);
+
+impl<S: Simd> Op2<S> for CenteredAdd<S> {
+    #[inline(always)]
+    fn apply(&self, s: S, acc: S::V, v: S::V) -> S::V {
+        s.add(acc, s.sub(v, self.0))
+    }
+}
+
+/// `acc + (v - c)²`.
+pub(crate) struct CenteredSq<S: Simd>(pub(crate) S::V);
+
+impl<S: Simd> Op2<S> for CenteredSq<S> {
+    #[inline(always)]
+    fn apply(&self, s: S, acc: S::V, v: S::V) -> S::V {
+        let d = s.sub(v, self.0);
+        s.fma(d, d, acc)
+    }
+}
+
 #[inline(always)]
 fn sumsq64_k<S: Simd>(_s: S, x: &[f32]) -> f64 {
     let mut acc = [0.0f64; 16];
@@ -190,17 +217,13 @@ multiversion! {
 /// Sum of `(x - c)` and of `(x - c)^2` (for the corrected two-pass variance).
 #[inline(always)]
 fn centered_k<S: Simd>(s: S, x: &[f32], c: f32) -> (f64, f64) {
-    let cv = s.splat(c);
+    let (add, sq) = (CenteredAdd::<S>(s.splat(c)), CenteredSq::<S>(s.splat(c)));
     let mut d1 = 0.0f64;
     let mut d2 = 0.0f64;
     for b in x.chunks(BLOCK) {
         // Tail lanes are filled with c, so they contribute d = 0.
-        d1 += f64::from(block_sum1(s, b, c, |a, v| s.add(a, s.sub(v, cv))));
-        let sq = block_sum1(s, b, c, |a, v| {
-            let d = s.sub(v, cv);
-            s.fma(d, d, a)
-        });
-        d2 += f64::from(sq);
+        d1 += f64::from(block_sum1(s, b, c, &add));
+        d2 += f64::from(block_sum1(s, b, c, &sq));
     }
     (d1, d2)
 }

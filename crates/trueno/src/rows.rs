@@ -20,8 +20,8 @@ use crate::Error;
 use crate::backend;
 use crate::elementwise::map1;
 use crate::math;
-use crate::reduce::block_sum1;
-use crate::simd::{Simd, multiversion};
+use crate::reduce::{CenteredAdd, CenteredSq, block_sum1};
+use crate::simd::{Op1, Simd, multiversion, op2};
 
 fn check_rows(len: usize, cols: usize, out: usize) -> Result<(), Error> {
     if len != out {
@@ -48,6 +48,19 @@ fn check_param(name: &str, p: Option<&[f32]>, cols: usize) -> Result<(), Error> 
     }
 }
 
+/// `e^(v - m) * inv`: the second softmax pass.
+struct SoftExp<S: Simd> {
+    m: S::V,
+    inv: S::V,
+}
+
+impl<S: Simd> Op1<S> for SoftExp<S> {
+    #[inline(always)]
+    fn apply(&self, s: S, v: S::V) -> S::V {
+        s.mul(math::exp(s, s.sub(v, self.m)), self.inv)
+    }
+}
+
 /// `(M, S)`: the row maximum and `Σ e^(x - M)` in one pass.
 #[inline(always)]
 fn max_sumexp<S: Simd>(s: S, x: &[f32]) -> (f32, f32) {
@@ -58,7 +71,6 @@ fn max_sumexp<S: Simd>(s: S, x: &[f32]) -> (f32, f32) {
     // 0/0 = NaN in the second pass, as in NumPy.
     let mut m = s.splat(f32::MIN);
     let mut acc = s.splat(0.0);
-    let rescale = |m_old: S::V, m_new: S::V| math::exp(s, s.sub(m_old, m_new));
     let mut blocks = x.chunks_exact(4 * l);
     for c in &mut blocks {
         let (v0, v1, v2, v3) = (
@@ -72,7 +84,7 @@ fn max_sumexp<S: Simd>(s: S, x: &[f32]) -> (f32, f32) {
         // is skipped unless some lane actually grew.
         if s.mask_any(s.lt(m, bm)) {
             let m_new = s.max(bm, m);
-            acc = s.mul(acc, rescale(m, m_new));
+            acc = s.mul(acc, math::exp(s, s.sub(m, m_new)));
             m = m_new;
         }
         let e01 = s.add(math::exp(s, s.sub(v0, m)), math::exp(s, s.sub(v1, m)));
@@ -88,12 +100,12 @@ fn max_sumexp<S: Simd>(s: S, x: &[f32]) -> (f32, f32) {
         };
         let m_new = s.max(v, m);
         let e = math::exp(s, s.sub(v, m_new));
-        acc = s.fma(acc, rescale(m, m_new), e);
+        acc = s.fma(acc, math::exp(s, s.sub(m, m_new)), e);
         m = m_new;
     }
     let big_m = s.reduce_max(m);
     let bm = s.splat(big_m);
-    let total = s.reduce_add(s.mul(acc, rescale(m, bm)));
+    let total = s.reduce_add(s.mul(acc, math::exp(s, s.sub(m, bm))));
     // NaN input: s.max drops NaN lanes but the sums carry it.
     (big_m, total)
 }
@@ -120,7 +132,7 @@ fn softmax_k<S: Simd>(s: S, x: &[f32], cols: usize, out: &mut [f32], log: bool) 
         } else {
             let inv = s.splat(1.0 / total);
             // Streams (non-temporal stores) when the row is huge.
-            map1(s, row, orow, |v| s.mul(math::exp(s, s.sub(v, mv)), inv));
+            map1(s, row, orow, &SoftExp::<S> { m: mv, inv });
         }
     }
 }
@@ -173,29 +185,26 @@ fn affine_row<S: Simd>(
     let (cv, kv) = (s.splat(c), s.splat(k));
     let cols = row.len();
     let main = cols - cols % l;
-    let one = |i: usize, full: bool| {
-        let ld = |v: &[f32], fill: f32| {
-            if full {
-                s.load(&v[i..])
-            } else {
-                s.load_tail(&v[i..], fill)
-            }
-        };
-        let mut y = s.mul(s.sub(ld(row, 0.0), cv), kv);
+    let mut i = 0;
+    while i < main {
+        let mut y = s.mul(s.sub(s.load(&row[i..]), cv), kv);
         if let Some(w) = w {
-            y = s.mul(y, ld(w, 0.0));
+            y = s.mul(y, s.load(&w[i..]));
         }
         if let Some(b) = b {
-            y = s.add(y, ld(b, 0.0));
+            y = s.add(y, s.load(&b[i..]));
         }
-        y
-    };
-    for i in (0..main).step_by(l) {
-        let y = one(i, true);
         s.store(&mut out[i..], y);
+        i += l;
     }
     if main < cols {
-        let y = one(main, false);
+        let mut y = s.mul(s.sub(s.load_tail(&row[main..], 0.0), cv), kv);
+        if let Some(w) = w {
+            y = s.mul(y, s.load_tail(&w[main..], 0.0));
+        }
+        if let Some(b) = b {
+            y = s.add(y, s.load_tail(&b[main..], 0.0));
+        }
         s.store_tail(&mut out[main..], y);
     }
 }
@@ -212,15 +221,12 @@ fn layer_norm_k<S: Simd>(
 ) {
     for (row, orow) in x.chunks_exact(cols).zip(out.chunks_exact_mut(cols)) {
         let n = cols as f64;
-        let mean = f64::from(block_sum1(s, row, 0.0, |a, v| s.add(a, v))) / n;
+        let mean = f64::from(block_sum1(s, row, 0.0, &op2!(|s, a, v| s.add(a, v)))) / n;
         let c = mean as f32;
         let cv = s.splat(c);
         // Two-pass variance on the (cached) row; tail lanes filled with c.
-        let d1 = f64::from(block_sum1(s, row, c, |a, v| s.add(a, s.sub(v, cv))));
-        let d2 = f64::from(block_sum1(s, row, c, |a, v| {
-            let d = s.sub(v, cv);
-            s.fma(d, d, a)
-        }));
+        let d1 = f64::from(block_sum1(s, row, c, &CenteredAdd::<S>(cv)));
+        let d2 = f64::from(block_sum1(s, row, c, &CenteredSq::<S>(cv)));
         let var = ((d2 - d1 * d1 / n) / n).max(0.0);
         let k = (1.0 / (var + f64::from(eps)).sqrt()) as f32;
         // Fold the mean correction d1/n into the centre.
@@ -261,7 +267,7 @@ pub fn layer_norm_rows(
 #[inline(always)]
 fn rms_norm_k<S: Simd>(s: S, x: &[f32], cols: usize, w: Option<&[f32]>, eps: f32, out: &mut [f32]) {
     for (row, orow) in x.chunks_exact(cols).zip(out.chunks_exact_mut(cols)) {
-        let ss = f64::from(block_sum1(s, row, 0.0, |a, v| s.fma(v, v, a)));
+        let ss = f64::from(block_sum1(s, row, 0.0, &op2!(|s, a, v| s.fma(v, v, a))));
         let k = (1.0 / (ss / cols as f64 + f64::from(eps)).sqrt()) as f32;
         affine_row(s, row, 0.0, k, w, None, orow);
     }

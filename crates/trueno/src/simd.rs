@@ -85,6 +85,53 @@ pub(crate) trait Simd: Copy {
     fn reduce_min(self, v: Self::V) -> f32;
 }
 
+/// A lane-wise map `v -> f(v)` that the drivers (`map1`, ...) call.
+///
+/// Why a trait and not a closure: a kernel is compiled for a CPU by inlining
+/// it into a `#[target_feature]` function. Trait methods marked
+/// `#[inline(always)]` are always inlined there; closures (and std iterator
+/// adapters such as `fold`) are separate functions that LLVM may keep out of
+/// line, compiled *without* the features, so every intrinsic in them becomes
+/// a function call. Kernels therefore use plain loops and these traits.
+pub(crate) trait Op1<S: Simd> {
+    fn apply(&self, s: S, v: S::V) -> S::V;
+}
+
+/// A lane-wise binary operation `(a, b) -> f(a, b)`.
+pub(crate) trait Op2<S: Simd> {
+    fn apply(&self, s: S, a: S::V, b: S::V) -> S::V;
+}
+
+/// An [`Op1`] without captured state: `op1!(|s, v| expr)`.
+macro_rules! op1 {
+    (|$s:ident, $v:ident| $body:expr) => {{
+        struct Op;
+        impl<S: $crate::simd::Simd> $crate::simd::Op1<S> for Op {
+            #[inline(always)]
+            fn apply(&self, $s: S, $v: S::V) -> S::V {
+                $body
+            }
+        }
+        Op
+    }};
+}
+pub(crate) use op1;
+
+/// An [`Op2`] without captured state: `op2!(|s, a, b| expr)`.
+macro_rules! op2 {
+    (|$s:ident, $a:ident, $b:ident| $body:expr) => {{
+        struct Op;
+        impl<S: $crate::simd::Simd> $crate::simd::Op2<S> for Op {
+            #[inline(always)]
+            fn apply(&self, $s: S, $a: S::V, $b: S::V) -> S::V {
+                $body
+            }
+        }
+        Op
+    }};
+}
+pub(crate) use op2;
+
 /// Portable lanes: scalar reference (`N = 1`) and the NEON backend (`N = 4`).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Portable<const N: usize>;

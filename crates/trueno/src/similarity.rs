@@ -76,35 +76,56 @@ fn stats<S: Simd, const M: u8, const R: usize>(
     let mut acc = [s.splat(0.0); R];
     let mut nrm = [s.splat(0.0); R];
     let main = dim - dim % l;
-    let step = |qv: S::V, rv: &[S::V; R], acc: &mut [S::V; R], nrm: &mut [S::V; R]| {
-        for r in 0..R {
-            match M {
-                SQ => {
-                    let d = s.sub(qv, rv[r]);
-                    acc[r] = s.fma(d, d, acc[r]);
-                }
-                COS => {
-                    acc[r] = s.fma(qv, rv[r], acc[r]);
-                    nrm[r] = s.fma(rv[r], rv[r], nrm[r]);
-                }
-                _ => acc[r] = s.fma(qv, rv[r], acc[r]),
-            }
-        }
-    };
-    for i in (0..main).step_by(l) {
+    let mut rv = [s.splat(0.0); R];
+    let mut i = 0;
+    while i < main {
         let qv = s.load(&q[i..]);
-        let rv: [S::V; R] = std::array::from_fn(|r| s.load(&rows[r][i..dim]));
-        step(qv, &rv, &mut acc, &mut nrm);
+        for r in 0..R {
+            rv[r] = s.load(&rows[r][i..dim]);
+        }
+        step::<S, M, R>(s, qv, &rv, &mut acc, &mut nrm);
+        i += l;
     }
     if main < dim {
         let qv = s.load_tail(&q[main..], 0.0);
-        let rv: [S::V; R] = std::array::from_fn(|r| s.load_tail(&rows[r][main..dim], 0.0));
-        step(qv, &rv, &mut acc, &mut nrm);
+        for r in 0..R {
+            rv[r] = s.load_tail(&rows[r][main..dim], 0.0);
+        }
+        step::<S, M, R>(s, qv, &rv, &mut acc, &mut nrm);
     }
-    (
-        std::array::from_fn(|r| s.reduce_add(acc[r])),
-        std::array::from_fn(|r| s.reduce_add(nrm[r])),
-    )
+    let mut a = [0.0f32; R];
+    let mut b = [0.0f32; R];
+    for r in 0..R {
+        a[r] = s.reduce_add(acc[r]);
+        if M == COS {
+            b[r] = s.reduce_add(nrm[r]);
+        }
+    }
+    (a, b)
+}
+
+/// One vector step of [`stats`] for R rows.
+#[inline(always)]
+fn step<S: Simd, const M: u8, const R: usize>(
+    s: S,
+    qv: S::V,
+    rv: &[S::V; R],
+    acc: &mut [S::V; R],
+    nrm: &mut [S::V; R],
+) {
+    for r in 0..R {
+        match M {
+            SQ => {
+                let d = s.sub(qv, rv[r]);
+                acc[r] = s.fma(d, d, acc[r]);
+            }
+            COS => {
+                acc[r] = s.fma(qv, rv[r], acc[r]);
+                nrm[r] = s.fma(rv[r], rv[r], nrm[r]);
+            }
+            _ => acc[r] = s.fma(qv, rv[r], acc[r]),
+        }
+    }
 }
 
 #[inline(always)]
@@ -122,7 +143,8 @@ fn one_to_many_k<S: Simd, const M: u8>(s: S, q: &[f32], matrix: &[f32], qn: f32,
     let mut rows = matrix.chunks_exact(4 * dim);
     let mut outs = out.chunks_exact_mut(4);
     for (block, o) in (&mut rows).zip(&mut outs) {
-        let rs: [&[f32]; 4] = std::array::from_fn(|r| &block[r * dim..(r + 1) * dim]);
+        let (r01, r23) = block.split_at(2 * dim);
+        let rs: [&[f32]; 4] = [&r01[..dim], &r01[dim..], &r23[..dim], &r23[dim..]];
         let (acc, nrm) = stats::<S, M, 4>(s, q, rs);
         for r in 0..4 {
             o[r] = finish::<M>(acc[r], nrm[r], qn);
