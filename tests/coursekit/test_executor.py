@@ -140,6 +140,12 @@ def test_run_reports_failures_and_runs_the_runtime(project: Path) -> None:
         'dbutils.fs.put("/Volumes/c/s/v/hello.txt", "hi", True)\n'
         'assert dbutils.fs.head("/Volumes/c/s/v/hello.txt") == "hi"',
         "# MAGIC %fs ls /Volumes/c/s/v",
+        'dbutils.fs.put("/Volumes/c/s/v/data.csv", "a,b\\n1,2\\n3,4\\n", True)\n'
+        'csv = spark.read.option("header", True).csv("/Volumes/c/s/v/data.csv")\n'
+        'assert [r.a for r in csv.collect()] == ["1", "3"]\n'
+        'spark.range(4).write.format("delta").save("/Volumes/c/s/v/ids")\n'
+        'assert sorted(f.name for f in dbutils.fs.ls("/Volumes/c/s/v")) == '
+        '["data.csv", "hello.txt", "ids/"]',
         'dbutils.notebook.exit("features done")',
         'raise AssertionError("cells after exit must not run")',
     )

@@ -174,7 +174,11 @@ def setup(namespace: dict[str, Any], *, params: dict[str, str] | None = None) ->
 
     runtime = Runtime(notebook=notebook, params=params, run_dir=run_dir)
     runtime.spark = build_session(
-        run_dir / "warehouse" / name, app_name=name, jvm_log=run_dir / "logs" / f"{name}.jvm.log"
+        run_dir / "warehouse" / name,
+        app_name=name,
+        jvm_log=run_dir / "logs" / f"{name}.jvm.log",
+        # dbutils.fs and Spark see the same /Volumes.
+        volumes=run_dir / "dbfs" / "Volumes",
     )
     print(
         f"coursekit local runtime: Spark {runtime.spark.version} with Delta Lake, "

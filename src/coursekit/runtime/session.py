@@ -107,12 +107,34 @@ def _jvm_output_to(log: Path | None) -> Generator[None]:
             os.close(fd)
 
 
+def volumes_conf(volumes: Path) -> dict[str, str]:
+    """Hadoop settings that make Spark read and write ``/Volumes/...`` under ``volumes``.
+
+    On Databricks, ``/Volumes/<catalog>/<schema>/<volume>/<file>`` is how notebooks reach
+    files. Locally a Hadoop view file system mounts ``/Volumes`` on a local directory and
+    falls back to the local file system for every other path, so
+    ``spark.read.csv("/Volumes/...")`` works unchanged. Paths with an explicit scheme
+    (``file:/...``) are untouched.
+    """
+    table = "spark.hadoop.fs.viewfs.mounttable.coursekit"
+    return {
+        "spark.hadoop.fs.defaultFS": "viewfs://coursekit/",
+        f"{table}.link./Volumes": volumes.resolve().as_uri(),
+        f"{table}.linkFallback": "file:///",
+    }
+
+
 def build_session(
-    warehouse: Path, *, app_name: str = "coursekit", jvm_log: Path | None = None
+    warehouse: Path,
+    *,
+    app_name: str = "coursekit",
+    jvm_log: Path | None = None,
+    volumes: Path | None = None,
 ) -> SparkSession:
     """Create (or return the running) local SparkSession with Delta Lake.
 
-    With ``jvm_log`` the JVM's own output (Ivy resolution, log4j) goes to that file.
+    With ``jvm_log`` the JVM's own output (Ivy resolution, log4j) goes to that file; with
+    ``volumes``, Spark paths under ``/Volumes`` live in that directory.
     """
     from pyspark.sql import SparkSession  # noqa: PLC0415
 
@@ -132,10 +154,15 @@ def build_session(
         *os.environ.get("COURSEKIT_JVM_OPTS", "").split(),
     ]
     builder = SparkSession.builder.master("local[2]").appName(app_name)
-    for key, value in LOCAL_CONF.items():
+    conf = dict(LOCAL_CONF)
+    if volumes is not None:
+        volumes.mkdir(parents=True, exist_ok=True)
+        conf.update(volumes_conf(volumes))
+    for key, value in conf.items():
         builder = builder.config(key, value)
     builder = (
-        builder.config("spark.sql.warehouse.dir", str(warehouse.resolve()))
+        # A file: URI, so table locations stay local paths (not viewfs:// ones).
+        builder.config("spark.sql.warehouse.dir", warehouse.resolve().as_uri())
         .config(
             "spark.driver.extraJavaOptions",
             " ".join(java_options),
