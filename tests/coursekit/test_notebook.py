@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -152,3 +153,29 @@ def test_committed_notebooks_parse_and_round_trip(path: Path) -> None:
     assert cells, f"{path} has no cells"
     assert nb.parse(nb.render(cells)) == cells
     assert any(c.kind == nb.MARKDOWN for c in cells), "a lesson explains itself in markdown"
+
+
+# What serverless compute (Databricks Free Edition) does not offer. A notebook that uses
+# one of these passes locally and fails there, so the committed notebooks must not.
+SERVERLESS_FORBIDDEN = {
+    r"\.rdd\b": "the RDD API",
+    r"\bsparkContext\b": "the SparkContext",
+    r"\bsc\.": "the SparkContext (sc)",
+    r"\.cache\(\)": ".cache()",
+    r"\.persist\(": ".persist()",
+    r"\bspark\.conf\.set\(\s*[\"']spark\.(executor|driver|master)": "a cluster-level conf",
+}
+
+
+@pytest.mark.parametrize("path", committed_notebooks(), ids=lambda p: p.name)
+def test_committed_notebooks_are_serverless_safe(path: Path) -> None:
+    code = "\n".join(c.source for c in nb.read(path) if c.kind in {nb.CODE, nb.SQL})
+    found = [what for pattern, what in SERVERLESS_FORBIDDEN.items() if re.search(pattern, code)]
+    assert not found, f"{path} uses {', '.join(found)}, which serverless compute lacks"
+
+
+def test_serverless_check_catches_forbidden_calls(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text(source("df = spark.range(3).cache()\nn = df.rdd.count()"))
+    with pytest.raises(AssertionError, match=r"the RDD API, \.cache\(\)"):
+        test_committed_notebooks_are_serverless_safe(bad)

@@ -30,6 +30,8 @@ class _Table:
         return f"{text}{self.note}"
 
     def _repr_html_(self) -> str:
+        if self.frame.columns.empty:
+            return "<p>OK</p>"
         return (
             self.frame.to_html(index=False, max_rows=MAX_ROWS) + f"<p><em>{self._footer()}</em></p>"
         )
@@ -37,7 +39,7 @@ class _Table:
     def __repr__(self) -> str:
         if self.frame.columns.empty:
             return "OK"
-        body = self.frame.to_string(index=False, max_rows=MAX_ROWS)
+        body = self.frame.to_string(index=False, max_rows=MAX_ROWS, max_colwidth=60)
         return f"{body}\n({self._footer()})"
 
 
