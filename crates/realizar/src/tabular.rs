@@ -5,8 +5,8 @@
 //! to read them (the format is specified in `docs/realizar-format.md`).
 //!
 //! The arithmetic follows scikit-learn's own, so predictions agree with it:
-//! * linear models and MLPs multiply with trueno's float32 kernels (`trueno::dot`),
-//!   which is what an inference runtime does; agreement is within about 1e-6 relative;
+//! * linear models and MLPs multiply in float64 with trueno's GEMM (`trueno::matmul_f64`),
+//!   the precision scikit-learn fits and predicts in, so they agree to rounding;
 //! * trees compare the input cast to float32 against float64 thresholds, exactly as
 //!   scikit-learn's `DTYPE` does, and sum leaf values in float64, so tree ensembles
 //!   agree to the last few bits;
@@ -49,33 +49,28 @@ pub enum Activation {
     Relu,
 }
 
-/// One fully connected layer, weights stored `[out, in]` so each output is one dot product.
+/// One fully connected layer. The weight is kept `[in, out]` in memory, the right-hand
+/// operand of `X[rows, in] @ W[in, out]`, so a whole batch is one trueno GEMM.
 #[derive(Debug, Clone)]
 struct Dense {
-    weight: Vec<f32>,
-    bias: Vec<f32>,
+    weight: Vec<f64>,
+    bias: Vec<f64>,
     inputs: usize,
     outputs: usize,
 }
 
 impl Dense {
-    /// `y[r, o] = x[r, :] . w[o, :] + b[o]` for every row of `x`.
-    fn forward(&self, x: &[f32], rows: usize) -> Result<Vec<f32>> {
-        let mut y = vec![0.0f32; rows * self.outputs];
-        for (xr, yr) in x
-            .chunks_exact(self.inputs)
-            .zip(y.chunks_exact_mut(self.outputs))
-        {
-            for ((w, b), out) in self
-                .weight
-                .chunks_exact(self.inputs)
-                .zip(&self.bias)
-                .zip(yr)
-            {
-                *out = trueno::dot(xr, w)? + b;
-            }
+    /// `y = x @ w + b` for every row of `x`.
+    fn forward(&self, x: &[f64], rows: usize) -> Result<Vec<f64>> {
+        let mut y = vec![0.0f64; rows * self.outputs];
+        if rows == 0 {
+            return Ok(y);
         }
-        debug_assert_eq!(y.len(), rows * self.outputs);
+        // One thread: a server already runs one request per core.
+        trueno::matmul_f64(x, &self.weight, &mut y, rows, self.inputs, self.outputs, 1)?;
+        for row in y.chunks_exact_mut(self.outputs) {
+            row.iter_mut().zip(&self.bias).for_each(|(v, b)| *v += b);
+        }
         Ok(y)
     }
 }
@@ -190,21 +185,15 @@ impl TabularModel {
     fn scores(&self, x: &[f64], rows: usize) -> Result<(Vec<f64>, usize)> {
         self.check_shape(x, rows)?;
         match &self.body {
-            Body::Linear(d) => {
-                let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
-                let y = d.forward(&x32, rows)?;
-                Ok((y.into_iter().map(f64::from).collect(), d.outputs))
-            }
+            Body::Linear(d) => Ok((d.forward(x, rows)?, d.outputs)),
             Body::Mlp { layers, activation } => {
-                let mut h: Vec<f32> = x.iter().map(|&v| v as f32).collect();
-                for (i, layer) in layers.iter().enumerate() {
+                let mut h = layers[0].forward(x, rows)?;
+                for layer in &layers[1..] {
+                    activate(&mut h, *activation);
                     h = layer.forward(&h, rows)?;
-                    if i + 1 < layers.len() {
-                        activate(&mut h, *activation);
-                    }
                 }
                 let width = layers.last().map_or(0, |d| d.outputs);
-                Ok((h.into_iter().map(f64::from).collect(), width))
+                Ok((h, width))
             }
             Body::Trees(forest) => {
                 Ok((forest.scores(x, rows, self.meta.n_features), forest.width()))
@@ -277,14 +266,12 @@ fn sigmoid(z: f64) -> f64 {
     }
 }
 
-fn activate(h: &mut [f32], activation: Activation) {
+fn activate(h: &mut [f64], activation: Activation) {
     match activation {
         Activation::Identity => {}
         Activation::Relu => h.iter_mut().for_each(|v| *v = v.max(0.0)),
         Activation::Tanh => h.iter_mut().for_each(|v| *v = v.tanh()),
-        Activation::Logistic => h
-            .iter_mut()
-            .for_each(|v| *v = sigmoid(f64::from(*v)) as f32),
+        Activation::Logistic => h.iter_mut().for_each(|v| *v = sigmoid(*v)),
     }
 }
 

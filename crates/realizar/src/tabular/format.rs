@@ -124,14 +124,6 @@ impl Tensors<'_> {
         }
     }
 
-    fn floats32(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
-        Ok(self
-            .floats(name, shape)?
-            .into_iter()
-            .map(|v| v as f32)
-            .collect())
-    }
-
     fn ints(&self, name: &str, len: usize) -> Result<Vec<i64>> {
         let view = self
             .st
@@ -172,9 +164,17 @@ fn dense(t: &Tensors<'_>, weight: &str, bias: &str, inputs: usize) -> Result<Den
             "tensor {weight} takes {got_inputs} inputs, expected {inputs}"
         )));
     }
+    // The file keeps [out, in]; the GEMM wants the right-hand operand [in, out].
+    let rows = t.floats(weight, &[outputs, inputs])?;
+    let mut transposed = vec![0.0; inputs * outputs];
+    for (o, row) in rows.chunks_exact(inputs.max(1)).enumerate() {
+        for (i, &w) in row.iter().enumerate() {
+            transposed[i * outputs + o] = w;
+        }
+    }
     Ok(Dense {
-        weight: t.floats32(weight, &[outputs, inputs])?,
-        bias: t.floats32(bias, &[outputs])?,
+        weight: transposed,
+        bias: t.floats(bias, &[outputs])?,
         inputs,
         outputs,
     })
