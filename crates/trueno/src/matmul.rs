@@ -193,25 +193,42 @@ mod x86 {
             ) {
                 // Packed: constant strides, so every broadcast is `[ap + imm]`.
                 let (a_rs, a_cs) = if $packed { (1, $mr) } else { (p.a_rs, p.a_cs) };
-                let mut acc = [[$zero(); $nv]; $mr];
+                // At least 8 independent FMA chains cover the 4-cycle FMA latency at two
+                // FMAs per cycle. A 12 x 32 tile has 24; the 1- and 2-row edge kernels split
+                // k over SETS accumulator sets and add them up at the end.
+                const SETS: usize = 8usize.div_ceil($mr * $nv);
+                let mut sets = [[[$zero(); $nv]; $mr]; SETS];
                 let (mut ap, mut bp) = (p.a, p.b);
-                for _ in 0..kc {
-                    let mut bv = [$zero(); $nv];
-                    for (v, slot) in bv.iter_mut().enumerate() {
-                        // SAFETY: each step of the B sliver holds NR readable elements.
-                        *slot = unsafe { $load(bp.add(v * $lanes)) };
-                    }
-                    for (i, row) in acc.iter_mut().enumerate() {
-                        // SAFETY: element (i, step) of the A sliver is readable.
-                        let a = $set1(unsafe { *ap.add(i * a_rs) });
-                        for (cell, &b) in row.iter_mut().zip(&bv) {
-                            *cell = $fma(a, b, *cell);
+                let mut remaining = kc;
+                while remaining > 0 {
+                    let used = if remaining >= SETS { SETS } else { 1 };
+                    for acc in sets.iter_mut().take(used) {
+                        let mut bv = [$zero(); $nv];
+                        for (v, slot) in bv.iter_mut().enumerate() {
+                            // SAFETY: each step of the B sliver holds NR readable elements.
+                            *slot = unsafe { $load(bp.add(v * $lanes)) };
+                        }
+                        for (i, row) in acc.iter_mut().enumerate() {
+                            // SAFETY: element (i, step) of the A sliver is readable.
+                            let a = $set1(unsafe { *ap.add(i * a_rs) });
+                            for (cell, &b) in row.iter_mut().zip(&bv) {
+                                *cell = $fma(a, b, *cell);
+                            }
+                        }
+                        // SAFETY: one k step further stays within (or one past) the slivers.
+                        unsafe {
+                            ap = ap.add(a_cs);
+                            bp = bp.add(p.b_rs);
                         }
                     }
-                    // SAFETY: advancing by one k step stays within (or one past) the slivers.
-                    unsafe {
-                        ap = ap.add(a_cs);
-                        bp = bp.add(p.b_rs);
+                    remaining -= used;
+                }
+                let mut acc = sets[0];
+                for set in &sets[1..] {
+                    for (row, srow) in acc.iter_mut().zip(set) {
+                        for (cell, &v) in row.iter_mut().zip(srow) {
+                            *cell = $add(*cell, v);
+                        }
                     }
                 }
                 for (i, row) in acc.iter().enumerate() {
