@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -164,7 +165,12 @@ def setup(namespace: dict[str, Any], *, params: dict[str, str] | None = None) ->
     if params is None:
         params = _params_from_env()
     run_dir = Path(os.environ.get("COURSEKIT_RUN_DIR") or default_run_dir(root))
-    name = notebook.stem if notebook else "interactive"
+    # Two notebooks of one run may share a file name (a demo and a lab solution).
+    name = (
+        f"{notebook.stem}-{hashlib.sha1(bytes(notebook)).hexdigest()[:6]}"
+        if notebook
+        else "interactive"
+    )
 
     _configure_mlflow(root)
     # PySpark logs each failed query as a JSON line on stderr; the exception already
