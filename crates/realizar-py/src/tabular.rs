@@ -3,11 +3,17 @@
 use std::path::PathBuf;
 
 use numpy::{IntoPyArray, PyArray1, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::{PyOSError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use realizar::tabular::{Prediction, TabularModel as Model};
 
-use crate::to_py_err;
+/// Map a realizar error onto the Python exception a caller expects.
+fn to_py_err(e: &realizar::Error) -> PyErr {
+    match e {
+        realizar::Error::Io { .. } => PyOSError::new_err(e.to_string()),
+        _ => PyValueError::new_err(e.to_string()),
+    }
+}
 
 /// Copy a 2-D float64 or float32 array into a row-major float64 buffer.
 fn rows_of(x: &Bound<'_, PyAny>) -> PyResult<(Vec<f64>, usize, usize)> {
@@ -66,7 +72,9 @@ impl TabularModel {
     /// Load a model written by `realizar.export_sklearn`.
     #[staticmethod]
     fn load(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
-        let model = py.detach(|| Model::load(&path)).map_err(to_py_err)?;
+        let model = py
+            .detach(move || Model::load(&path))
+            .map_err(|e| to_py_err(&e))?;
         let classes = if model.is_classifier() {
             let json = serde_json::to_string(model.classes())
                 .map_err(|e| PyValueError::new_err(e.to_string()))?;
@@ -87,7 +95,7 @@ impl TabularModel {
         let (data, rows) = self.checked(x)?;
         let out = py
             .detach(|| self.model.predict(&data, rows))
-            .map_err(to_py_err)?;
+            .map_err(|e| to_py_err(&e))?;
         match out {
             Prediction::Classes(idx) => {
                 let idx: Vec<i64> = idx.into_iter().map(|i| i as i64).collect();
@@ -119,7 +127,7 @@ impl TabularModel {
         let (data, rows) = self.checked(x)?;
         let p = py
             .detach(|| self.model.predict_proba(&data, rows))
-            .map_err(to_py_err)?;
+            .map_err(|e| to_py_err(&e))?;
         let k = self.model.classes().len();
         let arr: Bound<'py, PyArray1<f64>> = p.into_pyarray(py);
         Ok(arr.reshape([rows, k])?.into_any())

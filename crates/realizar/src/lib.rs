@@ -4,9 +4,9 @@ pub mod bert;
 pub mod encoder;
 pub mod error;
 pub mod metrics;
+pub mod model_io;
 pub mod server;
 pub mod tabular;
-pub mod model_io;
 pub mod tokenizer;
 
 pub use error::{Error, Result};
