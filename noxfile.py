@@ -78,7 +78,10 @@ def nothing_yet(session: nox.Session, what: str) -> None:
 def lint(session: nox.Session) -> None:
     """Ruff check and format check, ty, cargo fmt --check, clippy -D warnings."""
     # ty resolves imports, so the lint venv holds what the checked code imports.
-    session.install(*group("lint"), *group("test"), *group("bench"), *group("notebooks"), "-e", ".")
+    session.install(
+        *group("lint"), *group("nox"), *group("test"), *group("bench"), *group("notebooks")
+    )
+    session.install("-e", ".")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("ty", "check", "--error-on-warning", "--python", session.virtualenv.location)
