@@ -39,6 +39,9 @@ from typing import Any
 
 import numpy as np
 
+from realizar.bench_serving import add_arguments as add_serving_arguments
+from realizar.bench_serving import run_serving_section
+
 SCHEMA = "realizar-bench/1"
 BUSY_LOAD_PER_CPU = 0.75
 # The targets, against sentence-transformers (not measurable here).
@@ -376,6 +379,7 @@ def run_embeddings_section(args: argparse.Namespace, command: str, machine: dict
 # correctness checks passed.
 SECTIONS: dict[str, Callable[[argparse.Namespace, str, dict[str, Any]], bool]] = {
     "embeddings": run_embeddings_section,
+    "serving": run_serving_section,
 }
 
 
@@ -387,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-time", type=float, default=0.3, help="seconds per sample")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--reference", default=None, help="path to minilm_reference.py")
+    add_serving_arguments(parser)
     args = parser.parse_args(argv)
     command = shlex.join(
         ["python", "-m", "realizar.bench", *(sys.argv[1:] if argv is None else argv)]

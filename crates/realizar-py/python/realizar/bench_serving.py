@@ -1,6 +1,6 @@
 """Serving benchmark: ``realizar serve`` against ``mlflow models serve`` on loopback.
 
-``python -m realizar.bench_serving`` (or ``python -m realizar.bench --only serving``).
+``python -m realizar.bench_serving`` or ``python -m realizar.bench --only serving``.
 
 One scikit-learn model (by default a RandomForestClassifier, 100 trees, on
 breast_cancer) is exported twice: with ``realizar.export_sklearn`` and with
@@ -254,7 +254,7 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "payload": "one row per request, dataframe_split",
         "clients": args.clients,
         "requests_per_round": args.requests,
-        "rounds": args.rounds,
+        "rounds": args.serving_rounds,
         "correct": {},
         "runs": {"realizar": [], "mlflow": []},
         "mlflow_error": None,
@@ -286,7 +286,7 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 result[f"{name}_error"] = f"{e}\n{log}"
         for name, ep in endpoints.items():
             result["correct"][name] = _check(ep, x, want)
-        for _ in range(args.rounds):
+        for _ in range(args.serving_rounds):
             order = list(endpoints)
             rng.shuffle(order)
             for name in order:
@@ -348,6 +348,8 @@ def markdown(result: dict[str, Any], summary: dict[str, Any], command: str, mach
             f"{p['median']:.1f}x."
         )
     lines += [f"\n{k}: {result[k]}" for k in ("mlflow_error", "realizar_error") if result.get(k)]
+    if not result["runs"]["mlflow"] and not result.get("mlflow_error"):
+        lines.append("\nmlflow: not measured (--no-mlflow).")
     if "realizar" in summary:
         p50 = summary["realizar"]["p50_ms"]
         verdict = "met" if p50 < TARGET_P50_MS else "NOT met"
@@ -365,7 +367,12 @@ def markdown(result: dict[str, Any], summary: dict[str, Any], command: str, mach
 
 
 def run_serving_section(args: argparse.Namespace, command: str, machine: dict[str, Any]) -> bool:
-    """Run the serving benchmark, write its reports; True when predictions were correct."""
+    """Run the serving benchmark, write its reports; True when predictions were correct.
+
+    ``machine`` from the caller is kept in the JSON; the report's own fields come from
+    :func:`machine_info`, so the section renders the same under either entry point.
+    """
+    machine = {**machine, **machine_info()}
     with tempfile.TemporaryDirectory(prefix="realizar-serving-") as tmp:
         result = bench(args, Path(tmp))
     summary = summarize(result)
@@ -388,18 +395,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=int, default=50, help="untimed requests per client")
     parser.add_argument("--mlflow-workers", type=int, default=2)
     parser.add_argument("--no-mlflow", action="store_true", help="measure realizar alone")
+    parser.add_argument("--serving-rounds", type=int, default=3, help="interleaved rounds")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m realizar.bench_serving", description=__doc__)
     add_arguments(parser)
-    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="build/bench")
     args = parser.parse_args(argv)
     argv_shown = sys.argv[1:] if argv is None else argv
     command = shlex.join(["python", "-m", "realizar.bench_serving", *argv_shown])
-    return 0 if run_serving_section(args, command, machine_info()) else 1
+    return 0 if run_serving_section(args, command, {}) else 1
 
 
 if __name__ == "__main__":
