@@ -63,48 +63,8 @@ const DOT: u8 = 0;
 const COS: u8 = 1;
 const SQ: u8 = 2;
 
-/// Per row of `rows` (R rows starting at `first`): `(acc, nrm)` where acc is
-/// `q·r` (DOT, COS) or `Σ(q-r)²` (SQ) and nrm is `r·r` (COS only).
-#[inline(always)]
-fn stats<S: Simd, const M: u8, const R: usize>(
-    s: S,
-    q: &[f32],
-    rows: [&[f32]; R],
-) -> ([f32; R], [f32; R]) {
-    let l = S::LANES;
-    let dim = q.len();
-    let mut acc = [s.splat(0.0); R];
-    let mut nrm = [s.splat(0.0); R];
-    let main = dim - dim % l;
-    let mut rv = [s.splat(0.0); R];
-    let mut i = 0;
-    while i < main {
-        let qv = s.load(&q[i..]);
-        for r in 0..R {
-            rv[r] = s.load(&rows[r][i..dim]);
-        }
-        step::<S, M, R>(s, qv, &rv, &mut acc, &mut nrm);
-        i += l;
-    }
-    if main < dim {
-        let qv = s.load_tail(&q[main..], 0.0);
-        for r in 0..R {
-            rv[r] = s.load_tail(&rows[r][main..dim], 0.0);
-        }
-        step::<S, M, R>(s, qv, &rv, &mut acc, &mut nrm);
-    }
-    let mut a = [0.0f32; R];
-    let mut b = [0.0f32; R];
-    for r in 0..R {
-        a[r] = s.reduce_add(acc[r]);
-        if M == COS {
-            b[r] = s.reduce_add(nrm[r]);
-        }
-    }
-    (a, b)
-}
-
-/// One vector step of [`stats`] for R rows.
+/// One vector step for R rows: `acc` gets `q·r` (DOT, COS) or `Σ(q-r)²`
+/// (SQ), `nrm` gets `r·r` (COS only).
 #[inline(always)]
 fn step<S: Simd, const M: u8, const R: usize>(
     s: S,
@@ -137,26 +97,58 @@ fn finish<const M: u8>(acc: f32, nrm: f32, qn: f32) -> f32 {
 }
 
 /// Score `q` against every row of `matrix` into `out`; `qn` = |q| for COS.
+/// `(acc, nrm)` of one row (see [`step`]), four vectors per step with
+/// independent accumulators.
+#[inline(always)]
+fn row_stats<S: Simd, const M: u8>(s: S, q: &[f32], row: &[f32]) -> (f32, f32) {
+    let l = S::LANES;
+    let dim = q.len();
+    let row = &row[..dim];
+    let mut acc = [s.splat(0.0); 4];
+    let mut nrm = [s.splat(0.0); 4];
+    let mut i = 0;
+    while i + 4 * l <= dim {
+        for (u, (a, n)) in acc.iter_mut().zip(nrm.iter_mut()).enumerate() {
+            let k = i + u * l;
+            let (qv, rv) = (s.load(&q[k..]), s.load(&row[k..]));
+            let (mut a1, mut n1) = ([*a], [*n]);
+            step::<S, M, 1>(s, qv, &[rv], &mut a1, &mut n1);
+            (*a, *n) = (a1[0], n1[0]);
+        }
+        i += 4 * l;
+    }
+    while i + l <= dim {
+        let (qv, rv) = (s.load(&q[i..]), s.load(&row[i..]));
+        let (mut a1, mut n1) = ([acc[0]], [nrm[0]]);
+        step::<S, M, 1>(s, qv, &[rv], &mut a1, &mut n1);
+        (acc[0], nrm[0]) = (a1[0], n1[0]);
+        i += l;
+    }
+    if i < dim {
+        let (qv, rv) = (s.load_tail(&q[i..], 0.0), s.load_tail(&row[i..], 0.0));
+        let (mut a1, mut n1) = ([acc[1]], [nrm[1]]);
+        step::<S, M, 1>(s, qv, &[rv], &mut a1, &mut n1);
+        (acc[1], nrm[1]) = (a1[0], n1[0]);
+    }
+    let a = s.add(s.add(acc[0], acc[1]), s.add(acc[2], acc[3]));
+    let n = s.add(s.add(nrm[0], nrm[1]), s.add(nrm[2], nrm[3]));
+    (
+        s.reduce_add(a),
+        if M == COS { s.reduce_add(n) } else { 0.0 },
+    )
+}
+
+/// Score `q` against every row of `matrix` into `out`; `qn` = |q| for COS.
+///
+/// Rows are visited strictly in order, one at a time: a single sequential
+/// stream is what the hardware prefetcher follows best (interleaving four
+/// rows, 1.5 KiB apart, measured 3x slower on a 150 MB matrix).
 #[inline(always)]
 fn one_to_many_k<S: Simd, const M: u8>(s: S, q: &[f32], matrix: &[f32], qn: f32, out: &mut [f32]) {
     let dim = q.len();
-    let mut rows = matrix.chunks_exact(4 * dim);
-    let mut outs = out.chunks_exact_mut(4);
-    for (block, o) in (&mut rows).zip(&mut outs) {
-        let (r01, r23) = block.split_at(2 * dim);
-        let rs: [&[f32]; 4] = [&r01[..dim], &r01[dim..], &r23[..dim], &r23[dim..]];
-        let (acc, nrm) = stats::<S, M, 4>(s, q, rs);
-        for r in 0..4 {
-            o[r] = finish::<M>(acc[r], nrm[r], qn);
-        }
-    }
-    for (row, o) in rows
-        .remainder()
-        .chunks_exact(dim)
-        .zip(outs.into_remainder())
-    {
-        let (acc, nrm) = stats::<S, M, 1>(s, q, [row]);
-        *o = finish::<M>(acc[0], nrm[0], qn);
+    for (row, o) in matrix.chunks_exact(dim).zip(out.iter_mut()) {
+        let (acc, nrm) = row_stats::<S, M>(s, q, row);
+        *o = finish::<M>(acc, nrm, qn);
     }
 }
 
