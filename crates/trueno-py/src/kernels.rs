@@ -514,12 +514,12 @@ fn similarity<'py>(
     metric: trueno::Metric,
 ) -> PyResult<Bound<'py, PyAny>> {
     let (a, b) = (f32s("a", a)?, f32s("b", b)?);
-    let (sa, sb) = (a.shape().to_vec(), b.shape().to_vec());
+    let (sa, sb) = (a.shape(), b.shape());
     let bad = || {
         PyValueError::new_err(format!(
             "a has shape {} and b has shape {}: expected (d,) or (m, d) and (d,) or (n, d) with one d",
-            shape_str(&sa),
-            shape_str(&sb)
+            shape_str(sa),
+            shape_str(sb)
         ))
     };
     let (da, db) = (*sa.last().ok_or_else(bad)?, *sb.last().ok_or_else(bad)?);

@@ -211,15 +211,61 @@ fn pair_check(a: &[f32], b: &[f32]) -> Result<(), Error> {
 /// Cosine similarity of one pair (NaN if either is all zeros).
 pub fn cosine(a: &[f32], b: &[f32]) -> Result<f32, Error> {
     pair_check(a, b)?;
-    let mut out = [0.0f32];
-    let qn = norm_of(a)?;
-    cos_d(backend::active()?, a, b, qn, &mut out);
-    Ok(out[0])
+    let (ab, aa, bb) = cos_pair_d(backend::active()?, a, b);
+    Ok((ab / (aa * bb).sqrt()) as f32)
+}
+
+/// `(a·b, a·a, b·b)` in one pass, two accumulator sets.
+#[inline(always)]
+fn cos_pair_k<S: Simd>(s: S, a: &[f32], b: &[f32]) -> (f64, f64, f64) {
+    let l = S::LANES;
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let z = s.splat(0.0);
+    let (mut ab, mut aa, mut bb) = ([z; 2], [z; 2], [z; 2]);
+    let mut i = 0;
+    while i + 2 * l <= n {
+        for u in 0..2 {
+            let (x, y) = (s.load(&a[i + u * l..]), s.load(&b[i + u * l..]));
+            ab[u] = s.fma(x, y, ab[u]);
+            aa[u] = s.fma(x, x, aa[u]);
+            bb[u] = s.fma(y, y, bb[u]);
+        }
+        i += 2 * l;
+    }
+    if i < n {
+        let (x, y) = if i + l <= n {
+            (s.load(&a[i..]), s.load(&b[i..]))
+        } else {
+            (s.load_tail(&a[i..], 0.0), s.load_tail(&b[i..], 0.0))
+        };
+        ab[0] = s.fma(x, y, ab[0]);
+        aa[0] = s.fma(x, x, aa[0]);
+        bb[0] = s.fma(y, y, bb[0]);
+        i += l;
+    }
+    if i < n {
+        let (x, y) = (s.load_tail(&a[i..], 0.0), s.load_tail(&b[i..], 0.0));
+        ab[1] = s.fma(x, y, ab[1]);
+        aa[1] = s.fma(x, x, aa[1]);
+        bb[1] = s.fma(y, y, bb[1]);
+    }
+    (
+        f64::from(s.reduce_add(s.add(ab[0], ab[1]))),
+        f64::from(s.reduce_add(s.add(aa[0], aa[1]))),
+        f64::from(s.reduce_add(s.add(bb[0], bb[1]))),
+    )
+}
+multiversion! {
+    fn cos_pair_d(a: &[f32], b: &[f32]) -> (f64, f64, f64) = cos_pair_k;
 }
 
 /// Squared Euclidean distance of one pair.
 pub fn sqeuclidean(a: &[f32], b: &[f32]) -> Result<f32, Error> {
     pair_check(a, b)?;
+    if a.is_empty() {
+        return Ok(0.0);
+    }
     let mut out = [0.0f32];
     sq_d(backend::active()?, a, b, 0.0, &mut out);
     Ok(out[0])
@@ -699,6 +745,18 @@ mod tests {
         );
         assert!(cosine(&[0.0, 0.0], &[1.0, 1.0]).unwrap().is_nan());
         assert_eq!(sqeuclidean(&[1.0, 2.0], &[3.0, 5.0]), Ok(13.0));
+        assert_eq!(sqeuclidean(&[], &[]), Ok(0.0));
+        assert!(cosine(&[], &[]).unwrap().is_nan());
+        for n in [1usize, 15, 16, 17, 31, 33, 47, 384, 385] {
+            let a: Vec<f32> = (0..n).map(|i| (i as f32 * 0.3 + 0.1).sin()).collect();
+            let b: Vec<f32> = (0..n).map(|i| (i as f32 * 0.7).cos()).collect();
+            let want = reference(Metric::Cosine, &a, &b);
+            for be in test_backends() {
+                let (ab, aa, bb) = cos_pair_d(be, &a, &b);
+                let got = ab / (aa * bb).sqrt();
+                assert!((got - want).abs() < 1e-5, "{be} n={n}: {got} vs {want}");
+            }
+        }
         assert_eq!(
             cosine(&[1.0], &[]),
             Err(Error::LengthMismatch { left: 1, right: 0 })
