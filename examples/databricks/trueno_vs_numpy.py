@@ -37,6 +37,7 @@
 import os
 import platform
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -153,6 +154,7 @@ print(f"{len(ran)} kernels checked and timed; {report['summary']}")
 
 fig = bench.figure(report)
 display(fig)
+plt.close(fig)  # shown once by display, not again by the notebook's inline backend
 
 # COMMAND ----------
 
