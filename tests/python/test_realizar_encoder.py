@@ -54,7 +54,8 @@ def reference(model_dir: Path) -> MiniLMReference:
 
 @pytest.fixture(scope="module")
 def expected(reference: MiniLMReference) -> np.ndarray:
-    return reference.encode(CORPUS, batch_size=4)
+    # One sentence per batch: no padding, so the exact-erf float64 pass stays quick.
+    return reference.encode(CORPUS, batch_size=1)
 
 
 def test_shape_dtype_and_metadata(encoder) -> None:
