@@ -638,6 +638,27 @@ mod tests {
         }
     }
 
+    /// The NEON backend's 4-lane portable kernels, exercised on any host.
+    #[test]
+    fn portable_4_lane_kernels_match_scalar() {
+        use crate::simd::Portable;
+        let x: Vec<f32> = (0..1027).map(|i| (i as f32 - 500.0) * 0.37).collect();
+        let y: Vec<f32> = (0..1027).map(|i| (i as f32 * 0.11).cos() + 2.0).collect();
+        let (mut w, mut g) = (vec![0.0; 1027], vec![0.0; 1027]);
+        exp_k(Portable::<1>, &x, &mut w);
+        exp_k(Portable::<4>, &x, &mut g);
+        assert!(same_bits(&g, &w));
+        div_k(Portable::<1>, &x, &y, &mut w);
+        div_k(Portable::<4>, &x, &y, &mut g);
+        assert!(same_bits(&g, &w));
+        gelu_erf_k(Portable::<1>, &x, &mut w);
+        gelu_erf_k(Portable::<4>, &x, &mut g);
+        assert!(same_bits(&g, &w));
+        let s1 = crate::reduce::sum_k(Portable::<1>, &x);
+        let s4 = crate::reduce::sum_k(Portable::<4>, &x);
+        assert!((s1 - s4).abs() <= 1e-3, "{s1} vs {s4}");
+    }
+
     #[test]
     fn length_mismatch_is_an_error_not_a_panic() {
         let mut out = [0.0f32; 3];

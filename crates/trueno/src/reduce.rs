@@ -80,7 +80,7 @@ fn block_dot<S: Simd>(s: S, x: &[f32], y: &[f32]) -> f32 {
 }
 
 #[inline(always)]
-fn sum_k<S: Simd>(s: S, x: &[f32]) -> f64 {
+pub(crate) fn sum_k<S: Simd>(s: S, x: &[f32]) -> f64 {
     let add = op2!(|s, a, v| s.add(a, v));
     let mut total = 0.0;
     for b in x.chunks(BLOCK) {

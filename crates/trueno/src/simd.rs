@@ -676,11 +676,6 @@ macro_rules! multiversion {
             fn avx2($($arg: $ty),*) -> $ret {
                 $kernel($crate::simd::Avx2::new(), $($arg),*)
             }
-            #[cfg(target_arch = "aarch64")]
-            #[target_feature(enable = "neon")]
-            fn neon($($arg: $ty),*) -> $ret {
-                $kernel($crate::simd::Portable::<4>, $($arg),*)
-            }
             match backend {
                 #[cfg(target_arch = "x86_64")]
                 $crate::backend::Backend::Avx512 => {
@@ -693,11 +688,10 @@ macro_rules! multiversion {
                     // SAFETY: as above, AVX2 and FMA were detected.
                     unsafe { avx2($($arg),*) }
                 }
+                // NEON is part of the AArch64 baseline: the 4-lane portable
+                // code vectorises to it without a target-feature wrapper.
                 #[cfg(target_arch = "aarch64")]
-                $crate::backend::Backend::Neon => {
-                    // SAFETY: as above, NEON was detected.
-                    unsafe { neon($($arg),*) }
-                }
+                $crate::backend::Backend::Neon => $kernel($crate::simd::Portable::<4>, $($arg),*),
                 _ => $kernel($crate::simd::Portable::<1>, $($arg),*),
             }
         }
