@@ -396,7 +396,9 @@ async fn observe(State(state): State<Arc<AppState>>, req: Request, next: Next) -
 /// The router with every route, limit and middleware.
 pub fn router(state: Arc<AppState>) -> Router {
     let limit = state.config.max_body_bytes;
-    let timeout = state.config.request_timeout;
+    // Inference has its own deadline (answered 503 by `compute`); this outer one, a
+    // second later, bounds everything else, such as a client trickling its body (408).
+    let timeout = state.config.request_timeout + Duration::from_secs(1);
     Router::new()
         .route("/v1/embeddings", post(embeddings))
         .route("/invocations", post(invocations))

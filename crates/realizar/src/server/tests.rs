@@ -302,3 +302,51 @@ async fn embeddings_reject_bad_requests() {
         );
     }
 }
+
+/// An encoder that takes longer than the server's deadline.
+struct Slow;
+
+impl Embedder for Slow {
+    fn dim(&self) -> usize {
+        2
+    }
+    fn model_name(&self) -> &str {
+        "slow"
+    }
+    fn count_tokens(&self, _text: &str) -> usize {
+        1
+    }
+    fn encode(&self, texts: &[&str], _batch: usize, _normalize: bool) -> crate::Result<Vec<f32>> {
+        std::thread::sleep(Duration::from_millis(400));
+        Ok(vec![0.0; texts.len() * 2])
+    }
+}
+
+#[tokio::test]
+async fn slow_inference_is_a_json_503_not_a_hang() {
+    let config = ServerConfig {
+        request_timeout: Duration::from_millis(50),
+        ..ServerConfig::default()
+    };
+    let state = Arc::new(AppState::new(
+        ServedModel::Embeddings(Arc::new(Slow)),
+        "slow",
+        config,
+    ));
+    let start = std::time::Instant::now();
+    let body = json!({"input": "x", "model": "slow"}).to_string();
+    let (status, v) = call(&state, "POST", "/v1/embeddings", body).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("longer than"),
+        "{v}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_millis(350),
+        "answered only after {:?}",
+        start.elapsed()
+    );
+}
