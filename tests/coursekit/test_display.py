@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from unittest.mock import patch
+
 import pandas as pd
 import pytest
 
-from coursekit.runtime.display import MAX_ROWS, displayHTML, to_table
+from coursekit.runtime.dbutils import Fs
+from coursekit.runtime.display import MAX_ROWS, _Table, display, displayHTML, to_table
 
 
 def test_large_frame_is_cut_and_says_so() -> None:
@@ -37,3 +41,15 @@ def test_bad_arguments() -> None:
 
 def test_statement_without_columns_shows_ok_in_html_too() -> None:
     assert to_table(pd.DataFrame())._repr_html_() == "<p>OK</p>"
+
+
+def test_a_list_of_file_infos_displays_as_a_table(tmp_path: Path) -> None:
+    fs = Fs(tmp_path)
+    fs.put("/a.txt", "abc")
+    shown: list[object] = []
+    with patch("coursekit.runtime.display.ipy_display", shown.append):
+        display(fs.ls("/"))
+    (table,) = shown
+    assert isinstance(table, _Table)
+    assert list(table.frame.columns) == ["path", "name", "size", "modificationTime"]
+    assert table.frame["name"].tolist() == ["a.txt"]

@@ -7,6 +7,7 @@ limited before they reach the driver, so displaying a large table never collects
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pandas as pd
@@ -52,6 +53,10 @@ def _is_spark_frame(obj: object) -> bool:
     )
 
 
+def _is_record(obj: object) -> bool:
+    return dataclasses.is_dataclass(obj) and not isinstance(obj, type)
+
+
 def to_table(obj: Any, limit: int = MAX_ROWS) -> _Table:
     """The bounded table ``display`` shows for a Spark or pandas DataFrame."""
     if not isinstance(limit, int) or limit < 1:
@@ -82,6 +87,10 @@ def display(obj: Any = None, *args: Any, **kwargs: Any) -> None:
         obj = plt.gcf()
     if _is_spark_frame(obj) or isinstance(obj, pd.DataFrame | pd.Series):
         ipy_display(to_table(obj))
+        return
+    if isinstance(obj, list) and obj and all(_is_record(item) for item in obj):
+        # dbutils.fs.ls() and similar lists of records show as a table, as on Databricks.
+        ipy_display(to_table(pd.DataFrame([dataclasses.asdict(item) for item in obj])))
         return
     if type(obj).__module__.startswith("matplotlib") and hasattr(obj, "savefig"):
         import io  # noqa: PLC0415
