@@ -19,9 +19,12 @@
 //!    latency at one zmm FMA per cycle (Zen 4 double-pumps zmm, so peak is 32
 //!    FLOP/cycle either way; zmm just halves the instruction count).
 //!
-//! Edge tiles (`m % MR`, `n % NR`) run the same kernel into a scratch tile and copy
-//! out the valid part. The scalar reference [`matmul_reference`] is the naive
-//! triple loop every kernel is tested against.
+//! Packing pays for itself only when a packed sliver is reused: skinny products
+//! (few columns, or a handful of rows) read that operand in place instead, and the
+//! `m % MR` edge rows run on 4-, 2- and 1-row kernels rather than a zero-padded
+//! 12-row tile. Column edges (`n % NR`) compute into a scratch tile and copy out the
+//! valid part. The scalar reference [`matmul_reference`] is the naive triple loop
+//! every kernel is tested against.
 //!
 //! Threading is explicit: `threads > 1` splits the rows of C into bands of whole
 //! `MR` tiles, one scoped thread per band, each packing its own panels.
