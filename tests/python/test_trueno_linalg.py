@@ -7,6 +7,9 @@ that the result has NumPy's shape and dtype, and that misuse fails loudly.
 
 from __future__ import annotations
 
+import threading
+import time
+
 import numpy as np
 import pytest
 
@@ -188,3 +191,34 @@ def test_gemv_property(*, m: int, n: int, dtype: type, seed: int) -> None:
     rng = np.random.default_rng(seed)
     a, x = _rand(rng, (m, n), dtype), _rand(rng, (n,), dtype)
     _close(trueno.gemv(a, x), a @ x, dtype, n)
+
+
+def test_matmul_releases_the_gil() -> None:
+    """A Python thread keeps running while a ~20 ms product executes."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((768, 768), dtype=np.float32)
+    m = rng.standard_normal((20_000, 384), dtype=np.float32)
+    x = rng.standard_normal(384, dtype=np.float32)
+    ticks: list[float] = []
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            ticks.append(time.perf_counter())
+
+    t = threading.Thread(target=spin)
+    t.start()
+    try:
+        time.sleep(0.01)
+        windows = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            trueno.matmul(a, a)
+            trueno.gemv(m, x)
+            windows.append((t0, time.perf_counter()))
+    finally:
+        stop.set()
+        t.join()
+    inside = sum(1 for tick in ticks for (lo, hi) in windows if lo < tick < hi)
+    # Holding the GIL, the spinner could not append a single tick inside a window.
+    assert inside > 100, (inside, windows)
