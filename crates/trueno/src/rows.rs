@@ -61,6 +61,19 @@ impl<S: Simd> Op1<S> for SoftExp<S> {
     }
 }
 
+/// `(v - m) - lse`: the second log-softmax pass.
+struct LogSoft<S: Simd> {
+    m: S::V,
+    lse: S::V,
+}
+
+impl<S: Simd> Op1<S> for LogSoft<S> {
+    #[inline(always)]
+    fn apply(&self, s: S, v: S::V) -> S::V {
+        s.sub(s.sub(v, self.m), self.lse)
+    }
+}
+
 /// `(M, S)`: the row maximum and `Σ e^(x - M)` in one pass.
 #[inline(always)]
 fn max_sumexp<S: Simd>(s: S, x: &[f32]) -> (f32, f32) {
@@ -112,23 +125,14 @@ fn max_sumexp<S: Simd>(s: S, x: &[f32]) -> (f32, f32) {
 
 #[inline(always)]
 fn softmax_k<S: Simd>(s: S, x: &[f32], cols: usize, out: &mut [f32], log: bool) {
-    let l = S::LANES;
     for (row, orow) in x.chunks_exact(cols).zip(out.chunks_exact_mut(cols)) {
         let (m, total) = max_sumexp(s, row);
         let mv = s.splat(m);
-        let main = cols - cols % l;
         if log {
             // (x - M) - ln S: no rounding of M + ln S, whose magnitude
             // can dwarf the result.
             let lse = s.splat(total.ln());
-            for i in (0..main).step_by(l) {
-                let y = s.sub(s.sub(s.load(&row[i..]), mv), lse);
-                s.store(&mut orow[i..], y);
-            }
-            if main < cols {
-                let y = s.sub(s.sub(s.load_tail(&row[main..], 0.0), mv), lse);
-                s.store_tail(&mut orow[main..], y);
-            }
+            map1(s, row, orow, &LogSoft::<S> { m: mv, lse });
         } else {
             let inv = s.splat(1.0 / total);
             // Streams (non-temporal stores) when the row is huge.
