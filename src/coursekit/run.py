@@ -14,8 +14,10 @@ Selecting notebooks::
     python -m coursekit.run nb.py --param schema=dev       # widget values
 
 A course collects ``demos/course<N>/**`` and ``labs/course<N>/**/solutions/`` (never the
-learner versions with blanks). ``examples/databricks`` is its own group, ``examples``:
-those notebooks need the Rust wheels built, which course sessions do not.
+learner versions with blanks), except notebooks in a ``tasks/`` folder: those are job
+tasks that their orchestrating notebook runs with ``dbutils.notebook.run``.
+``examples/databricks`` is its own group, ``examples``: those notebooks need the Rust
+wheels built, which course sessions do not.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ from coursekit import notebook as nbsrc
 from coursekit.runtime import project_root
 
 COURSES = ("1", "3", "4")
+# Notebooks in a folder of this name are tasks that another notebook runs with
+# dbutils.notebook.run (as a job would); on their own they lack their inputs.
+TASKS_DIR = "tasks"
 GROUPS = (*COURSES, "examples")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -81,8 +86,11 @@ def collect_course(root: Path, group: str) -> list[Path]:
             continue
         for path in collect([directory]):
             # Labs: only reference solutions run in CI; the learner versions have blanks.
-            in_labs = "labs" in path.relative_to(root).parts[:1]
-            if in_labs and "solutions" not in path.parts:
+            parts = path.relative_to(root).parts
+            if parts[0] == "labs" and "solutions" not in parts:
+                continue
+            # Task notebooks run through the notebook that orchestrates them.
+            if TASKS_DIR in parts[:-1]:
                 continue
             notebooks.append(path)
     return notebooks

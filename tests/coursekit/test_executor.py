@@ -86,6 +86,7 @@ def test_course_collects_demos_and_solutions_only(project: Path) -> None:
     lab = write_notebook(project / "labs/course1/week1/lab_x.py", "x = 1")
     solution = write_notebook(project / "labs/course1/week1/solutions/lab_x.py", "x = 1")
     (project / "demos/course1/week1/databricks-x/helper.py").write_text("not a notebook\n")
+    write_notebook(project / "demos/course1/week1/databricks-x/tasks/step.py", "x = 1")
     found = collect_course(project, "1")
     assert found == sorted([demo.resolve(), solution.resolve()])
     assert lab.resolve() not in found

@@ -32,6 +32,9 @@ LOCAL_CONF = {
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.catalogImplementation": "in-memory",
+    # As on Databricks, a table or a read without a format is Delta (Spark's own default
+    # is Parquet, which would make CREATE TABLE without USING a non-Delta table).
+    "spark.sql.sources.default": "delta",
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
     # Delta rebuilds table state with this many tasks (default 50).
