@@ -118,16 +118,21 @@ class MiniLMReference:
         return x
 
     def encode(self, texts: list[str], batch_size: int = 32, normalize: bool = True) -> Array:
-        """Sentence embeddings, (len(texts), hidden), in this reference's dtype."""
-        out = []
+        """Sentence embeddings, (len(texts), hidden), in this reference's dtype.
+
+        Like sentence-transformers, texts are sorted by length (longest first) before
+        batching so a batch pads to a similar length; results come back in input order.
+        """
+        hidden = self.config["hidden_size"]
+        out = np.zeros((len(texts), hidden), dtype=self.dtype)
+        order = np.argsort([-len(t) for t in texts], kind="stable")
         for start in range(0, len(texts), batch_size):
-            ids, mask = self.tokenize(texts[start : start + batch_size])
+            idx = order[start : start + batch_size]
+            ids, mask = self.tokenize([texts[i] for i in idx])
             h = self.hidden_states(ids, mask)
             m = mask[..., None].astype(self.dtype)
             pooled = (h * m).sum(1) / np.maximum(m.sum(1), 1e-9)
             if normalize:
                 pooled = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-            out.append(pooled)
-        if not out:
-            return np.zeros((0, self.config["hidden_size"]), dtype=self.dtype)
-        return np.concatenate(out)
+            out[idx] = pooled
+        return out

@@ -46,6 +46,8 @@ pub fn read_json(path: &Path) -> Result<Value> {
 pub struct Tensors {
     path: PathBuf,
     tensors: HashMap<String, (Vec<usize>, Vec<f32>)>,
+    /// Tensors skipped because their dtype is not floating point, by name.
+    other_dtypes: HashMap<String, Dtype>,
 }
 
 impl Tensors {
@@ -91,6 +93,7 @@ impl Tensors {
         let st = SafeTensors::deserialize(&bytes)
             .map_err(|e| format_err(path, format!("invalid safetensors file: {e}")))?;
         let mut tensors = HashMap::new();
+        let mut other_dtypes = HashMap::new();
         for (name, view) in st.tensors() {
             let data = view.data();
             let values: Vec<f32> = match view.dtype() {
@@ -106,13 +109,17 @@ impl Tensors {
                     .chunks_exact(2)
                     .map(|b| f16_to_f32(u16::from_le_bytes([b[0], b[1]])))
                     .collect(),
-                _ => continue,
+                other => {
+                    other_dtypes.insert(name, other);
+                    continue;
+                }
             };
             tensors.insert(name, (view.shape().to_vec(), values));
         }
         Ok(Self {
             path: path.to_path_buf(),
             tensors,
+            other_dtypes,
         })
     }
 
@@ -128,12 +135,15 @@ impl Tensors {
 
     /// Take tensor `name` out, checking it has exactly `shape`.
     pub fn take(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
-        let (got, data) = self.tensors.remove(name).ok_or_else(|| {
-            format_err(
-                &self.path,
-                format!("missing tensor {name:?} (floating point, shape {shape:?})"),
-            )
-        })?;
+        let Some((got, data)) = self.tensors.remove(name) else {
+            let message = match self.other_dtypes.get(name) {
+                Some(dtype) => {
+                    format!("tensor {name:?} has dtype {dtype:?}; expected F32, F16 or BF16")
+                }
+                None => format!("missing tensor {name:?} (floating point, shape {shape:?})"),
+            };
+            return Err(format_err(&self.path, message));
+        };
         if got != shape {
             return Err(format_err(
                 &self.path,
@@ -205,6 +215,19 @@ mod tests {
                 .to_string()
                 .contains("shape [2]")
         );
+        std::fs::remove_file(p).unwrap();
+    }
+
+    #[test]
+    fn integer_dtype_is_named_in_the_error() {
+        let header = br#"{"w":{"dtype":"I32","shape":[2],"data_offsets":[0,8]}}"#;
+        let mut b = (header.len() as u64).to_le_bytes().to_vec();
+        b.extend_from_slice(header);
+        b.extend_from_slice(&[0; 8]);
+        let p = tmp("dtype.safetensors", &b);
+        let mut t = Tensors::read(&p).unwrap();
+        let e = t.take("w", &[2]).unwrap_err().to_string();
+        assert!(e.contains("dtype I32"), "{e}");
         std::fs::remove_file(p).unwrap();
     }
 

@@ -229,7 +229,7 @@ def bench_embeddings(
 
     ref_mod = find_reference(reference_path)
     model_dir = default_model_dir()
-    encoder = realizar.Encoder.load(model_dir, threads=1)
+    encoder = realizar.Encoder.load(threads=1)  # the packaged model, under its name
     reference = ref_mod.MiniLMReference(model_dir, dtype=np.float32)
     texts = make_corpus(encoder, 64, seed)
     tokens = [encoder.count_tokens(t) for t in texts]
