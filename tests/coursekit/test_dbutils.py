@@ -225,3 +225,9 @@ def test_notebook_run_timeout(tmp_path: Path) -> None:
     _, dbutils = _runtime(tmp_path, tmp_path / "parent.py")
     with pytest.raises(TimeoutError, match="timeout_seconds=1"):
         dbutils.notebook.run("slow", 1)
+
+
+def test_library_restart_python_is_a_no_op(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    _, dbutils = _runtime(tmp_path, tmp_path / "nb.py")
+    dbutils.library.restartPython()
+    assert "nothing to restart" in capsys.readouterr().out

@@ -411,6 +411,17 @@ def resolve_notebook(path: str, base_dir: Path) -> Path:
     raise FileNotFoundError(f"notebook {path!r} not found (looked for {candidate}[.py])")
 
 
+class Library:
+    """``dbutils.library``: after ``%pip`` on Databricks, ``restartPython()`` reloads packages.
+
+    Locally ``%pip`` installs nothing (the project environment has the packages), so
+    there is nothing to reload and the notebook's state is kept.
+    """
+
+    def restartPython(self) -> None:  # noqa: N802 (the Databricks name)
+        print("dbutils.library.restartPython(): nothing to restart in the local runtime")
+
+
 class DBUtils:
     """The ``dbutils`` object of the local runtime."""
 
@@ -426,6 +437,7 @@ class DBUtils:
         self.fs = Fs(fs_root)
         self.secrets = secrets
         self.notebook = notebook
+        self.library = Library()
 
     def __repr__(self) -> str:
         return f"<local dbutils: fs root {self.fs.root}>"
