@@ -82,7 +82,8 @@ fn block_dot<S: Simd>(s: S, x: &[f32], y: &[f32]) -> f32 {
 #[inline(always)]
 pub(crate) fn sum_k<S: Simd>(s: S, x: &[f32]) -> f64 {
     let add = op2!(|s, a, v| s.add(a, v));
-    let mut total = 0.0;
+    let (h, x) = x.split_at(align_head(x));
+    let mut total = f64::from(block_sum1(s, h, 0.0, &add));
     for b in x.chunks(BLOCK) {
         total += f64::from(block_sum1(s, b, 0.0, &add));
     }
@@ -92,10 +93,26 @@ multiversion! {
     pub(crate) fn sum_d(x: &[f32]) -> f64 = sum_k;
 }
 
+/// Leading elements to process apart so that the rest of `x` starts on a
+/// 64-byte boundary: a 64-byte vector load that straddles two cache lines
+/// costs two (NumPy's heap arrays are usually only 16-byte aligned).
+#[inline(always)]
+pub(crate) fn align_head(x: &[f32]) -> usize {
+    let addr = x.as_ptr() as usize;
+    if x.len() < 256 || !addr.is_multiple_of(4) {
+        return 0;
+    }
+    ((64 - addr % 64) % 64) / 4
+}
+
 #[inline(always)]
 fn dot_k<S: Simd>(s: S, x: &[f32], y: &[f32]) -> f64 {
+    let head = align_head(x).min(y.len());
     let mut total = 0.0;
-    let mut i = 0;
+    if head > 0 {
+        total += f64::from(block_dot(s, &x[..head], &y[..head]));
+    }
+    let mut i = head;
     while i < x.len() {
         let e = (i + BLOCK).min(x.len());
         total += f64::from(block_dot(s, &x[i..e], &y[i..e]));
@@ -110,7 +127,8 @@ multiversion! {
 #[inline(always)]
 fn sumsq_k<S: Simd>(s: S, x: &[f32]) -> f64 {
     let sq = op2!(|s, a, v| s.fma(v, v, a));
-    let mut total = 0.0;
+    let (h, x) = x.split_at(align_head(x));
+    let mut total = f64::from(block_sum1(s, h, 0.0, &sq));
     for b in x.chunks(BLOCK) {
         total += f64::from(block_sum1(s, b, 0.0, &sq));
     }
