@@ -62,7 +62,9 @@ impl Default for ServerConfig {
             max_body_bytes: 8 * 1024 * 1024,
             max_batch: 4096,
             request_timeout: Duration::from_secs(30),
-            inline_work: 200_000,
+            // Measured: a 100-tree forest costs about 3 ns per unit (4 us a row), so this is
+            // at most about 60 us on the reactor, a few times the cost of a thread hand-off.
+            inline_work: 20_000,
             encode_batch: 32,
         }
     }
