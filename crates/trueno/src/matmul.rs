@@ -553,66 +553,91 @@ mod x86 {
         _mm256_storeu_pd
     );
 
-    /// `y[r] = A[r, :] . x` for every row of `a` (row stride `n`): one row at a time, so
-    /// A is read as one sequential stream (interleaving four rows, so that each load of
-    /// `x` fed four FMAs, measured 2.5x slower at 100k x 384: the prefetcher does not
-    /// follow four interleaved streams), with four accumulators to hide FMA latency and
-    /// masked loads for the `n % 16` tail. `x` stays in L1.
-    ///
-    /// # Safety
-    /// The CPU supports AVX-512F; `a.len() == y.len() * n` and `x.len() == n`.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn gemv_f32_avx512(a: &[f32], x: &[f32], y: &mut [f32], n: usize) {
-        let full = n / 16 * 16;
-        let quad = n / 64 * 64;
-        let tail: __mmask16 = ((1u32 << (n - full)) - 1) as __mmask16;
-        let xp = x.as_ptr();
-        for (r, out) in y.iter_mut().enumerate() {
-            let p = a[r * n..].as_ptr();
-            let mut acc = [_mm512_setzero_ps(); 4];
-            let mut j = 0;
-            while j < quad {
-                for (v, s) in acc.iter_mut().enumerate() {
-                    // SAFETY: j + 64 <= n, so element j + 16 v + 15 of the row and of x exist.
-                    unsafe {
-                        let o = j + 16 * v;
-                        *s = _mm512_fmadd_ps(
-                            _mm512_loadu_ps(p.add(o)),
-                            _mm512_loadu_ps(xp.add(o)),
-                            *s,
-                        );
+    /// Generates an AVX-512 GEMV over `$t` with `$lanes` lanes per zmm.
+    macro_rules! gemv_avx512 {
+        ($name:ident, $t:ty, $lanes:expr, $mask:ty, $zero:ident, $load:ident, $mload:ident,
+         $fma:ident, $add:ident, $reduce:ident) => {
+            /// `y[r] = A[r, :] . x` for every row of `a` (row stride `n`): one row at a
+            /// time, so A is read as one sequential stream (interleaving four rows, so
+            /// that each load of `x` fed four FMAs, measured 2.5x slower for f32 at
+            /// 100k x 384: the prefetcher does not follow four interleaved streams), with
+            /// four accumulators to hide FMA latency and masked loads for the
+            /// `n % LANES` tail. `x` stays in L1.
+            ///
+            /// # Safety
+            /// The CPU supports AVX-512F; `a.len() == y.len() * n` and `x.len() == n`.
+            #[target_feature(enable = "avx512f")]
+            pub(super) unsafe fn $name(a: &[$t], x: &[$t], y: &mut [$t], n: usize) {
+                let full = n / $lanes * $lanes;
+                let quad = n / (4 * $lanes) * (4 * $lanes);
+                let tail = ((1u32 << (n - full)) - 1) as $mask;
+                let xp = x.as_ptr();
+                for (r, out) in y.iter_mut().enumerate() {
+                    let p = a[r * n..].as_ptr();
+                    let mut acc = [$zero(); 4];
+                    let mut j = 0;
+                    while j < quad {
+                        for (v, s) in acc.iter_mut().enumerate() {
+                            // SAFETY: j + 4 LANES <= n: vector v at j exists in the
+                            // row and in x.
+                            unsafe {
+                                let o = j + $lanes * v;
+                                *s = $fma($load(p.add(o)), $load(xp.add(o)), *s);
+                            }
+                        }
+                        j += 4 * $lanes;
                     }
-                }
-                j += 64;
-            }
-            while j < full {
-                // SAFETY: j + 16 <= n.
-                unsafe {
-                    acc[0] = _mm512_fmadd_ps(
-                        _mm512_loadu_ps(p.add(j)),
-                        _mm512_loadu_ps(xp.add(j)),
-                        acc[0],
-                    );
-                }
-                j += 16;
-            }
-            if full < n {
-                // SAFETY: the mask enables only lanes full..n, all in bounds; masked-off
-                // lanes are not read.
-                unsafe {
-                    acc[1] = _mm512_fmadd_ps(
-                        _mm512_maskz_loadu_ps(tail, p.add(full)),
-                        _mm512_maskz_loadu_ps(tail, xp.add(full)),
-                        acc[1],
-                    );
+                    while j < full {
+                        // SAFETY: j + LANES <= n.
+                        unsafe {
+                            acc[0] = $fma($load(p.add(j)), $load(xp.add(j)), acc[0]);
+                        }
+                        j += $lanes;
+                    }
+                    if full < n {
+                        // SAFETY: the mask enables only lanes full..n, all in bounds; masked-off
+                        // lanes are not read.
+                        unsafe {
+                            acc[1] = $fma(
+                                $mload(tail, p.add(full)),
+                                $mload(tail, xp.add(full)),
+                                acc[1],
+                            );
+                        }
+                    }
+                    let s = $add($add(acc[0], acc[1]), $add(acc[2], acc[3]));
+                    *out = $reduce(s);
                 }
             }
-            let s = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
-            *out = _mm512_reduce_add_ps(s);
-        }
+        };
     }
 
-    /// AVX2 version of [`gemv_f32_avx512`]: one row at a time, scalar tail.
+    gemv_avx512!(
+        gemv_f32_avx512,
+        f32,
+        16,
+        __mmask16,
+        _mm512_setzero_ps,
+        _mm512_loadu_ps,
+        _mm512_maskz_loadu_ps,
+        _mm512_fmadd_ps,
+        _mm512_add_ps,
+        _mm512_reduce_add_ps
+    );
+    gemv_avx512!(
+        gemv_f64_avx512,
+        f64,
+        8,
+        __mmask8,
+        _mm512_setzero_pd,
+        _mm512_loadu_pd,
+        _mm512_maskz_loadu_pd,
+        _mm512_fmadd_pd,
+        _mm512_add_pd,
+        _mm512_reduce_add_pd
+    );
+
+    /// AVX2 version of `gemv_f32_avx512`: one row at a time, scalar tail.
     ///
     /// # Safety
     /// The CPU supports AVX2 and FMA; `a.len() == y.len() * n` and `x.len() == n`.
@@ -788,8 +813,14 @@ impl Element for f64 {
         }
     }
 
-    fn gemv_rows(_isa: Backend, a: &[f64], x: &[f64], y: &mut [f64], n: usize) {
-        gemv_scalar(a, x, y, n);
+    fn gemv_rows(isa: Backend, a: &[f64], x: &[f64], y: &mut [f64], n: usize) {
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `isa` is only Avx512 when the CPU reported AVX-512F; the caller
+            // checked `a.len() == y.len() * n` and `x.len() == n`.
+            Backend::Avx512 => unsafe { x86::gemv_f64_avx512(a, x, y, n) },
+            _ => gemv_scalar(a, x, y, n),
+        }
     }
 
     fn fma(self, b: f64, c: f64) -> f64 {
@@ -1141,7 +1172,14 @@ pub fn matmul_with<T: Element>(
         out.fill(T::default());
         return Ok(());
     }
-    let kern = T::kernel(require(isa)?);
+    let isa = require(isa)?;
+    if n == 1 {
+        // A single output column is a matrix-vector product: a GEMM tile would spend
+        // NR - 1 of every NR lanes on padding (16x the work for f64).
+        T::gemv_rows(isa, a, b, out, k);
+        return Ok(());
+    }
+    let kern = T::kernel(isa);
     // Bands of whole MR tiles; never more threads than bands.
     let tiles = m.div_ceil(kern.mr);
     let threads = threads.clamp(1, tiles);
