@@ -29,7 +29,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -242,6 +242,7 @@ where
 
 async fn invocations(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let d = Dialect::Mlflow;
@@ -253,6 +254,16 @@ async fn invocations(
                 "this server serves an embeddings model: POST /v1/embeddings instead",
             ));
         };
+        // MLflow also takes CSV; say so plainly rather than "malformed JSON".
+        let content_type = headers.get(header::CONTENT_TYPE).map(HeaderValue::as_bytes);
+        if content_type.is_some_and(|t| t.starts_with(b"text/csv")) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                d,
+                "CSV input is not supported: send application/json (dataframe_split, \
+                 dataframe_records, instances or inputs)",
+            ));
+        }
         let body = json_body(body, d, state.config.max_body_bytes)?;
         let names = model.metadata().feature_names.as_deref();
         let schema = mlflow::Schema {

@@ -350,3 +350,21 @@ async fn slow_inference_is_a_json_503_not_a_hang() {
         start.elapsed()
     );
 }
+
+#[tokio::test]
+async fn csv_is_refused_with_415() {
+    let state = tabular_state(ServerConfig::default());
+    let req = Request::builder()
+        .method("POST")
+        .uri("/invocations")
+        .header("content-type", "text/csv")
+        .body(Body::from("a,b\n1,2\n"))
+        .unwrap();
+    let resp = router(Arc::clone(&state)).oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let v: Value = serde_json::from_slice(&bytes).unwrap();
+    assert!(v["message"].as_str().unwrap().contains("CSV"), "{v}");
+}
