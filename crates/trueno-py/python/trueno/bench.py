@@ -121,6 +121,7 @@ class Case:
     compare: Callable[[Any, Any], tuple[bool, float]] | None = None
     compute_bound: bool = False  # report GFLOP/s, no Python call floor
     cores: int = 1
+    peak: float = PEAK_FLOPS  # FLOP/s of one core for this dtype
 
     @property
     def level(self) -> str:
@@ -128,7 +129,7 @@ class Case:
 
     def roofline_s(self) -> float:
         """Lower bound on the time: bandwidth, compute or the Python call floor."""
-        bound = max(self.nbytes / BANDWIDTH[self.level], self.flops / (PEAK_FLOPS * self.cores))
+        bound = max(self.nbytes / BANDWIDTH[self.level], self.flops / (self.peak * self.cores))
         return bound if self.compute_bound else max(bound, CALL_FLOOR_S)
 
 
@@ -439,6 +440,55 @@ def _linalg_cases(sizes: Sequence[int], gemv_rows: int, *, two_threads: bool) ->
     return cases
 
 
+# Matrix products the stack actually runs (realizar's encoder: QKV / attention / FFN
+# shapes; its tabular models in f64: batch x features x hidden, one output column),
+# plus the small and skinny corners where packing does not pay. Informational: no target.
+MATMUL_SHAPES: tuple[tuple[int, int, int, str], ...] = (
+    (128, 384, 1152, "float32"),
+    (128, 32, 128, "float32"),
+    (128, 128, 32, "float32"),
+    (4, 384, 1536, "float32"),
+    (1, 384, 384, "float32"),
+    (33, 33, 33, "float32"),
+    (64, 64, 64, "float32"),
+    (256, 256, 256, "float64"),
+    (1000, 20, 64, "float64"),
+    (1000, 64, 1, "float64"),
+    (1, 20, 64, "float64"),
+    (32, 100, 100, "float64"),
+)
+
+
+def _shape_cases(shapes: Sequence[tuple[int, int, int, str]]) -> list[Case]:
+    matmul = _trueno_attr("matmul")
+    cases = []
+    for m, k, n, dtype in shapes:
+
+        def setup(
+            rng: np.random.Generator, m: int = m, k: int = k, n: int = n, dt: str = dtype
+        ) -> dict[str, Any]:
+            return {"a": _signed(rng, m, k).astype(dt), "b": _signed(rng, k, n).astype(dt)}
+
+        size = np.dtype(dtype).itemsize
+        cases.append(
+            Case(
+                f"matmul {dtype}",
+                f"{m}x{k}x{n}",
+                setup,
+                lambda d: d["a"] @ d["b"],
+                None if matmul is None else (lambda d, f=matmul: f(d["a"], d["b"])),
+                nbytes=size * (m * k + k * n + m * n),
+                flops=2.0 * m * k * n,
+                rtol=1e-4 if dtype == "float32" else 1e-10,
+                atol=(1e-5 if dtype == "float32" else 1e-13) * k,
+                group="matmul shapes (informational, no target)",
+                compute_bound=True,
+                peak=PEAK_FLOPS * 4 / size,  # f64: half the lanes
+            )
+        )
+    return cases
+
+
 # Speed targets: t_numpy / t_trueno at least this much. From issue 3 and the anchors in
 # PERF.md (a plain AVX-512 kernel reached dot 2.7x, sum 6.6x / 4.5x, norm 3.3x at small n;
 # memory-bound sizes can only tie NumPy, which already runs at the bandwidth limit).
@@ -467,6 +517,7 @@ class Mode:
     rounds: int
     min_time: float
     two_threads: bool
+    shapes: tuple[tuple[int, int, int, str], ...] = ()
 
 
 MODES = {
@@ -480,6 +531,7 @@ MODES = {
         15,
         0.010,
         True,
+        MATMUL_SHAPES,
     ),
     "quick": Mode(
         "quick",
@@ -504,6 +556,7 @@ def build_cases(mode: Mode, kernels: Sequence[str] | None = None) -> list[Case]:
         + _softmax_cases(mode.softmax_sizes)
         + _similarity_cases(mode.rows)
         + _linalg_cases(mode.matmul_sizes, mode.gemv_rows, two_threads=mode.two_threads)
+        + _shape_cases(mode.shapes)
     )
     if kernels:
         cases = [c for c in cases if any(c.kernel.startswith(k) for k in kernels)]
