@@ -97,6 +97,11 @@ def test_arithmetic_on_2d_noncontiguous_and_aliased(dtype: type) -> None:
     # Transposed (Fortran-order) and strided inputs are copied, never misread.
     assert_same(trueno.add(a, b.T), a + b.T)
     assert_same(trueno.mul(a[:, ::3], b.T[:, ::3]), a[:, ::3] * b.T[:, ::3])
+    # out= partially overlapping an input: as if the inputs were copied first.
+    x = np.arange(100, dtype=dtype)
+    want = x[1:] + x[:-1]
+    trueno.add(x[1:], x[:-1], out=x[:-1])
+    assert_same(x[:-1], want)
     # out= aliasing an input, as np.add(a, b, out=a).
     want = a - b.T
     c = a.copy()
