@@ -5,7 +5,7 @@
 
 use crate::convert::{
     Floats, c_order, f32s, floats, kernel_error, mixed_dtypes, output, read, reduce2, run,
-    shape_str, write_with, write2,
+    shape_str, small_view, write_with, write2,
 };
 use numpy::ndarray::{ArrayView, IxDyn};
 use numpy::{PyArray1, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
@@ -525,6 +525,19 @@ fn similarity<'py>(
     let (da, db) = (*sa.last().ok_or_else(bad)?, *sb.last().ok_or_else(bad)?);
     if da != db || sa.len() > 2 || sb.len() > 2 {
         return Err(bad());
+    }
+    if sa.len() == 1
+        && sb.len() == 1
+        && let (Some(va), Some(vb)) = (small_view(&a), small_view(&b))
+    {
+        // One small pair: no tracked borrows, no GIL release (see small_view).
+        let v = match metric {
+            trueno::Metric::Cosine => trueno::cosine(va, vb),
+            trueno::Metric::SqEuclidean => trueno::sqeuclidean(va, vb),
+            trueno::Metric::Dot => trueno::dot(va, vb),
+        }
+        .map_err(kernel_error)?;
+        return Ok(f64::from(v).into_pyobject(py)?.into_any());
     }
     let (ra, rb) = (read("a", &a)?, read("b", &b)?);
     let (va, vb) = (c_order(&ra), c_order(&rb));
