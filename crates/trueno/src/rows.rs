@@ -5,16 +5,14 @@
 //! multiple of `cols` is an [`Error::Shape`]. Empty input is accepted for any
 //! `cols` (zero rows).
 //!
-//! **Softmax in two passes, numerically stable.** The first pass keeps, per
-//! SIMD lane, a running maximum `m` and a running `Σ e^(x - m)`, rescaling the
-//! sum whenever the maximum grows (the "online softmax" of Milakov &
-//! Gimelshein, applied per block of four vectors so that the rescaling costs
-//! at most one extra `exp` per 4·LANES elements, and none once the maximum
-//! has settled). No exponent is ever taken of a
-//! positive number, so nothing overflows. The second pass writes
-//! `e^(x - M) / S` (or `x - M - ln S` for log-softmax). NaN anywhere in a row
-//! makes that row NaN, and a row of `-inf` is NaN, as with NumPy's
-//! `exp(x - x.max())` expression.
+//! **Softmax, numerically stable.** Pass 1 finds the row maximum `M`; pass 2
+//! sums `e^(x - M)` (every exponent is <= 0, so nothing overflows) in f32
+//! chunks of 1024 folded into an f64 total. Rows that fit in cache store the
+//! terms in pass 2 and pass 3 scales them by `1/S` in place (one `exp` per
+//! element); longer rows recompute `e^(x - M) / S` in pass 3 with streaming
+//! stores rather than re-reading a stored copy from DRAM. Log-softmax writes
+//! `(x - M) - ln S`. NaN anywhere in a row makes that row NaN, and a row of
+//! `-inf` is NaN, exactly as NumPy's `exp(x - x.max())` expression.
 
 use crate::Error;
 use crate::backend;
@@ -74,68 +72,124 @@ impl<S: Simd> Op1<S> for LogSoft<S> {
     }
 }
 
-/// `(M, S)`: the row maximum and `Σ e^(x - M)` in one pass.
+/// Rows up to this long (4 MiB, input and output together well inside L3)
+/// store `e^(x - M)` and rescale it in place (one `exp` per element); longer
+/// rows recompute it in the last pass instead of re-reading a stored copy
+/// from DRAM.
+const THREE_PASS_MAX: usize = 1 << 20;
+
+/// Row maximum over the non-NaN values (-inf if there are none); a NaN is
+/// caught later because it poisons the sum.
 #[inline(always)]
-fn max_sumexp<S: Simd>(s: S, x: &[f32]) -> (f32, f32) {
+fn row_max<S: Simd>(s: S, x: &[f32]) -> f32 {
     let l = S::LANES;
-    // Start from the most negative *finite* value: then -inf inputs give
-    // e^(-inf) = 0 and an unchanged maximum rescales by e^0 = 1, so no lane
-    // ever computes -inf - -inf. An all -inf row ends with S = 0 and becomes
-    // 0/0 = NaN in the second pass, as in NumPy.
-    let mut m = s.splat(f32::MIN);
-    let mut acc = s.splat(0.0);
-    let mut blocks = x.chunks_exact(4 * l);
-    for c in &mut blocks {
-        let (v0, v1, v2, v3) = (
-            s.load(c),
-            s.load(&c[l..]),
-            s.load(&c[2 * l..]),
-            s.load(&c[3 * l..]),
-        );
-        let bm = s.max(s.max(v0, v1), s.max(v2, v3));
-        // The running maximum settles quickly, so the rescale (an extra exp)
-        // is skipped unless some lane actually grew.
-        if s.mask_any(s.lt(m, bm)) {
-            let m_new = s.max(bm, m);
-            acc = s.mul(acc, math::exp(s, s.sub(m, m_new)));
-            m = m_new;
+    let n = x.len();
+    let mut m = [s.splat(f32::NEG_INFINITY); 4];
+    let mut i = 0;
+    while i + 4 * l <= n {
+        for (j, mj) in m.iter_mut().enumerate() {
+            *mj = s.max(s.load(&x[i + j * l..]), *mj);
         }
-        let e01 = s.add(math::exp(s, s.sub(v0, m)), math::exp(s, s.sub(v1, m)));
-        let e23 = s.add(math::exp(s, s.sub(v2, m)), math::exp(s, s.sub(v3, m)));
-        acc = s.add(acc, s.add(e01, e23));
+        i += 4 * l;
     }
-    let mut rest = blocks.remainder().chunks(l);
-    for c in &mut rest {
-        let v = if c.len() == l {
-            s.load(c)
-        } else {
-            s.load_tail(c, f32::NEG_INFINITY)
-        };
-        let m_new = s.max(v, m);
-        let e = math::exp(s, s.sub(v, m_new));
-        acc = s.fma(acc, math::exp(s, s.sub(m, m_new)), e);
-        m = m_new;
+    while i + l <= n {
+        m[0] = s.max(s.load(&x[i..]), m[0]);
+        i += l;
     }
-    let big_m = s.reduce_max(m);
-    let bm = s.splat(big_m);
-    let total = s.reduce_add(s.mul(acc, math::exp(s, s.sub(m, bm))));
-    // NaN input: s.max drops NaN lanes but the sums carry it.
-    (big_m, total)
+    if i < n {
+        m[1] = s.max(s.load_tail(&x[i..], f32::NEG_INFINITY), m[1]);
+    }
+    s.reduce_max(s.max(s.max(m[0], m[1]), s.max(m[2], m[3])))
+}
+
+/// `Σ e^(x - m)`, also writing the terms to `out` when given. Partial sums
+/// of 1024 terms are folded into an f64 total, so long rows lose no accuracy.
+#[inline(always)]
+fn sum_exp<S: Simd>(s: S, x: &[f32], m: f32, mut out: Option<&mut [f32]>) -> f64 {
+    const CHUNK: usize = 1024;
+    let l = S::LANES;
+    let n = x.len();
+    let mv = s.splat(m);
+    let mut total = 0.0f64;
+    let mut start = 0;
+    while start < n {
+        let end = (start + CHUNK).min(n);
+        let mut acc = [s.splat(0.0); 2];
+        let mut i = start;
+        while i + 2 * l <= end {
+            for (j, a) in acc.iter_mut().enumerate() {
+                let e = math::exp(s, s.sub(s.load(&x[i + j * l..]), mv));
+                if let Some(o) = out.as_deref_mut() {
+                    s.store(&mut o[i + j * l..], e);
+                }
+                *a = s.add(*a, e);
+            }
+            i += 2 * l;
+        }
+        while i < end {
+            // -inf fill gives e^(-inf) = 0 in the unused lanes.
+            let full = i + l <= end;
+            let v = if full {
+                s.load(&x[i..])
+            } else {
+                s.load_tail(&x[i..end], f32::NEG_INFINITY)
+            };
+            let e = math::exp(s, s.sub(v, mv));
+            if let Some(o) = out.as_deref_mut() {
+                if full {
+                    s.store(&mut o[i..], e);
+                } else {
+                    s.store_tail(&mut o[i..end], e);
+                }
+            }
+            acc[0] = s.add(acc[0], e);
+            i += l;
+        }
+        total += f64::from(s.reduce_add(s.add(acc[0], acc[1])));
+        start = end;
+    }
+    total
+}
+
+/// `x *= k` in place.
+#[inline(always)]
+fn scale_in_place<S: Simd>(s: S, x: &mut [f32], k: f32) {
+    let l = S::LANES;
+    let kv = s.splat(k);
+    let n = x.len();
+    let mut i = 0;
+    while i + l <= n {
+        let v = s.mul(s.load(&x[i..]), kv);
+        s.store(&mut x[i..], v);
+        i += l;
+    }
+    if i < n {
+        let v = s.mul(s.load_tail(&x[i..], 0.0), kv);
+        s.store_tail(&mut x[i..], v);
+    }
 }
 
 #[inline(always)]
 fn softmax_k<S: Simd>(s: S, x: &[f32], cols: usize, out: &mut [f32], log: bool) {
     for (row, orow) in x.chunks_exact(cols).zip(out.chunks_exact_mut(cols)) {
-        let (m, total) = max_sumexp(s, row);
+        let m = row_max(s, row);
+        if !log && cols <= THREE_PASS_MAX {
+            // In cache: write e^(x - M) while summing, then scale in place.
+            let total = sum_exp(s, row, m, Some(&mut *orow));
+            scale_in_place(s, orow, (1.0 / total) as f32);
+            continue;
+        }
+        let total = sum_exp(s, row, m, None);
         let mv = s.splat(m);
         if log {
             // (x - M) - ln S: no rounding of M + ln S, whose magnitude
             // can dwarf the result.
-            let lse = s.splat(total.ln());
+            let lse = s.splat(total.ln() as f32);
             map1(s, row, orow, &LogSoft::<S> { m: mv, lse });
         } else {
-            let inv = s.splat(1.0 / total);
-            // Streams (non-temporal stores) when the row is huge.
+            // Huge rows: recompute e^(x - M) rather than re-read a stored
+            // copy, and stream the result past the caches.
+            let inv = s.splat((1.0 / total) as f32);
             map1(s, row, orow, &SoftExp::<S> { m: mv, inv });
         }
     }
@@ -407,6 +461,36 @@ mod tests {
                         let want = f64::from(r[j]) / (ms + 1e-5).sqrt() * wj;
                         prop_assert!((f64::from(rr[j]) - want).abs() <= 1e-6 * want.abs() + 1e-6, "{be}: rms {} vs {want}", rr[j]);
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn long_rows_take_the_two_pass_path_and_agree() {
+        let n = THREE_PASS_MAX + 17;
+        // A masked prefix (-inf) and a maximum far from the start exercise
+        // the online rescaling.
+        let mut x: Vec<f32> = (0..n).map(|i| ((i * 7919) % 1000) as f32 * 0.01).collect();
+        x[..100].fill(f32::NEG_INFINITY);
+        x[n / 2] = 30.0;
+        let want = softmax_ref(&x);
+        for be in test_backends() {
+            let mut out = vec![0.0; n];
+            softmax_d(be, &x, n, &mut out);
+            let mut lout = vec![0.0; n];
+            log_softmax_d(be, &x, n, &mut lout);
+            for i in (0..n).step_by(997).chain([0, 99, 100, n / 2, n - 1]) {
+                let w = want[i];
+                assert!(
+                    (f64::from(out[i]) - w).abs() <= 1e-5 * w + 1e-30,
+                    "{be} {i}: {} vs {w}",
+                    out[i]
+                );
+                if w > 0.0 {
+                    assert!((f64::from(lout[i]) - w.ln()).abs() <= 1e-5 * w.ln().abs().max(1.0));
+                } else {
+                    assert_eq!(lout[i], f32::NEG_INFINITY);
                 }
             }
         }
