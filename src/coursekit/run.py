@@ -28,6 +28,7 @@ import os
 import re
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +54,7 @@ class Result:
     seconds: float
     status: str  # "ok", "exited", "FAILED"
     message: str = ""
+    report: str = ""  # the failure report: notebook, cell number, source, traceback
 
 
 def course_dirs(root: Path, group: str) -> list[Path]:
@@ -144,24 +146,28 @@ def run_notebook(
     try:
         cells = nbsrc.read(path)
     except nbsrc.NotebookFormatError as exc:
-        return Result(path, 0, 0.0, "FAILED", str(exc))
+        return Result(path, 0, 0.0, "FAILED", str(exc), report=str(exc))
     nb = nbsrc.to_nbformat(cells)
-    os.environ["COURSEKIT_NOTEBOOK"] = str(path)
-    os.environ["COURSEKIT_PARAMS"] = json.dumps(params)
-    os.environ["COURSEKIT_RUN_DIR"] = str(run_dir)
+    # The kernel learns what it runs from its environment (see coursekit.runtime).
+    env = {
+        **os.environ,
+        "COURSEKIT_NOTEBOOK": str(path),
+        "COURSEKIT_PARAMS": json.dumps(params),
+        "COURSEKIT_RUN_DIR": str(run_dir),
+    }
     client = NotebookClient(
         nb,
         timeout=timeout,
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
     )
-    status, message, executed = "ok", "", 0
+    status, message, report, executed = "ok", "", "", 0
     target = _output_path(out_dir, root, path)
     target.parent.mkdir(parents=True, exist_ok=True)
     # The JVM's and the kernel's own chatter go to a log beside the executed notebook.
     log_path = target.with_suffix(".kernel.log")
     try:
-        with log_path.open("w") as log, client.setup_kernel(stdout=log, stderr=log):
+        with log_path.open("w") as log, client.setup_kernel(env=env, stdout=log, stderr=log):
             for index, cell in enumerate(nb.cells):
                 if cell.cell_type != "code":
                     continue
@@ -175,24 +181,23 @@ def run_notebook(
                     where = f"cell {number}" if number else "the runtime setup cell"
                     status = "FAILED"
                     message = f"{where}: {exc.ename}: {exc.evalue}"
-                    error = exc.traceback or str(exc)
-                    print(_failure_report(path, number, cell.source, error), file=sys.stderr)
+                    report = _failure_report(path, number, cell.source, exc.traceback or str(exc))
                     break
                 except CellTimeoutError:
                     status = "FAILED"
                     message = f"cell {number}: timed out after {timeout} s"
-                    print(_failure_report(path, number, cell.source, message), file=sys.stderr)
+                    report = _failure_report(path, number, cell.source, message)
                     break
                 if number:
                     executed += 1
     except DeadKernelError as exc:
         status, message = "FAILED", f"the kernel died: {exc}"
-        print(_failure_report(path, 0, f"(kernel log: {log_path})", message), file=sys.stderr)
+        report = _failure_report(path, 0, f"(kernel log: {log_path})", message)
     nbformat.write(nb, target)
-    return Result(path, executed, time.monotonic() - start, status, message)
+    return Result(path, executed, time.monotonic() - start, status, message, report)
 
 
-def summary(results: list[Result], root: Path) -> str:
+def summary(results: list[Result], root: Path, wall: float) -> str:
     def name(p: Path) -> str:
         try:
             return str(p.relative_to(root))
@@ -207,7 +212,7 @@ def summary(results: list[Result], root: Path) -> str:
     lines += [fmt.format(*row) for row in rows]
     failed = sum(r.status == "FAILED" for r in results)
     total = sum(r.seconds for r in results)
-    lines.append(f"total {total:.1f} s")
+    lines.append(f"wall time {wall:.1f} s (notebooks' own times add up to {total:.1f} s)")
     lines.append(f"{len(results) - failed} passed, {failed} failed")
     return "\n".join(lines)
 
@@ -230,6 +235,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--timeout", type=int, default=600, help="seconds per cell (default 600)")
     parser.add_argument("--out-dir", type=Path, help="executed notebooks (default build/notebooks)")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=2,
+        help="notebooks run side by side, each in its own kernel and JVM (default 2)",
+    )
     args = parser.parse_args(argv)
 
     root = project_root(Path.cwd())
@@ -249,25 +260,48 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     notebooks = list(dict.fromkeys(notebooks))
+    if args.jobs < 1:
+        print(f"error: --jobs must be at least 1, got {args.jobs}", file=sys.stderr)
+        return 2
     if not notebooks:
         print("no notebooks to run")
         return 0
 
     out_dir = (args.out_dir or root / "build" / "notebooks").resolve()
     run_dir = root / "build" / "runs" / time.strftime("%Y%m%d-%H%M%S")
-    results = []
-    for index, path in enumerate(notebooks, 1):
-        shown = path.relative_to(root) if path.is_relative_to(root) else path
-        print(f"[{index}/{len(notebooks)}] {shown}", flush=True)
-        result = run_notebook(
+    started = time.monotonic()
+
+    def shown(path: Path) -> Path:
+        return path.relative_to(root) if path.is_relative_to(root) else path
+
+    def one(path: Path) -> Result:
+        return run_notebook(
             path, root=root, out_dir=out_dir, run_dir=run_dir, params=params, timeout=args.timeout
         )
+
+    def report(done: int, result: Result) -> None:
+        print(f"[{done}/{len(notebooks)}] {shown(result.notebook)}", flush=True)
         print(
             f"    {result.status} in {result.seconds:.1f} s {result.message}".rstrip(), flush=True
         )
-        results.append(result)
+        if result.report:
+            print(result.report, file=sys.stderr, flush=True)
+
+    results: list[Result] = []
+    if args.jobs == 1:
+        for done, path in enumerate(notebooks, 1):
+            results.append(one(path))
+            report(done, results[-1])
+    else:
+        # Each notebook has its own kernel and JVM, so notebooks can run side by side.
+        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            futures = [pool.submit(one, path) for path in notebooks]
+            for done, future in enumerate(as_completed(futures), 1):
+                results.append(future.result())
+                report(done, results[-1])
+    results.sort(key=lambda r: notebooks.index(r.notebook))
     print()
-    print(summary(results, root))
+    print(summary(results, root, time.monotonic() - started))
     print(f"executed notebooks: {out_dir}")
     return 1 if any(r.status == "FAILED" for r in results) else 0
 
