@@ -9,9 +9,10 @@
 //! sums `e^(x - M)` (every exponent is <= 0, so nothing overflows) in f32
 //! chunks of 1024 folded into an f64 total. Rows that fit in cache store the
 //! terms in pass 2 and pass 3 scales them by `1/S` in place (one `exp` per
-//! element); longer rows recompute `e^(x - M) / S` in pass 3 with streaming
-//! stores rather than re-reading a stored copy from DRAM. Log-softmax writes
-//! `(x - M) - ln S`. NaN anywhere in a row makes that row NaN, and a row of
+//! element). Rows too long for the cache find `M` and `S` in one read (per-lane
+//! online softmax, see `online_max_sumexp`) and then write `e^(x - M) / S`
+//! with streaming stores: two reads of DRAM instead of re-reading a copy.
+//! Log-softmax writes `(x - M) - ln S`. NaN anywhere in a row makes that row NaN, and a row of
 //! `-inf` is NaN, exactly as NumPy's `exp(x - x.max())` expression.
 
 use crate::Error;
@@ -151,6 +152,79 @@ fn sum_exp<S: Simd>(s: S, x: &[f32], m: f32, mut out: Option<&mut [f32]>) -> f64
     total
 }
 
+/// `(M, Σ e^(x - M))` in a single read, for rows too long for the cache.
+///
+/// Each SIMD lane keeps a running maximum `m` and a running `Σ e^(x - m)`,
+/// rescaled by `e^(m_old - m_new)` when the maximum grows (the "online
+/// softmax" of Milakov & Gimelshein; checked once per four vectors, and
+/// almost never true once the maximum has settled). Every 1024 elements the
+/// f32 lane sums are folded into per-lane f64 totals, so accuracy does not
+/// degrade with length. `m` starts at the most negative finite f32, so a
+/// `-inf` input contributes `e^(-inf) = 0` and never forms `-inf - -inf`.
+#[inline(always)]
+fn online_max_sumexp<S: Simd>(s: S, x: &[f32]) -> (f32, f64) {
+    const CHUNK: usize = 1024;
+    let l = S::LANES;
+    let n = x.len();
+    let mut m = s.splat(f32::MIN);
+    let mut lane_m = [f32::MIN; 16];
+    let mut lane_tot = [0.0f64; 16];
+    let (mut mbuf, mut abuf) = ([0.0f32; 16], [0.0f32; 16]);
+    let mut start = 0;
+    while start < n {
+        let end = (start + CHUNK).min(n);
+        let mut acc = s.splat(0.0);
+        let mut i = start;
+        while i + 4 * l <= end {
+            let v = [
+                s.load(&x[i..]),
+                s.load(&x[i + l..]),
+                s.load(&x[i + 2 * l..]),
+                s.load(&x[i + 3 * l..]),
+            ];
+            let bm = s.max(s.max(v[0], v[1]), s.max(v[2], v[3]));
+            if s.mask_any(s.lt(m, bm)) {
+                let m_new = s.max(bm, m);
+                acc = s.mul(acc, math::exp(s, s.sub(m, m_new)));
+                m = m_new;
+            }
+            let e01 = s.add(math::exp(s, s.sub(v[0], m)), math::exp(s, s.sub(v[1], m)));
+            let e23 = s.add(math::exp(s, s.sub(v[2], m)), math::exp(s, s.sub(v[3], m)));
+            acc = s.add(acc, s.add(e01, e23));
+            i += 4 * l;
+        }
+        while i < end {
+            let v = if i + l <= end {
+                s.load(&x[i..])
+            } else {
+                s.load_tail(&x[i..end], f32::NEG_INFINITY)
+            };
+            let m_new = s.max(v, m);
+            acc = s.mul(acc, math::exp(s, s.sub(m, m_new)));
+            m = m_new;
+            acc = s.add(acc, math::exp(s, s.sub(v, m)));
+            i += l;
+        }
+        // Fold this chunk's lane sums into the f64 lane totals.
+        s.store(&mut mbuf, m);
+        s.store(&mut abuf, acc);
+        for j in 0..l {
+            if mbuf[j] != lane_m[j] {
+                lane_tot[j] *= (f64::from(lane_m[j]) - f64::from(mbuf[j])).exp();
+                lane_m[j] = mbuf[j];
+            }
+            lane_tot[j] += f64::from(abuf[j]);
+        }
+        start = end;
+    }
+    let big_m = lane_m[..l].iter().copied().fold(f32::MIN, f32::max);
+    let mut total = 0.0f64;
+    for j in 0..l {
+        total += lane_tot[j] * (f64::from(lane_m[j]) - f64::from(big_m)).exp();
+    }
+    (big_m, total)
+}
+
 /// `x *= k` in place.
 #[inline(always)]
 fn scale_in_place<S: Simd>(s: S, x: &mut [f32], k: f32) {
@@ -172,14 +246,18 @@ fn scale_in_place<S: Simd>(s: S, x: &mut [f32], k: f32) {
 #[inline(always)]
 fn softmax_k<S: Simd>(s: S, x: &[f32], cols: usize, out: &mut [f32], log: bool) {
     for (row, orow) in x.chunks_exact(cols).zip(out.chunks_exact_mut(cols)) {
-        let m = row_max(s, row);
-        if !log && cols <= THREE_PASS_MAX {
-            // In cache: write e^(x - M) while summing, then scale in place.
-            let total = sum_exp(s, row, m, Some(&mut *orow));
-            scale_in_place(s, orow, (1.0 / total) as f32);
-            continue;
-        }
-        let total = sum_exp(s, row, m, None);
+        let (m, total) = if cols <= THREE_PASS_MAX {
+            let m = row_max(s, row);
+            if !log {
+                // In cache: write e^(x - M) while summing, scale in place.
+                let total = sum_exp(s, row, m, Some(&mut *orow));
+                scale_in_place(s, orow, (1.0 / total) as f32);
+                continue;
+            }
+            (m, sum_exp(s, row, m, None))
+        } else {
+            online_max_sumexp(s, row)
+        };
         let mv = s.splat(m);
         if log {
             // (x - M) - ln S: no rounding of M + ln S, whose magnitude
