@@ -429,6 +429,73 @@ impl Attention {
 }
 
 #[cfg(test)]
+/// A tiny random BERT written as a real safetensors file plus config.json.
+pub(crate) fn tiny_model_dir(tag: &str, layers: usize) -> std::path::PathBuf {
+    let (v, h, i, p) = (20usize, 8usize, 16usize, 16usize);
+    let mut shapes: Vec<(String, Vec<usize>)> = vec![
+        ("embeddings.word_embeddings.weight".into(), vec![v, h]),
+        ("embeddings.position_embeddings.weight".into(), vec![p, h]),
+        ("embeddings.token_type_embeddings.weight".into(), vec![2, h]),
+        ("embeddings.LayerNorm.weight".into(), vec![h]),
+        ("embeddings.LayerNorm.bias".into(), vec![h]),
+    ];
+    for l in 0..layers {
+        for (name, shape) in [
+            ("attention.self.query.weight", vec![h, h]),
+            ("attention.self.query.bias", vec![h]),
+            ("attention.self.key.weight", vec![h, h]),
+            ("attention.self.key.bias", vec![h]),
+            ("attention.self.value.weight", vec![h, h]),
+            ("attention.self.value.bias", vec![h]),
+            ("attention.output.dense.weight", vec![h, h]),
+            ("attention.output.dense.bias", vec![h]),
+            ("attention.output.LayerNorm.weight", vec![h]),
+            ("attention.output.LayerNorm.bias", vec![h]),
+            ("intermediate.dense.weight", vec![i, h]),
+            ("intermediate.dense.bias", vec![i]),
+            ("output.dense.weight", vec![h, i]),
+            ("output.dense.bias", vec![h]),
+            ("output.LayerNorm.weight", vec![h]),
+            ("output.LayerNorm.bias", vec![h]),
+        ] {
+            shapes.push((format!("encoder.layer.{l}.{name}"), shape));
+        }
+    }
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut header = serde_json::Map::new();
+    let mut data = Vec::new();
+    for (name, shape) in &shapes {
+        let n: usize = shape.iter().product();
+        let start = data.len();
+        for _ in 0..n {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let x = (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+            data.extend_from_slice(&x.to_le_bytes());
+        }
+        header.insert(
+            name.clone(),
+            serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [start, data.len()]}),
+        );
+    }
+    let header = serde_json::to_vec(&header).unwrap();
+    let mut file = (header.len() as u64).to_le_bytes().to_vec();
+    file.extend_from_slice(&header);
+    file.extend_from_slice(&data);
+    let dir = std::env::temp_dir().join(format!("realizar-tiny-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("model.safetensors"), file).unwrap();
+    let config = serde_json::json!({
+        "model_type": "bert", "hidden_act": "gelu", "vocab_size": v, "hidden_size": h,
+        "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": i,
+        "max_position_embeddings": p, "type_vocab_size": 2, "layer_norm_eps": 1e-12,
+    });
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+    dir
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -459,72 +526,6 @@ mod tests {
             let err = BertConfig::from_json(&config_json(extra)).unwrap_err();
             assert!(err.contains(want), "{extra}: {err}");
         }
-    }
-
-    /// A tiny random BERT written as a real safetensors file plus config.json.
-    fn tiny_model_dir(tag: &str, layers: usize) -> std::path::PathBuf {
-        let (v, h, i, p) = (20usize, 8usize, 16usize, 16usize);
-        let mut shapes: Vec<(String, Vec<usize>)> = vec![
-            ("embeddings.word_embeddings.weight".into(), vec![v, h]),
-            ("embeddings.position_embeddings.weight".into(), vec![p, h]),
-            ("embeddings.token_type_embeddings.weight".into(), vec![2, h]),
-            ("embeddings.LayerNorm.weight".into(), vec![h]),
-            ("embeddings.LayerNorm.bias".into(), vec![h]),
-        ];
-        for l in 0..layers {
-            for (name, shape) in [
-                ("attention.self.query.weight", vec![h, h]),
-                ("attention.self.query.bias", vec![h]),
-                ("attention.self.key.weight", vec![h, h]),
-                ("attention.self.key.bias", vec![h]),
-                ("attention.self.value.weight", vec![h, h]),
-                ("attention.self.value.bias", vec![h]),
-                ("attention.output.dense.weight", vec![h, h]),
-                ("attention.output.dense.bias", vec![h]),
-                ("attention.output.LayerNorm.weight", vec![h]),
-                ("attention.output.LayerNorm.bias", vec![h]),
-                ("intermediate.dense.weight", vec![i, h]),
-                ("intermediate.dense.bias", vec![i]),
-                ("output.dense.weight", vec![h, i]),
-                ("output.dense.bias", vec![h]),
-                ("output.LayerNorm.weight", vec![h]),
-                ("output.LayerNorm.bias", vec![h]),
-            ] {
-                shapes.push((format!("encoder.layer.{l}.{name}"), shape));
-            }
-        }
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut header = serde_json::Map::new();
-        let mut data = Vec::new();
-        for (name, shape) in &shapes {
-            let n: usize = shape.iter().product();
-            let start = data.len();
-            for _ in 0..n {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                let x = (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
-                data.extend_from_slice(&x.to_le_bytes());
-            }
-            header.insert(
-                name.clone(),
-                serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [start, data.len()]}),
-            );
-        }
-        let header = serde_json::to_vec(&header).unwrap();
-        let mut file = (header.len() as u64).to_le_bytes().to_vec();
-        file.extend_from_slice(&header);
-        file.extend_from_slice(&data);
-        let dir = std::env::temp_dir().join(format!("realizar-tiny-{tag}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("model.safetensors"), file).unwrap();
-        let config = serde_json::json!({
-            "model_type": "bert", "hidden_act": "gelu", "vocab_size": v, "hidden_size": h,
-            "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": i,
-            "max_position_embeddings": p, "type_vocab_size": 2, "layer_norm_eps": 1e-12,
-        });
-        std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
-        dir
     }
 
     #[test]

@@ -257,6 +257,60 @@ mod tests {
         assert!(err.to_string().contains("/nonexistent/model"));
     }
 
+    /// The tiny random BERT of `bert.rs` with a 20-token vocabulary.
+    fn tiny_encoder(tag: &str) -> (SentenceEncoder, std::path::PathBuf) {
+        let dir = crate::bert::tiny_model_dir(tag, 2);
+        let vocab = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nthe\ncat\nsat\non\nmat\n\
+                     a\ndog\nran\n.\n,\n##s\nred\nblue\nbig\nsmall\n";
+        std::fs::write(dir.join("vocab.txt"), vocab).unwrap();
+        (SentenceEncoder::load(&dir).unwrap(), dir)
+    }
+
+    #[test]
+    fn padded_batch_with_mask_equals_unpadded_texts() {
+        let (enc, dir) = tiny_encoder("padded");
+        assert_eq!((enc.dim(), enc.max_seq_length()), (8, 16));
+        let texts = ["the cat sat on the mat.", "a dog", ""];
+        let batch = enc.tokenizer().encode_batch(&texts);
+        let seq_len = batch[0].ids.len();
+        let ids: Vec<u32> = batch.iter().flat_map(|e| e.ids.clone()).collect();
+        let mask: Vec<u32> = batch
+            .iter()
+            .flat_map(|e| e.attention_mask.clone())
+            .collect();
+        let padded = enc.encode_padded(&ids, &mask, seq_len, true).unwrap();
+        let plain = enc.encode(&texts, 2, true).unwrap();
+        let one_by_one: Vec<f32> = texts
+            .iter()
+            .flat_map(|t| enc.encode(&[t], 1, true).unwrap())
+            .collect();
+        for ((a, b), c) in padded.iter().zip(&plain).zip(&one_by_one) {
+            assert!((a - b).abs() < 1e-6 && (a - c).abs() < 1e-6, "{a} {b} {c}");
+        }
+        for row in plain.chunks(8) {
+            let norm: f32 = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+            assert!((norm - 1.0).abs() < 1e-5, "{norm}");
+        }
+        // Truncated to the 16 positions of the tiny model.
+        assert_eq!(enc.count_tokens(&"cat ".repeat(40)), 16);
+        assert_eq!(
+            enc.encode(&[&"cat ".repeat(40)], 4, false).unwrap().len(),
+            8
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn bad_padded_input_and_batch_size_are_errors() {
+        let (enc, dir) = tiny_encoder("badpad");
+        assert!(enc.encode_padded(&[2, 5, 0], &[1, 0, 1], 3, true).is_err());
+        assert!(enc.encode_padded(&[2, 5, 3], &[1, 1], 3, true).is_err());
+        assert!(enc.encode_padded(&[2, 5, 3], &[1, 1, 1], 0, true).is_err());
+        assert!(enc.encode(&["cat"], 0, true).is_err());
+        assert!(enc.encode(&[], 4, true).unwrap().is_empty());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
     #[test]
     fn encoder_is_send_and_sync() {
         fn check<T: Send + Sync>() {}
