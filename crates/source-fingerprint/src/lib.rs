@@ -35,7 +35,10 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
             if name != "target" && name != "python" {
                 collect(&path, out)?;
             }
-        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("rs" | "toml")) {
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("rs" | "toml")
+        ) {
             out.push(path);
         }
     }
@@ -58,7 +61,11 @@ pub fn fingerprint(root: &Path, crate_dirs: &[&str]) -> io::Result<String> {
         .into_iter()
         .map(|p| {
             let rel = p.strip_prefix(root).unwrap_or(&p);
-            let key = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+            let key = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
             (key, p)
         })
         .collect();
@@ -88,8 +95,14 @@ pub fn emit(manifest_dir: &Path, crate_dirs: &[&str]) {
     for dir in crate_dirs {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
-    println!("cargo:rerun-if-changed={}", root.join("Cargo.toml").display());
-    println!("cargo:rerun-if-changed={}", root.join("Cargo.lock").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("Cargo.toml").display()
+    );
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("Cargo.lock").display()
+    );
 }
 
 #[cfg(test)]
@@ -128,12 +141,19 @@ mod tests {
         }
         fs::write(root.join("crates/k/src/lib.rs"), "pub fn k() -> u8 { 1 }\n").unwrap();
         fs::write(root.join("crates/k/src/a.rs"), "// é unicode\n").unwrap();
-        fs::write(root.join("crates/k/Cargo.toml"), "[package]\nname = \"k\"\n").unwrap();
+        fs::write(
+            root.join("crates/k/Cargo.toml"),
+            "[package]\nname = \"k\"\n",
+        )
+        .unwrap();
         fs::write(root.join("crates/k/target/x.rs"), "ignored").unwrap();
         fs::write(root.join("crates/k/python/y.rs"), "ignored").unwrap();
         fs::write(root.join("crates/k/README.md"), "ignored").unwrap();
         fs::write(root.join("Cargo.toml"), "[workspace]\n").unwrap();
-        assert_eq!(fingerprint(&root, &["crates/k"]).unwrap(), "63f64dd5174155a1");
+        assert_eq!(
+            fingerprint(&root, &["crates/k"]).unwrap(),
+            "63f64dd5174155a1"
+        );
         fs::remove_dir_all(&root).unwrap();
     }
 }
