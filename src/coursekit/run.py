@@ -38,6 +38,7 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 
 from coursekit import notebook as nbsrc
 from coursekit.runtime import project_root
+from coursekit.runtime.session import jars_cached
 
 COURSES = ("1", "3", "4")
 # Notebooks in a folder of this name are tasks that another notebook runs with
@@ -217,6 +218,57 @@ def summary(results: list[Result], root: Path, wall: float) -> str:
     return "\n".join(lines)
 
 
+def execute(
+    notebooks: list[Path],
+    *,
+    root: Path,
+    out_dir: Path,
+    params: dict[str, str],
+    timeout: int,
+    jobs: int,
+) -> tuple[list[Result], float]:
+    """Run the notebooks (``jobs`` at a time), reporting each; results in input order."""
+    run_dir = root / "build" / "runs" / time.strftime("%Y%m%d-%H%M%S")
+    started = time.monotonic()
+
+    def shown(path: Path) -> Path:
+        return path.relative_to(root) if path.is_relative_to(root) else path
+
+    def one(path: Path) -> Result:
+        return run_notebook(
+            path, root=root, out_dir=out_dir, run_dir=run_dir, params=params, timeout=timeout
+        )
+
+    def report(done: int, result: Result) -> None:
+        print(f"[{done}/{len(notebooks)}] {shown(result.notebook)}", flush=True)
+        print(
+            f"    {result.status} in {result.seconds:.1f} s {result.message}".rstrip(), flush=True
+        )
+        if result.report:
+            print(result.report, file=sys.stderr, flush=True)
+
+    results: list[Result] = []
+    queue = list(notebooks)
+    if jobs == 1 or not jars_cached():
+        # Alone first: two JVMs fetching the Delta jars into one Ivy cache at once can
+        # corrupt it; after one start the jars load straight from the cache.
+        results.append(one(queue.pop(0)))
+        report(1, results[-1])
+    if jobs == 1:
+        for path in queue:
+            results.append(one(path))
+            report(len(results), results[-1])
+    elif queue:
+        # Each notebook has its own kernel and JVM, so notebooks can run side by side.
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(one, path) for path in queue]
+            for future in as_completed(futures):
+                results.append(future.result())
+                report(len(results), results[-1])
+    results.sort(key=lambda r: notebooks.index(r.notebook))
+    return results, time.monotonic() - started
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m coursekit.run",
@@ -268,40 +320,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     out_dir = (args.out_dir or root / "build" / "notebooks").resolve()
-    run_dir = root / "build" / "runs" / time.strftime("%Y%m%d-%H%M%S")
-    started = time.monotonic()
-
-    def shown(path: Path) -> Path:
-        return path.relative_to(root) if path.is_relative_to(root) else path
-
-    def one(path: Path) -> Result:
-        return run_notebook(
-            path, root=root, out_dir=out_dir, run_dir=run_dir, params=params, timeout=args.timeout
-        )
-
-    def report(done: int, result: Result) -> None:
-        print(f"[{done}/{len(notebooks)}] {shown(result.notebook)}", flush=True)
-        print(
-            f"    {result.status} in {result.seconds:.1f} s {result.message}".rstrip(), flush=True
-        )
-        if result.report:
-            print(result.report, file=sys.stderr, flush=True)
-
-    results: list[Result] = []
-    if args.jobs == 1:
-        for done, path in enumerate(notebooks, 1):
-            results.append(one(path))
-            report(done, results[-1])
-    else:
-        # Each notebook has its own kernel and JVM, so notebooks can run side by side.
-        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            futures = [pool.submit(one, path) for path in notebooks]
-            for done, future in enumerate(as_completed(futures), 1):
-                results.append(future.result())
-                report(done, results[-1])
-    results.sort(key=lambda r: notebooks.index(r.notebook))
+    results, wall = execute(
+        notebooks, root=root, out_dir=out_dir, params=params, timeout=args.timeout, jobs=args.jobs
+    )
     print()
-    print(summary(results, root, time.monotonic() - started))
+    print(summary(results, root, wall))
     print(f"executed notebooks: {out_dir}")
     return 1 if any(r.status == "FAILED" for r in results) else 0
 

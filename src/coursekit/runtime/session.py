@@ -127,6 +127,11 @@ def volumes_conf(volumes: Path) -> dict[str, str]:
     }
 
 
+def jars_cached() -> bool:
+    """True when the Delta jars were fetched before and start-up needs no resolver."""
+    return _cached_jars(ivy_dir(), delta_coordinate()) is not None
+
+
 def build_session(
     warehouse: Path,
     *,
