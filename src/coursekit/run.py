@@ -10,14 +10,15 @@ Selecting notebooks::
 
     python -m coursekit.run demos/course1/week2            # files or directories
     python -m coursekit.run --course 1                     # a course's demos and lab solutions
-    python -m coursekit.run --course examples              # examples/databricks
+    python -m coursekit.run --course examples              # examples/databricks only
     python -m coursekit.run nb.py --param schema=dev       # widget values
 
 A course collects ``demos/course<N>/**`` and ``labs/course<N>/**/solutions/`` (never the
 learner versions with blanks), except notebooks in a ``tasks/`` folder: those are job
 tasks that their orchestrating notebook runs with ``dbutils.notebook.run``.
-``examples/databricks`` is its own group, ``examples``: those notebooks need the Rust
-wheels built, which course sessions do not.
+``examples/databricks`` (notebooks over the Rust wheels: trueno against NumPy, realizar
+embeddings) belongs to course 4, whose session builds and installs the wheels; it can
+also be run alone as the group ``examples``.
 """
 
 from __future__ import annotations
@@ -60,11 +61,13 @@ class Result:
 
 def course_dirs(root: Path, group: str) -> list[Path]:
     """The directories a course (or the ``examples`` group) draws notebooks from."""
+    examples = root / "examples" / "databricks"
     if group == "examples":
-        return [root / "examples" / "databricks"]
+        return [examples]
     if group not in COURSES:
         raise ValueError(f"unknown course {group!r}: choose one of {', '.join(GROUPS)}")
-    return [root / "demos" / f"course{group}", root / "labs" / f"course{group}"]
+    dirs = [root / "demos" / f"course{group}", root / "labs" / f"course{group}"]
+    return [*dirs, examples] if group == "4" else dirs
 
 
 def collect(paths: list[Path]) -> list[Path]:
@@ -280,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         choices=GROUPS,
         default=[],
-        help="a course's demos and lab solutions (repeatable); 'examples': examples/databricks",
+        help="a course's demos and lab solutions (repeatable); course 4 includes "
+        "examples/databricks, 'examples' runs those alone",
     )
     parser.add_argument(
         "--param", action="append", default=[], metavar="KEY=VALUE", help="widget value"
@@ -306,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"course {group}: no notebooks yet (looked in {where}); nothing to run")
             notebooks.extend(found)
         if not args.paths and not args.course:
-            for group in GROUPS:
+            for group in COURSES:
                 notebooks.extend(collect_course(root, group))
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)

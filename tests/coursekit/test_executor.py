@@ -66,6 +66,13 @@ def outputs_text(cell: nbformat.NotebookNode) -> str:
     return "\n".join(parts)
 
 
+def test_course_4_includes_the_examples(project: Path) -> None:
+    example = write_notebook(project / "examples/databricks/bench.py", "x = 1")
+    assert collect_course(project, "4") == [example.resolve()]
+    assert collect_course(project, "examples") == [example.resolve()]
+    assert collect_course(project, "3") == []
+
+
 def test_course_without_notebooks_says_so_and_passes(project: Path) -> None:
     result = run(project, "--course", "3")
     assert result.returncode == 0, result.stderr
