@@ -4,7 +4,8 @@
 //! writes every element of `out`. Full vectors are processed in the main loop;
 //! the remainder (< one vector) goes through a masked load/store on AVX-512
 //! and a small stack buffer elsewhere, so no length is special.
-//! Approximation errors of the transcendental kernels: see [`crate::math`].
+//! Approximation errors of the transcendental kernels: see `math.rs` (tested
+//! below against f64 references).
 
 use crate::Error;
 use crate::backend;

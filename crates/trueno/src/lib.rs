@@ -2,6 +2,21 @@
 //!
 //! Every kernel has a scalar reference implementation; SIMD backends are
 //! selected once at run time ([`backend`]) and tested against that reference.
+//!
+//! | module | kernels |
+//! |---|---|
+//! | [`elementwise`] | add/sub/mul/div (f32, f64), scale, axpy, fma, relu, sigmoid, tanh, GELU (tanh and erf), exp, log |
+//! | [`reduce`] | sum, dot, norm, min/max, argmin/argmax, mean, var/std (f32, f64) |
+//! | [`rows`] | softmax, log-softmax, layer norm, RMS norm over the rows of a 2-D buffer |
+//! | [`similarity`] | cosine / dot / squared L2 for a pair, 1xN, MxN; fused top-k |
+//! | [`matmul`] | GEMM and GEMV |
+//!
+//! Kernels are written once over a small vector vocabulary (`simd::Simd`)
+//! and compiled per backend: AVX-512 (masked tails), AVX2+FMA, NEON and
+//! scalar. Errors are values ([`Error`]), never panics; empty input and NaN
+//! follow NumPy (see each module). Accuracy bounds are documented where a
+//! kernel approximates (`math` for exp/log/tanh/sigmoid/GELU, [`reduce`] for
+//! the summation scheme) and enforced by the tests.
 
 pub mod backend;
 pub mod elementwise;
@@ -76,3 +91,30 @@ impl std::fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod contract {
+    //! The signatures other crates (realizar, trueno-rag, the bindings) are
+    //! written against: changing one must fail here first.
+    use super::*;
+
+    type Unit = Result<(), Error>;
+    type Dot = fn(&[f32], &[f32]) -> Result<f32, Error>;
+    type Binary = fn(&[f32], &[f32], &mut [f32]) -> Unit;
+    type Rows = fn(&[f32], usize, &mut [f32]) -> Unit;
+    type LayerNorm = fn(&[f32], usize, Option<&[f32]>, Option<&[f32]>, f32, &mut [f32]) -> Unit;
+    type Unary = fn(&[f32], &mut [f32]) -> Unit;
+    type OneToMany = fn(&[f32], &[f32], usize, &mut [f32]) -> Unit;
+    type TopK = fn(&[f32], &[f32], usize, usize, Metric) -> Result<(Vec<i64>, Vec<f32>), Error>;
+
+    #[test]
+    fn public_signatures_are_stable() {
+        let _: Dot = dot;
+        let _: Binary = add;
+        let _: Rows = softmax_rows;
+        let _: LayerNorm = layer_norm_rows;
+        let _: Unary = gelu_erf;
+        let _: OneToMany = cosine_one_to_many;
+        let _: TopK = top_k;
+    }
+}
