@@ -124,6 +124,20 @@ multiversion! {
     pub(crate) fn dot_d(x: &[f32], y: &[f32]) -> f64 = dot_k;
 }
 
+#[inline(always)]
+fn sumsq_k<S: Simd>(s: S, x: &[f32]) -> f64 {
+    let sq = op2!(|s, a, v| s.fma(v, v, a));
+    let (h, x) = x.split_at(align_head(x));
+    let mut total = f64::from(block_sum1(s, h, 0.0, &sq));
+    for b in x.chunks(BLOCK) {
+        total += f64::from(block_sum1(s, b, 0.0, &sq));
+    }
+    total
+}
+multiversion! {
+    fn sumsq_d(x: &[f32]) -> f64 = sumsq_k;
+}
+
 /// `acc + (v - c)`.
 pub(crate) struct CenteredAdd<S: Simd>(pub(crate) S::V);
 
@@ -267,14 +281,19 @@ pub fn dot(a: &[f32], b: &[f32]) -> Result<f32, Error> {
 
 /// Euclidean norm `sqrt(Σ x²)` (0 for empty), overflow- and underflow-safe.
 ///
-/// Fast path: `x·x` through the dot kernel (f32 FMA blocks into f64). If a square overflowed
+/// Fast path: f32 FMA blocks into f64, like [`sum`]. If a square overflowed
 /// (inf) or the total is so small that squares may have lost bits to
 /// underflow, it is recomputed with squares taken in f64, where neither can
 /// happen for any f32 input.
 pub fn norm(x: &[f32]) -> Result<f32, Error> {
     let be = backend::active()?;
-    // x·x through the dot kernel: it streams the one array at full speed.
-    let ss = dot_d(be, x, x);
+    // In L2, one load per FMA (sum of squares) is faster; beyond it, x·x
+    // through the dot kernel streams the array faster (measured, Zen 4).
+    let ss = if x.len() <= 1 << 18 {
+        sumsq_d(be, x)
+    } else {
+        dot_d(be, x, x)
+    };
     if ss.is_nan() || (ss.is_finite() && (ss == 0.0 || ss > 1e-30)) {
         // 0 only if every square is exactly 0 *and* nothing underflowed:
         // a nonzero input with a zero total is caught by the check below.
