@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import os
+import shutil
 import sys
 from collections.abc import Generator
 from pathlib import Path
@@ -182,8 +183,20 @@ def build_session(
         builder = builder.config("spark.jars", ",".join(jars))
     else:
         builder = builder.config("spark.jars.packages", coordinate)
-    with _jvm_output_to(jvm_log):
-        spark = builder.getOrCreate()
+    if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
+        raise RuntimeError(
+            "local Spark needs a Java 17 runtime: no `java` on PATH and JAVA_HOME is not set"
+        )
+    try:
+        with _jvm_output_to(jvm_log):
+            spark = builder.getOrCreate()
+    except Exception as exc:
+        # The JVM's own explanation (an unresolved jar, a bad Java) is in its log.
+        tail = ""
+        if jvm_log is not None and jvm_log.is_file():
+            lines = jvm_log.read_text(errors="replace").splitlines()
+            tail = f"\n--- last lines of {jvm_log} ---\n" + "\n".join(lines[-25:])
+        raise RuntimeError(f"local Spark did not start: {exc}{tail}") from exc
     spark.sparkContext.setLogLevel("ERROR")
     if jars is None:
         _record_jars(spark, ivy, coordinate)
