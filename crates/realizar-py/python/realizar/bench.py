@@ -235,6 +235,10 @@ def bench_embeddings(
     tokens = [encoder.count_tokens(t) for t in texts]
 
     with threadpool_limits(limits=1):
+        from threadpoolctl import threadpool_info  # noqa: PLC0415
+
+        # machine_info() reports BLAS as configured; this is what the timing ran with.
+        blas_threads_timed = sorted({p.get("num_threads") for p in threadpool_info()})
         # Correctness gate, on the whole corpus, before anything is timed.
         got = encoder.encode(texts, batch_size=32).astype(np.float64)
         want = reference.encode(texts, batch_size=32).astype(np.float64)
@@ -286,6 +290,7 @@ def bench_embeddings(
         "model": encoder.model_name,
         "model_dir": str(model_dir),
         "threads": 1,
+        "blas_threads_timed": blas_threads_timed,
         "rounds": rounds,
         "min_time_s": min_time,
         "correctness": {
