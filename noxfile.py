@@ -219,6 +219,15 @@ def bench(session: nox.Session) -> None:
     session.run("python", "-m", "trueno.bench", "--out", str(BUILD / "bench"), *session.posargs)
 
 
+@nox.session(name="bench-realizar", requires=["build"])
+def bench_realizar(session: nox.Session) -> None:
+    """Benchmark realizar: embeddings vs a NumPy forward, serving vs `mlflow models serve`."""
+    session.install(*group("bench"))
+    install_models(session)
+    install_wheels(session)
+    session.run("python", "-m", "realizar.bench", "--out", str(BUILD / "bench"), *session.posargs)
+
+
 @nox.session(
     requires=[
         "test-fast",
