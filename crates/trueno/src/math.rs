@@ -31,6 +31,19 @@ pub(crate) fn exp<S: Simd>(s: S, x: S::V) -> S::V {
     // the scaling as inf / 0 without a special case. Operand order makes the
     // clamps propagate NaN (x86 min/max return the second operand on NaN).
     let xc = s.min(s.splat(EXP_HI + 1.0), s.max(s.splat(EXP_LO - 1.0), x));
+    exp_clamped(s, xc)
+}
+
+/// `e^x` for lanes known to be `<= 0` or NaN (softmax's `x - max`): the
+/// upper clamp of [`exp`] is dropped, everything else is identical.
+#[inline(always)]
+pub(crate) fn exp_nonpos<S: Simd>(s: S, x: S::V) -> S::V {
+    exp_clamped(s, s.max(s.splat(EXP_LO - 1.0), x))
+}
+
+/// The body of [`exp`] once `xc` is in `[EXP_LO - 1, EXP_HI + 1]` (or NaN).
+#[inline(always)]
+fn exp_clamped<S: Simd>(s: S, xc: S::V) -> S::V {
     let n = s.round(s.mul(xc, s.splat(LOG2E)));
     let r = s.fma(n, s.splat(-LN2_HI), xc);
     let r = s.fma(n, s.splat(-LN2_LO), r);

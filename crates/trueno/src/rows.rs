@@ -56,7 +56,7 @@ struct SoftExp<S: Simd> {
 impl<S: Simd> Op1<S> for SoftExp<S> {
     #[inline(always)]
     fn apply(&self, s: S, v: S::V) -> S::V {
-        s.mul(math::exp(s, s.sub(v, self.m)), self.inv)
+        s.mul(math::exp_nonpos(s, s.sub(v, self.m)), self.inv)
     }
 }
 
@@ -119,7 +119,7 @@ fn sum_exp<S: Simd>(s: S, x: &[f32], m: f32, mut out: Option<&mut [f32]>) -> f64
         let mut i = start;
         while i + 2 * l <= end {
             for (j, a) in acc.iter_mut().enumerate() {
-                let e = math::exp(s, s.sub(s.load(&x[i + j * l..]), mv));
+                let e = math::exp_nonpos(s, s.sub(s.load(&x[i + j * l..]), mv));
                 if let Some(o) = out.as_deref_mut() {
                     s.store(&mut o[i + j * l..], e);
                 }
@@ -135,7 +135,7 @@ fn sum_exp<S: Simd>(s: S, x: &[f32], m: f32, mut out: Option<&mut [f32]>) -> f64
             } else {
                 s.load_tail(&x[i..end], f32::NEG_INFINITY)
             };
-            let e = math::exp(s, s.sub(v, mv));
+            let e = math::exp_nonpos(s, s.sub(v, mv));
             if let Some(o) = out.as_deref_mut() {
                 if full {
                     s.store(&mut o[i..], e);
@@ -185,11 +185,17 @@ fn online_max_sumexp<S: Simd>(s: S, x: &[f32]) -> (f32, f64) {
             let bm = s.max(s.max(v[0], v[1]), s.max(v[2], v[3]));
             if s.mask_any(s.lt(m, bm)) {
                 let m_new = s.max(bm, m);
-                acc = s.mul(acc, math::exp(s, s.sub(m, m_new)));
+                acc = s.mul(acc, math::exp_nonpos(s, s.sub(m, m_new)));
                 m = m_new;
             }
-            let e01 = s.add(math::exp(s, s.sub(v[0], m)), math::exp(s, s.sub(v[1], m)));
-            let e23 = s.add(math::exp(s, s.sub(v[2], m)), math::exp(s, s.sub(v[3], m)));
+            let e01 = s.add(
+                math::exp_nonpos(s, s.sub(v[0], m)),
+                math::exp_nonpos(s, s.sub(v[1], m)),
+            );
+            let e23 = s.add(
+                math::exp_nonpos(s, s.sub(v[2], m)),
+                math::exp_nonpos(s, s.sub(v[3], m)),
+            );
             acc = s.add(acc, s.add(e01, e23));
             i += 4 * l;
         }
@@ -200,9 +206,9 @@ fn online_max_sumexp<S: Simd>(s: S, x: &[f32]) -> (f32, f64) {
                 s.load_tail(&x[i..end], f32::NEG_INFINITY)
             };
             let m_new = s.max(v, m);
-            acc = s.mul(acc, math::exp(s, s.sub(m, m_new)));
+            acc = s.mul(acc, math::exp_nonpos(s, s.sub(m, m_new)));
             m = m_new;
-            acc = s.add(acc, math::exp(s, s.sub(v, m)));
+            acc = s.add(acc, math::exp_nonpos(s, s.sub(v, m)));
             i += l;
         }
         // Fold this chunk's lane sums into the f64 lane totals.
