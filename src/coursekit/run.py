@@ -130,8 +130,9 @@ def _exit_value(cell: nbformat.NotebookNode) -> str | None:
 
 def _failure_report(notebook: Path, number: int, source: str, error: str) -> str:
     rule = "-" * 78
+    where = f"cell {number}" if number else "the runtime setup cell (before cell 1)"
     return (
-        f"\n{rule}\nFAILED {notebook}, cell {number}\n{rule}\n"
+        f"\n{rule}\nFAILED {notebook}, {where}\n{rule}\n"
         f"{source}\n{rule}\n{_ANSI.sub('', error).rstrip()}\n{rule}\n"
     )
 
