@@ -657,7 +657,10 @@ mod tests {
         assert!(same_bits(&g, &w));
         let s1 = crate::reduce::sum_k(Portable::<1>, &x);
         let s4 = crate::reduce::sum_k(Portable::<4>, &x);
-        assert!((s1 - s4).abs() <= 1e-3, "{s1} vs {s4}");
+        // Rounding differs with lane count (and with the array's alignment,
+        // which moves the block boundaries): bound it by Σ|x|.
+        let abs: f64 = x.iter().map(|v| f64::from(v.abs())).sum();
+        assert!((s1 - s4).abs() <= 1e-6 * abs, "{s1} vs {s4}");
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! `BLOCK / (8·LANES)` elements, are combined pairwise, and every block total
 //! is added into an **f64** running sum. The f32 error is therefore bounded by
 //! about `(BLOCK/(8·LANES) + 7 + log2 LANES)·ε` relative to Σ|x| of one block,
-//! independent of n, and the final rounding to f32 is the last step. `dot`
+//! independent of n, and the final rounding to f32 is the last step. Blocks
+//! start at the first 64-byte boundary of the input (aligned vector loads),
+//! so the last bits of a result can depend on the array's address. `dot`
 //! and `var` use the same scheme. `norm` squares and accumulates in f64
 //! lanes, so it neither overflows nor underflows for any finite f32 input.
 //!
