@@ -116,6 +116,7 @@ class Case:
     rtol: float = 1e-5
     atol: float = 0.0
     target: float | None = None  # speedup (t_numpy / t_trueno) the issue asks for
+    max_seconds: float | None = None  # and an absolute bound on trueno's time, if any
     group: str = "1 thread"
     note: str = ""
     compare: Callable[[Any, Any], tuple[bool, float]] | None = None
@@ -230,8 +231,10 @@ def _np_cosine_many(q: np.ndarray, m: np.ndarray) -> np.ndarray:
     return (m @ q) / (np.linalg.norm(m, axis=1) * np.linalg.norm(q))
 
 
-def _np_topk(q: np.ndarray, m: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    scores = m @ q
+def _np_topk(
+    q: np.ndarray, m: np.ndarray, k: int, *, cosine: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    scores = _np_cosine_many(q, m) if cosine else m @ q
     idx = np.argpartition(-scores, k)[:k]
     idx = idx[np.argsort(-scores[idx], kind="stable")]
     return idx, scores[idx]
@@ -369,20 +372,32 @@ def _similarity_cases(rows: int, d: int = 384, k: int = 10) -> list[Case]:
             rtol=1e-4,
             atol=1e-5,
             target=_TARGETS["cosine 1xN"],
+            max_seconds=_MAX_SECONDS["cosine 1xN"] if rows == 100_000 else None,
             note="NumPy full expression (m @ q) / (norm(m, axis=1) * norm(q))",
         ),
         Case(
             "top_k k=10",
             f"{rows:,}x{d}",
             batch,
+            lambda x: _np_topk(x["q"], x["m"], k, cosine=True),
+            None if top_k is None else (lambda x, f=top_k: f(x["q"], x["m"], k)),
+            nbytes=4 * rows * d,
+            flops=4 * rows * d,
+            target=_TARGETS["top_k"],
+            compare=_topk_compare,
+            note="cosine (the default metric); NumPy: full cosine expression, argpartition, "
+            "argsort; trueno: top_k(q, m, k), one fused pass",
+        ),
+        Case(
+            "top_k k=10 dot",
+            f"{rows:,}x{d}",
+            batch,
             lambda x: _np_topk(x["q"], x["m"], k),
             None if top_k is None else (lambda x, f=top_k: f(x["q"], x["m"], k, metric="dot")),
             nbytes=4 * rows * d,
             flops=2 * rows * d,
-            target=_TARGETS["top_k"],
             compare=_topk_compare,
-            note="dot-product scores, then selection; NumPy: m @ q, argpartition, argsort; "
-            "trueno: top_k(q, m, k, metric='dot'), one fused pass",
+            note="informational: dot scores, NumPy m @ q is one BLAS gemv",
         ),
     ]
 
@@ -489,21 +504,25 @@ def _shape_cases(shapes: Sequence[tuple[int, int, int, str]]) -> list[Case]:
     return cases
 
 
-# Speed targets: t_numpy / t_trueno at least this much. From issue 3 and the anchors in
-# PERF.md (a plain AVX-512 kernel reached dot 2.7x, sum 6.6x / 4.5x, norm 3.3x at small n;
-# memory-bound sizes can only tie NumPy, which already runs at the bandwidth limit).
+# Speed targets: t_numpy / t_trueno at least this much, exactly as issue 3 sets them
+# (one thread, float32). A level the issue does not name has no target (None): the row
+# is reported, not judged. Never lower one to make a row pass: a miss stays a miss and
+# docs/benchmarks.md explains it against the roofline. gemv has no issue target; its
+# 0.9x is this project's own bar (a memory-bound kernel should tie NumPy or better).
 _TARGETS: dict[str, Any] = {
-    "dot": {"L1": 2.0, "L2": 1.0, "L3": 1.0, "DRAM": 0.9},
-    "sum": {"L1": 3.0, "L2": 2.0, "L3": 1.0, "DRAM": 0.9},
-    "norm": {"L1": 2.0, "L2": 1.0, "L3": 1.0, "DRAM": 0.9},
-    "add(out=)": {"L1": 1.2, "L2": 0.9, "L3": 0.9, "DRAM": 0.9},
-    "softmax": {"L1": 2.0, "L2": 1.5, "L3": 1.5, "DRAM": 1.5},
-    "cosine pair": 5.0,
-    "cosine 1xN": 4.0,
-    "top_k": 1.0,
+    "dot": {"L1": 2.5, "L2": 1.0, "L3": None, "DRAM": 0.95},
+    "sum": {"L1": 5.0, "L2": 4.0, "L3": None, "DRAM": 1.25},
+    "norm": {"L1": 3.0, "L2": None, "L3": 1.0, "DRAM": 1.0},
+    "add(out=)": {"L1": 1.5, "L2": None, "L3": None, "DRAM": 0.95},
+    "softmax": {"L1": 3.0, "L2": 3.0, "L3": 3.0, "DRAM": 3.0},
+    "cosine pair": 10.0,
+    "cosine 1xN": 7.0,
+    "top_k": 8.0,
     "matmul": 0.8,
     "gemv": 0.9,
 }
+# Absolute bounds the issue adds to a ratio (seconds, trueno side, judged at full size).
+_MAX_SECONDS: dict[str, float] = {"cosine 1xN": 5.5e-3}
 
 
 @dataclass(frozen=True)
@@ -707,6 +726,9 @@ def _summarise(
         res.roofline_pct = 100.0 * res.roofline_s / t
     if case.target is not None and verdict_ratio is not None:
         res.passed = verdict_ratio >= case.target
+    if case.max_seconds is not None and res.passed is not False:
+        res.passed = t <= case.max_seconds
+        res.note = f"{res.note}; must take <= {case.max_seconds * 1e3:g} ms".lstrip("; ")
 
 
 # --------------------------------------------------------------------------------------
