@@ -86,6 +86,22 @@ pub(crate) fn floats<'py>(name: &str, obj: &Bound<'py, PyAny>) -> PyResult<Float
     )))
 }
 
+/// Accept a float32 or float64 ndarray of exactly `ndim` dimensions.
+pub(crate) fn floats_nd<'py>(
+    name: &str,
+    obj: &Bound<'py, PyAny>,
+    ndim: usize,
+) -> PyResult<Floats<'py>> {
+    let a = floats(name, obj)?;
+    if a.shape().len() != ndim {
+        return Err(PyValueError::new_err(format!(
+            "{name} must be {ndim}-D, got shape {}",
+            shape_str(a.shape())
+        )));
+    }
+    Ok(a)
+}
+
 /// Accept only a float32 ndarray (kernels without a float64 version).
 #[inline]
 pub(crate) fn f32s<'py>(
@@ -199,6 +215,18 @@ pub(crate) fn output<'py, T: Element>(
     shape: &[usize],
     dtype: &str,
 ) -> PyResult<Bound<'py, PyArrayDyn<T>>> {
+    output_for(py, out, shape, dtype, String::new)
+}
+
+/// [`output`], with `context()` appended to the wrong-shape message (say,
+/// `" for a (3, 4) @ b (4, 5)"`); it is only called on that error.
+pub(crate) fn output_for<'py, T: Element>(
+    py: Python<'py>,
+    out: Option<&Bound<'py, PyAny>>,
+    shape: &[usize],
+    dtype: &str,
+    context: impl FnOnce() -> String,
+) -> PyResult<Bound<'py, PyArrayDyn<T>>> {
     match out {
         // SAFETY: every caller passes the new array to a kernel that writes
         // each element before the array becomes visible to Python.
@@ -212,9 +240,10 @@ pub(crate) fn output<'py, T: Element>(
             })?;
             if arr.shape() != shape {
                 return Err(PyValueError::new_err(format!(
-                    "out has shape {}, expected {}",
+                    "out has shape {}, expected {}{}",
                     shape_str(arr.shape()),
-                    shape_str(shape)
+                    shape_str(shape),
+                    context()
                 )));
             }
             if !arr.is_c_contiguous() {

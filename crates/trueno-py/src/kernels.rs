@@ -526,17 +526,18 @@ fn similarity<'py>(
     if da != db || sa.len() > 2 || sb.len() > 2 {
         return Err(bad());
     }
+    // The score of one (d,) x (d,) pair.
+    let pair = |x: &[f32], y: &[f32]| match metric {
+        trueno::Metric::Cosine => trueno::cosine(x, y),
+        trueno::Metric::SqEuclidean => trueno::sqeuclidean(x, y),
+        trueno::Metric::Dot => trueno::dot(x, y),
+    };
     if sa.len() == 1
         && sb.len() == 1
         && let (Some(va), Some(vb)) = (small_view(&a), small_view(&b))
     {
         // One small pair: no tracked borrows, no GIL release (see small_view).
-        let v = match metric {
-            trueno::Metric::Cosine => trueno::cosine(va, vb),
-            trueno::Metric::SqEuclidean => trueno::sqeuclidean(va, vb),
-            trueno::Metric::Dot => trueno::dot(va, vb),
-        }
-        .map_err(kernel_error)?;
+        let v = pair(va, vb).map_err(kernel_error)?;
         return Ok(f64::from(v).into_pyobject(py)?.into_any());
     }
     let (ra, rb) = (read("a", &a)?, read("b", &b)?);
@@ -544,12 +545,7 @@ fn similarity<'py>(
     let d = da;
     match (sa.len(), sb.len()) {
         (1, 1) => {
-            let v = run(py, d, || match metric {
-                trueno::Metric::Cosine => trueno::cosine(&va, &vb),
-                trueno::Metric::SqEuclidean => trueno::sqeuclidean(&va, &vb),
-                trueno::Metric::Dot => trueno::dot(&va, &vb),
-            })
-            .map_err(kernel_error)?;
+            let v = run(py, d, || pair(&va, &vb)).map_err(kernel_error)?;
             Ok(f64::from(v).into_pyobject(py)?.into_any())
         }
         (1, 2) | (2, 1) => {
