@@ -11,7 +11,7 @@ What makes the numbers trustworthy (see docs/benchmarks.md):
    ``--min-time`` (10 ms) of work, after a warm-up call.
 4. **Like with like.** BLAS is pinned to one thread (threadpoolctl) for the main table;
    ``out=`` is compared with ``out=``, allocating with allocating.
-5. **Sizes by cache level** (L1 4 KiB, L2 256 KiB, L3 4 MiB, DRAM 256 MiB per operand),
+5. **Sizes by cache level** (L1 4 KiB, L2 256 KiB, L3 4 MiB, DRAM 512 MiB per operand),
    and each row carries its roofline: the fastest the machine could possibly go.
 6. **The machine is recorded**: CPU, flags, load average, BLAS build and threads,
    versions and backend; a busy machine is flagged in every output.
@@ -209,7 +209,7 @@ def _signed(rng: np.random.Generator, *shape: int) -> np.ndarray:
     return (rng.random(shape, dtype=np.float32) * 2 - 1).astype(np.float32)
 
 
-SIZE_LABELS = {1_000: "1e3", 65_536: "64K", 1 << 20: "1M", 1 << 24: "16M", 1 << 26: "64M"}
+SIZE_LABELS = {1_000: "1e3", 65_536: "64K", 1 << 20: "1M", 1 << 24: "16M", 1 << 27: "128M"}
 
 
 def _label(n: int) -> str:
@@ -542,7 +542,7 @@ class Mode:
 MODES = {
     "full": Mode(
         "full",
-        (1_000, 65_536, 1 << 20, 1 << 26),
+        (1_000, 65_536, 1 << 20, 1 << 27),
         (1_000, 65_536, 1 << 24),
         100_000,
         (256, 512, 1024),
