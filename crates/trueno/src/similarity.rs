@@ -2,9 +2,10 @@
 //! against N rows, M×N, and a fused top-k.
 //!
 //! Matrices are row-major with `dim` values per row. The one-vs-N kernel
-//! streams the matrix once and scores four rows per step so each loaded query
-//! vector feeds four rows; for cosine it accumulates `q·r` and `r·r` in the
-//! same pass (the matrix is read once, no norms materialised). M×N and top-k
+//! streams the matrix once, as four sequential streams a quarter of the
+//! matrix apart (more DRAM misses in flight than one stream); for cosine it
+//! accumulates `q·r` and `r·r` in the same pass (the matrix is read once, no
+//! norms materialised). M×N and top-k
 //! with several queries walk the matrix in L2-sized blocks, reusing each block
 //! for every query, with row norms computed once.
 //!
@@ -140,17 +141,35 @@ fn row_stats<S: Simd, const M: u8>(s: S, q: &[f32], row: &[f32]) -> (f32, f32) {
 
 /// Score `q` against every row of `matrix` into `out`; `qn` = |q| for COS.
 ///
-/// Rows are visited strictly in order, one at a time: a single sequential
-/// stream is what the hardware prefetcher follows best (interleaving four
-/// rows, 1.5 KiB apart, measured 3x slower on a 150 MB matrix).
+/// The rows are split into [`STREAMS`] contiguous parts that are walked in
+/// lock step: one row from each part in turn, each row read front to back.
+/// One core's DRAM bandwidth is bound by how many misses it keeps in flight;
+/// four sequential streams a quarter of the matrix apart give the hardware
+/// prefetchers four independent streams to run ahead on (measured on a
+/// 150 MB matrix: about 30% faster than one stream, and faster than two or
+/// eight; software prefetch on one stream was slower). Interleaving
+/// *neighbouring* rows is not the same thing: it makes no new streams.
 #[inline(always)]
 fn one_to_many_k<S: Simd, const M: u8>(s: S, q: &[f32], matrix: &[f32], qn: f32, out: &mut [f32]) {
     let dim = q.len();
-    for (row, o) in matrix.chunks_exact(dim).zip(out.iter_mut()) {
-        let (acc, nrm) = row_stats::<S, M>(s, q, row);
-        *o = finish::<M>(acc, nrm, qn);
+    let n = out.len().min(matrix.len() / dim);
+    let part = n / STREAMS;
+    // Plain loops, not a closure: see `Op1` in simd.rs.
+    for i in 0..part {
+        for t in 0..STREAMS {
+            let r = t * part + i;
+            let (acc, nrm) = row_stats::<S, M>(s, q, &matrix[r * dim..(r + 1) * dim]);
+            out[r] = finish::<M>(acc, nrm, qn);
+        }
+    }
+    for r in STREAMS * part..n {
+        let (acc, nrm) = row_stats::<S, M>(s, q, &matrix[r * dim..(r + 1) * dim]);
+        out[r] = finish::<M>(acc, nrm, qn);
     }
 }
+
+/// Independent sequential read streams of the one-vs-N scan.
+const STREAMS: usize = 4;
 
 #[inline(always)]
 fn cos_k<S: Simd>(s: S, q: &[f32], m: &[f32], qn: f32, out: &mut [f32]) {
