@@ -56,7 +56,7 @@ struct SoftExp<S: Simd> {
 impl<S: Simd> Op1<S> for SoftExp<S> {
     #[inline(always)]
     fn apply(&self, s: S, v: S::V) -> S::V {
-        s.mul(math::exp_nonpos(s, s.sub(v, self.m)), self.inv)
+        math::exp_nonpos_times(s, s.sub(v, self.m), self.inv)
     }
 }
 
@@ -161,6 +161,9 @@ fn sum_exp<S: Simd>(s: S, x: &[f32], m: f32, mut out: Option<&mut [f32]>) -> f64
 /// f32 lane sums are folded into per-lane f64 totals, so accuracy does not
 /// degrade with length. `m` starts at the most negative finite f32, so a
 /// `-inf` input contributes `e^(-inf) = 0` and never forms `-inf - -inf`.
+/// The summed terms use [`math::exp_nonpos_for_sum`] (two fewer vector
+/// operations per exp; this pass is compute-bound), the rare rescaling
+/// factors the full-accuracy exp.
 #[inline(always)]
 fn online_max_sumexp<S: Simd>(s: S, x: &[f32]) -> (f32, f64) {
     const CHUNK: usize = 1024;
@@ -189,12 +192,12 @@ fn online_max_sumexp<S: Simd>(s: S, x: &[f32]) -> (f32, f64) {
                 m = m_new;
             }
             let e01 = s.add(
-                math::exp_nonpos(s, s.sub(v[0], m)),
-                math::exp_nonpos(s, s.sub(v[1], m)),
+                math::exp_nonpos_for_sum(s, s.sub(v[0], m)),
+                math::exp_nonpos_for_sum(s, s.sub(v[1], m)),
             );
             let e23 = s.add(
-                math::exp_nonpos(s, s.sub(v[2], m)),
-                math::exp_nonpos(s, s.sub(v[3], m)),
+                math::exp_nonpos_for_sum(s, s.sub(v[2], m)),
+                math::exp_nonpos_for_sum(s, s.sub(v[3], m)),
             );
             acc = s.add(acc, s.add(e01, e23));
             i += 4 * l;
@@ -208,7 +211,7 @@ fn online_max_sumexp<S: Simd>(s: S, x: &[f32]) -> (f32, f64) {
             let m_new = s.max(v, m);
             acc = s.mul(acc, math::exp_nonpos(s, s.sub(m, m_new)));
             m = m_new;
-            acc = s.add(acc, math::exp_nonpos(s, s.sub(v, m)));
+            acc = s.add(acc, math::exp_nonpos_for_sum(s, s.sub(v, m)));
             i += l;
         }
         // Fold this chunk's lane sums into the f64 lane totals.
@@ -273,7 +276,10 @@ fn softmax_k<S: Simd>(s: S, x: &[f32], cols: usize, out: &mut [f32], log: bool) 
         } else {
             // Huge rows: recompute e^(x - M) rather than re-read a stored
             // copy, and stream the result past the caches.
-            let inv = s.splat((1.0 / total) as f32);
+            // Total 0 (a row of -inf) or NaN: NaN, as NumPy's 0/0. (A
+            // factor of inf would not give it through the fused scaling.)
+            let k = (1.0 / total) as f32;
+            let inv = s.splat(if k.is_finite() { k } else { f32::NAN });
             map1(s, row, orow, &SoftExp::<S> { m: mv, inv });
         }
     }
@@ -576,6 +582,68 @@ mod tests {
                 } else {
                     assert_eq!(lout[i], f32::NEG_INFINITY);
                 }
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn exp_variants_k<S: Simd>(s: S, x: &[f32], out: &mut [f32], scaled: bool, k: f32) {
+        let l = S::LANES;
+        for (xc, oc) in x.chunks(l).zip(out.chunks_mut(l)) {
+            let v = if xc.len() == l {
+                s.load(xc)
+            } else {
+                s.load_tail(xc, 0.0)
+            };
+            let e = if scaled {
+                math::exp_nonpos_times(s, v, s.splat(k))
+            } else {
+                math::exp_nonpos_for_sum(s, v)
+            };
+            if oc.len() == l {
+                s.store(oc, e);
+            } else {
+                s.store_tail(oc, e);
+            }
+        }
+    }
+    multiversion! {
+        fn exp_variants_d(x: &[f32], out: &mut [f32], scaled: bool, k: f32) -> () = exp_variants_k;
+    }
+
+    #[test]
+    fn softmax_exp_variants_are_accurate() {
+        // Every 37th f32 bit pattern in [-104, 0]: the sum-only exp within
+        // 4e-7 relative (normal results), the scaled exp within 2.5 ulp of
+        // k * e^x (a few subnormal spacings for subnormal results).
+        let k = 0.371_f32;
+        let xs: Vec<f32> = (0..(104.0f32.to_bits() / 37))
+            .map(|i| -f32::from_bits(i * 37))
+            .chain([0.0, -0.0, -1e-30, -87.3, -103.9, -104.5, -200.0])
+            .collect();
+        for be in test_backends() {
+            let (mut a, mut b) = (vec![0.0; xs.len()], vec![0.0; xs.len()]);
+            exp_variants_d(be, &xs, &mut a, false, k);
+            exp_variants_d(be, &xs, &mut b, true, k);
+            for ((&x, &ga), &gb) in xs.iter().zip(&a).zip(&b) {
+                let w = f64::from(x).exp();
+                if w > f64::from(f32::MIN_POSITIVE) {
+                    assert!(
+                        (f64::from(ga) - w).abs() <= 4e-7 * w,
+                        "{be} sum {x}: {ga} vs {w}"
+                    );
+                } else {
+                    assert!(
+                        (f64::from(ga) - w).abs() <= 1e-44,
+                        "{be} sum {x}: {ga} vs {w}"
+                    );
+                }
+                let wk = w * f64::from(k);
+                let tol = (2.5 * f64::from(f32::EPSILON) / 2.0 * wk).max(3e-45);
+                assert!(
+                    (f64::from(gb) - wk).abs() <= tol,
+                    "{be} times {x}: {gb} vs {wk}"
+                );
             }
         }
     }
