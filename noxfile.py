@@ -48,8 +48,14 @@ def group(name: str) -> list[str]:
     return list(nox.project.dependency_groups(PYPROJECT, name))
 
 
+# pyo3's build script re-runs, and everything above it recompiles, whenever the
+# interpreter it finds changes; left alone it would find each session's own venv.
+# Every cargo call sees the one interpreter that runs nox (maturin sets its own).
+CARGO_ENV = {"PYO3_PYTHON": sys.executable}
+
+
 def cargo(session: nox.Session, *args: str) -> None:
-    session.run("cargo", *args, external=True)
+    session.run("cargo", *args, external=True, env=CARGO_ENV)
 
 
 def install_wheels(session: nox.Session) -> None:

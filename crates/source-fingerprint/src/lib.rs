@@ -45,8 +45,8 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
     Ok(())
 }
 
-/// Hash `crate_dirs` (relative to `root`) and the workspace manifest and lock.
-pub fn fingerprint(root: &Path, crate_dirs: &[&str]) -> io::Result<String> {
+/// The hashed files under `root`, keyed by their `/`-separated relative path, sorted.
+fn hashed_files(root: &Path, crate_dirs: &[&str]) -> io::Result<Vec<(String, PathBuf)>> {
     let mut files = Vec::new();
     for dir in crate_dirs {
         collect(&root.join(dir), &mut files)?;
@@ -70,6 +70,12 @@ pub fn fingerprint(root: &Path, crate_dirs: &[&str]) -> io::Result<String> {
         })
         .collect();
     keyed.sort();
+    Ok(keyed)
+}
+
+/// Hash `crate_dirs` (relative to `root`) and the workspace manifest and lock.
+pub fn fingerprint(root: &Path, crate_dirs: &[&str]) -> io::Result<String> {
+    let keyed = hashed_files(root, crate_dirs)?;
     let mut h = FNV_OFFSET;
     for (key, path) in &keyed {
         h = fnv1a(h, key.as_bytes());
@@ -92,17 +98,25 @@ pub fn emit(manifest_dir: &Path, crate_dirs: &[&str]) {
         Ok(hash) => println!("cargo:rustc-env=SOURCE_FINGERPRINT={hash}"),
         Err(e) => panic!("cannot fingerprint sources under {}: {e}", root.display()),
     }
-    for dir in crate_dirs {
-        println!("cargo:rerun-if-changed={}", root.join(dir).display());
+    // Re-run on exactly the hashed files, not on whole crate directories: a crate's
+    // python/ folder gains __pycache__ whenever its sources are byte-compiled, which
+    // must not relink the extension. New files are caught through their parent
+    // folders (cargo scans a folder recursively), which never include python/.
+    let files = hashed_files(&root, crate_dirs).unwrap_or_default();
+    for (_, path) in &files {
+        println!("cargo:rerun-if-changed={}", path.display());
     }
-    println!(
-        "cargo:rerun-if-changed={}",
-        root.join("Cargo.toml").display()
-    );
-    println!(
-        "cargo:rerun-if-changed={}",
-        root.join("Cargo.lock").display()
-    );
+    for dir in crate_dirs {
+        let Ok(entries) = fs::read_dir(root.join(dir)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if entry.file_type().is_ok_and(|t| t.is_dir()) && name != "target" && name != "python" {
+                println!("cargo:rerun-if-changed={}", entry.path().display());
+            }
+        }
+    }
 }
 
 #[cfg(test)]
