@@ -87,7 +87,9 @@ def test_smoke_run_writes_json_markdown_and_png(tmp_path: Path) -> None:
                 assert r["passed"] is None
             else:
                 assert r["passed"] is (decisive >= r["target"])
-            assert 0 < r["cpu_share"] <= 1.05
+            # Reported, not judged: other threads of the process (BLAS workers still
+            # spinning after a call) can push a sample's CPU time past its wall time.
+            assert r["cpu_share"] > 0
         else:
             assert "not available" in r["error"]
     # The kernels of this part of the issue always exist.
