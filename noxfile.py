@@ -173,7 +173,7 @@ def run_course(session: nox.Session, course: int) -> None:
 
 @nox.session(name="test-course1", requires=["build"])
 def test_course1(session: nox.Session) -> None:
-    """Course 1 (Lakehouse Fundamentals): its notebooks executed, its labs graded."""
+    """Course 1 (Lakehouse Fundamentals): notebooks, labs, and the local runtime's own tests."""
     run_course(session, 1)
     # The local runtime's own tests, the Spark ones included, live with its first course.
     session.run("pytest", "tests/coursekit")
