@@ -503,8 +503,9 @@ pub fn norm_f64(x: &[f64]) -> Result<f64, Error> {
     if (1e-150..1e150).contains(&scale) {
         return Ok(dot64_d(be, x, x).sqrt());
     }
-    let inv = 1.0 / scale;
-    let scaled: f64 = x.iter().map(|v| (v * inv) * (v * inv)).sum();
+    // Divide rather than multiply by 1/scale: for a subnormal scale the
+    // reciprocal overflows to inf. |v / scale| <= 1, so nothing overflows.
+    let scaled: f64 = x.iter().map(|v| (v / scale) * (v / scale)).sum();
     Ok(scale * scaled.sqrt())
 }
 
@@ -658,6 +659,9 @@ mod tests {
         assert!((norm(&big).unwrap() - want).abs() <= want * 1e-6);
         assert_eq!(norm_f64(&[3e300, 4e300]), Ok(5e300));
         assert_eq!(norm_f64(&[3e-300, 4e-300]), Ok(5e-300));
+        // Subnormal largest magnitude: 1/scale would overflow to inf.
+        assert_eq!(norm_f64(&[2.225_073_86e-309]), Ok(2.225_073_86e-309));
+        assert_eq!(norm_f64(&[f64::from_bits(1), 0.0]), Ok(f64::from_bits(1)));
     }
 
     #[test]
