@@ -11,13 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-realizar = pytest.importorskip("realizar")
-pytest.importorskip("safetensors")
-pytest.importorskip("tokenizers")
-models = pytest.importorskip("realizar.models")
+import realizar
+from realizar import models
 
 sys.path.insert(0, str(Path(__file__).parent))
-from minilm_reference import MiniLMReference  # noqa: E402
+from minilm_reference import MiniLMReference
 
 CORPUS = [
     "A man is eating food.",

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 import requests
 from sklearn.datasets import load_breast_cancer, load_iris
@@ -225,7 +226,6 @@ def test_metrics_count_requests(server: Server) -> None:
 
 
 def test_regressor_and_named_features(tmp_path: Path) -> None:
-    pd = pytest.importorskip("pandas")
     data = load_iris(as_frame=True)
     frame = data.frame.drop(columns="target")
     est = LinearRegression().fit(frame.drop(columns="petal width (cm)"), frame["petal width (cm)"])
@@ -243,7 +243,9 @@ def test_regressor_and_named_features(tmp_path: Path) -> None:
         )
         assert r.status_code == 200, r.text
         np.testing.assert_allclose(r.json()["predictions"], want, rtol=1e-5)
-        records = json.loads(pd.DataFrame(sample).to_json(orient="records"))
+        text = pd.DataFrame(sample).to_json(orient="records")
+        assert text is not None
+        records = json.loads(text)
         r = requests.post(
             f"{srv.url}/invocations", json={"dataframe_records": records}, timeout=TIMEOUT
         )

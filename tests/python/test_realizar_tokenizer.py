@@ -5,11 +5,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import hypothesis
+import hypothesis.strategies as st
 import pytest
+import tokenizers
 
-realizar = pytest.importorskip("realizar")
-tokenizers = pytest.importorskip("tokenizers")
-models = pytest.importorskip("realizar.models")
+import realizar
+from realizar import models
 
 CORPUS = [
     "",
@@ -140,8 +142,6 @@ def test_corrupt_tokenizer_json_names_the_path(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("seed_alphabet", ["ascii", "unicode"])
 def test_random_text_matches_hugging_face(ours, reference, seed_alphabet: str) -> None:
-    hypothesis = pytest.importorskip("hypothesis")
-    st = hypothesis.strategies
     alphabet = (
         st.characters(min_codepoint=0, max_codepoint=127)
         if seed_alphabet == "ascii"

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
-trueno = pytest.importorskip("trueno")
-hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from hypothesis.extra import numpy as hnp  # noqa: E402
+import trueno
 
 BACKENDS = trueno.backends()
 COLS = [1, 2, 7, 15, 16, 17, 63, 64, 65, 100, 255, 1000, 1025]
@@ -112,8 +112,9 @@ def test_norm_parameter_errors() -> None:
     x = np.ones((2, 4), np.float32)
     with pytest.raises(ValueError, match=r"weight has shape \(3,\), expected \(4,\)"):
         trueno.layer_norm(x, np.ones(3, np.float32))
+    loose: Any = trueno  # the stubs reject a float64 weight; the runtime must too
     with pytest.raises(TypeError, match="float64"):
-        trueno.rms_norm(x, np.ones(4))
+        loose.rms_norm(x, np.ones(4))
     with pytest.raises(TypeError, match="float64"):
         trueno.softmax(x.astype(np.float64))
 
@@ -149,12 +150,14 @@ def test_similarity_shapes_and_values(d: int, m: int, n: int, seed: int) -> None
     b = rng.standard_normal((n, d)).astype(np.float32)
     # (m, d) x (n, d) -> (m, n)
     got = trueno.cosine_similarity(a, b)
+    assert isinstance(got, np.ndarray)
     assert got.shape == (m, n)
     assert got.dtype == np.float32
     np.testing.assert_allclose(got, cos_ref(a, b), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(trueno.sqeuclidean(a, b), sq_ref(a, b), rtol=1e-5, atol=1e-4)
     # (d,) x (n, d) -> (n,)
     got1 = trueno.cosine_similarity(a[0], b)
+    assert isinstance(got1, np.ndarray)
     assert got1.shape == (n,)
     np.testing.assert_allclose(got1, cos_ref(a[:1], b)[0], rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(
@@ -210,7 +213,8 @@ def test_top_k_matches_full_sort(
     mat = rng.standard_normal((n, d)).astype(np.float32)
     if one_d:
         q = q[0]
-    idx, scores = trueno.top_k(q, mat, k, metric=metric)
+    loose: Any = trueno  # `metric` comes from parametrize as a plain str
+    idx, scores = loose.top_k(q, mat, k, metric=metric)
     kk = min(k, n)
     assert idx.dtype == np.int64
     assert scores.dtype == np.float32
@@ -241,8 +245,9 @@ def test_top_k_large_and_errors() -> None:
     np.testing.assert_array_equal(idx1, want_idx[1])
     with pytest.raises(ValueError, match="k must be >= 0"):
         trueno.top_k(q, mat, -1)
+    loose: Any = trueno  # the stubs reject an unknown metric; the runtime must too
     with pytest.raises(ValueError, match="metric"):
-        trueno.top_k(q, mat, 3, metric="hamming")
+        loose.top_k(q, mat, 3, metric="hamming")
     with pytest.raises(ValueError, match=r"\(3, 384\).*\(20000, 383\)"):
         trueno.top_k(q, mat[:, 1:], 3)
     with pytest.raises(TypeError, match="float64"):

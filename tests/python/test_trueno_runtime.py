@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
-import time
 
 import numpy as np
 import pytest
+
+from gil_probe import ticks_during
 
 trueno = pytest.importorskip("trueno")
 
@@ -82,30 +82,11 @@ def test_large_calls_release_the_gil() -> None:
     """A Python thread keeps running while a big kernel executes."""
     x = np.random.default_rng(0).standard_normal(1 << 24).astype(np.float32)
     out = np.empty_like(x)
-    ticks: list[float] = []
-    stop = threading.Event()
-
-    def spin() -> None:
-        while not stop.is_set():
-            ticks.append(time.perf_counter())
-
-    t = threading.Thread(target=spin)
-    t.start()
-    try:
-        time.sleep(0.01)
-        windows = []
-        for _ in range(3):
-            t0 = time.perf_counter()
-            trueno.exp(x, out=out)
-            trueno.softmax(x, out=out)
-            trueno.sum(x)
-            windows.append((t0, time.perf_counter()))
-    finally:
-        stop.set()
-        t.join()
-    inside = sum(1 for tick in ticks for (a, b) in windows if a < tick < b)
+    inside = ticks_during(
+        lambda: (trueno.exp(x, out=out), trueno.softmax(x, out=out), trueno.sum(x))
+    )
     # With the GIL held the spinner could not append a single tick in a window.
-    assert inside > 100, (inside, windows)
+    assert inside > 100, inside
 
 
 def test_inputs_are_not_copied_or_modified() -> None:

@@ -8,6 +8,8 @@ kernel edit carries the old value and fails this test.
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 
 from fingerprint import FNV_OFFSET, fingerprint, fnv1a
@@ -26,7 +28,7 @@ def test_fnv_matches_published_vectors() -> None:
 
 @pytest.mark.parametrize("wheel", sorted(CRATES))
 def test_installed_wheel_was_built_from_this_tree(wheel: str) -> None:
-    module = pytest.importorskip(wheel)
+    module = importlib.import_module(wheel)
     expected = fingerprint(CRATES[wheel])
     assert module.__source_hash__ == expected, (
         f"the installed {wheel} wheel was built from other sources "

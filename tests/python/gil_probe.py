@@ -1,0 +1,35 @@
+"""Does a call release the GIL? Count a spinning Python thread's ticks inside it.
+
+While a call holds the GIL, no other Python thread runs, so a spinner cannot record a
+single timestamp inside the call's time window. Released, it records thousands.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+
+def ticks_during(call: Callable[[], object], repeats: int = 3) -> int:
+    """How many spinner ticks fell inside `repeats` runs of `call`."""
+    ticks: list[float] = []
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            ticks.append(time.perf_counter())
+
+    spinner = threading.Thread(target=spin)
+    spinner.start()
+    windows = []
+    try:
+        time.sleep(0.01)
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            call()
+            windows.append((t0, time.perf_counter()))
+    finally:
+        stop.set()
+        spinner.join()
+    return sum(1 for tick in ticks for (lo, hi) in windows if lo < tick < hi)
