@@ -161,7 +161,7 @@ def test_python(session: nox.Session) -> None:
 
 
 def run_course(session: nox.Session, course: int) -> None:
-    """Execute a course's notebooks and grade its lab solutions."""
+    """Execute a course's notebooks; grade its labs both ways (solutions pass, blanks fail)."""
     if not (ROOT / "src" / "coursekit" / "run.py").exists():
         nothing_yet(session, f"course {course}: the notebook runner (coursekit) has not landed")
         return
@@ -201,6 +201,17 @@ def notebooks(session: nox.Session) -> None:
     install_models(session)
     install_wheels(session)
     session.run("python", "-m", "coursekit.run", *session.posargs)
+
+
+@nox.session(requires=["build"])
+def grade(session: nox.Session) -> None:
+    """Grade lab notebooks: `nox -s grade -- labs/course1/week2/lab_spark.py` (exit 0: all pass)."""
+    if not session.posargs:
+        session.error("name the lab notebooks to grade: nox -s grade -- PATH...")
+    session.install(*group("test"), *group("notebooks"), "-e", ".")
+    install_models(session)
+    install_wheels(session)
+    session.run("python", "-m", "coursekit.grade", *session.posargs)
 
 
 @nox.session(venv_backend="none")

@@ -13,9 +13,10 @@ Selecting notebooks::
     python -m coursekit.run --course examples              # examples/databricks only
     python -m coursekit.run nb.py --param schema=dev       # widget values
 
-A course collects ``demos/course<N>/**`` and ``labs/course<N>/**/solutions/`` (never the
-learner versions with blanks), except notebooks in a ``tasks/`` folder: those are job
-tasks that their orchestrating notebook runs with ``dbutils.notebook.run``.
+A course collects ``demos/course<N>/**``, except notebooks in a ``tasks/`` folder: those
+are job tasks that their orchestrating notebook runs with ``dbutils.notebook.run``. Its
+labs (``labs/course<N>/``) are then graded both ways by :func:`coursekit.grade.prove`:
+each solution must pass every check and each learner version fail every one.
 ``examples/databricks`` (notebooks over the Rust wheels: trueno against NumPy, realizar
 embeddings) belongs to course 4, whose session builds and installs the wheels; it can
 also be run alone as the group ``examples``.
@@ -29,8 +30,9 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -57,6 +59,8 @@ class Result:
     status: str  # "ok", "exited", "FAILED"
     message: str = ""
     report: str = ""  # the failure report: notebook, cell number, source, traceback
+    # With keep_going, the cells that failed while the run went on: "cell N: Error: text".
+    errors: list[str] = field(default_factory=list)
 
 
 def course_dirs(root: Path, group: str) -> list[Path]:
@@ -91,9 +95,9 @@ def collect_course(root: Path, group: str) -> list[Path]:
         if not directory.is_dir():
             continue
         for path in collect([directory]):
-            # Labs: only reference solutions run in CI; the learner versions have blanks.
+            # Labs are graded, both versions, by coursekit.grade (see main).
             parts = path.relative_to(root).parts
-            if parts[0] == "labs" and "solutions" not in parts:
+            if parts[0] == "labs":
                 continue
             # Task notebooks run through the notebook that orchestrates them.
             if TASKS_DIR in parts[:-1]:
@@ -145,8 +149,15 @@ def run_notebook(
     run_dir: Path,
     params: dict[str, str],
     timeout: int,
+    keep_going: bool = False,
+    extra_env: dict[str, str] | None = None,
 ) -> Result:
-    """Execute one notebook in a fresh kernel; never raises for notebook errors."""
+    """Execute one notebook in a fresh kernel; never raises for notebook errors.
+
+    A failing cell ends the run, as on Databricks, unless ``keep_going`` (lab grading:
+    a learner's unfinished task must not hide the checks at the end); its error is then
+    recorded in ``Result.errors`` and the next cell runs.
+    """
     start = time.monotonic()
     try:
         cells = nbsrc.read(path)
@@ -159,6 +170,7 @@ def run_notebook(
         "COURSEKIT_NOTEBOOK": str(path),
         "COURSEKIT_PARAMS": json.dumps(params),
         "COURSEKIT_RUN_DIR": str(run_dir),
+        **(extra_env or {}),
     }
     client = NotebookClient(
         nb,
@@ -167,6 +179,7 @@ def run_notebook(
         resources={"metadata": {"path": str(path.parent)}},
     )
     status, message, report, executed = "ok", "", "", 0
+    errors: list[str] = []
     target = _output_path(out_dir, root, path)
     target.parent.mkdir(parents=True, exist_ok=True)
     # The JVM's and the kernel's own chatter go to a log beside the executed notebook.
@@ -184,6 +197,9 @@ def run_notebook(
                         status, message = "exited", f"exit value {_exit_value(cell)!r}"
                         break
                     where = f"cell {number}" if number else "the runtime setup cell"
+                    if keep_going and number:
+                        errors.append(f"{where}: {exc.ename}: {exc.evalue}")
+                        continue
                     status = "FAILED"
                     message = f"{where}: {exc.ename}: {exc.evalue}"
                     report = _failure_report(path, number, cell.source, exc.traceback or str(exc))
@@ -199,7 +215,7 @@ def run_notebook(
         status, message = "FAILED", f"the kernel died: {exc}"
         report = _failure_report(path, 0, f"(kernel log: {log_path})", message)
     nbformat.write(nb, target)
-    return Result(path, executed, time.monotonic() - start, status, message, report)
+    return Result(path, executed, time.monotonic() - start, status, message, report, errors)
 
 
 def summary(results: list[Result], root: Path, wall: float) -> str:
@@ -230,8 +246,13 @@ def execute(
     params: dict[str, str],
     timeout: int,
     jobs: int,
+    keep_going: bool = False,
+    env_for: Callable[[Path], dict[str, str]] | None = None,
 ) -> tuple[list[Result], float]:
-    """Run the notebooks (``jobs`` at a time), reporting each; results in input order."""
+    """Run the notebooks (``jobs`` at a time), reporting each; results in input order.
+
+    ``env_for(notebook)`` adds environment variables to that notebook's kernel.
+    """
     run_dir = root / "build" / "runs" / time.strftime("%Y%m%d-%H%M%S")
     started = time.monotonic()
 
@@ -240,7 +261,14 @@ def execute(
 
     def one(path: Path) -> Result:
         return run_notebook(
-            path, root=root, out_dir=out_dir, run_dir=run_dir, params=params, timeout=timeout
+            path,
+            root=root,
+            out_dir=out_dir,
+            run_dir=run_dir,
+            params=params,
+            timeout=timeout,
+            keep_going=keep_going,
+            extra_env=env_for(path) if env_for else None,
         )
 
     def report(done: int, result: Result) -> None:
@@ -320,18 +348,35 @@ def main(argv: list[str] | None = None) -> int:
     if args.jobs < 1:
         print(f"error: --jobs must be at least 1, got {args.jobs}", file=sys.stderr)
         return 2
-    if not notebooks:
+    if not notebooks and not args.course:
         print("no notebooks to run")
         return 0
 
     out_dir = (args.out_dir or root / "build" / "notebooks").resolve()
-    results, wall = execute(
-        notebooks, root=root, out_dir=out_dir, params=params, timeout=args.timeout, jobs=args.jobs
-    )
-    print()
-    print(summary(results, root, wall))
-    print(f"executed notebooks: {out_dir}")
-    return 1 if any(r.status == "FAILED" for r in results) else 0
+    failed = False
+    if notebooks:
+        results, wall = execute(
+            notebooks,
+            root=root,
+            out_dir=out_dir,
+            params=params,
+            timeout=args.timeout,
+            jobs=args.jobs,
+        )
+        print()
+        print(summary(results, root, wall))
+        print(f"executed notebooks: {out_dir}")
+        failed = any(r.status == "FAILED" for r in results)
+    # A course's labs: every solution passes its checks, every blank fails them.
+    from coursekit.grade import prove  # noqa: PLC0415 (grade builds on this module)
+
+    for group in args.course:
+        if group in COURSES:
+            problems = prove(root, group, timeout=args.timeout, jobs=args.jobs)
+            for problem in problems:
+                print(f"LAB PROBLEM {problem}", file=sys.stderr)
+            failed = failed or bool(problems)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -88,15 +88,14 @@ def test_bad_arguments_exit_2(project: Path) -> None:
     assert "missing.py" in result.stderr
 
 
-def test_course_collects_demos_and_solutions_only(project: Path) -> None:
+def test_course_collects_demos_not_labs_or_tasks(project: Path) -> None:
+    # Labs are graded (coursekit.grade), not merely executed; tasks run through their job.
     demo = write_notebook(project / "demos/course1/week1/databricks-x/a.py", "x = 1")
-    lab = write_notebook(project / "labs/course1/week1/lab_x.py", "x = 1")
-    solution = write_notebook(project / "labs/course1/week1/solutions/lab_x.py", "x = 1")
+    write_notebook(project / "labs/course1/week1/lab_x.py", "x = 1")
+    write_notebook(project / "labs/course1/week1/solutions/lab_x.py", "x = 1")
     (project / "demos/course1/week1/databricks-x/helper.py").write_text("not a notebook\n")
     write_notebook(project / "demos/course1/week1/databricks-x/tasks/step.py", "x = 1")
-    found = collect_course(project, "1")
-    assert found == sorted([demo.resolve(), solution.resolve()])
-    assert lab.resolve() not in found
+    assert collect_course(project, "1") == [demo.resolve()]
 
 
 @pytest.mark.spark
