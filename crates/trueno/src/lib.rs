@@ -10,6 +10,7 @@
 //! | [`rows`] | softmax, log-softmax, layer norm, RMS norm over the rows of a 2-D buffer |
 //! | [`similarity`] | cosine / dot / squared L2 for a pair, 1xN, MxN; fused top-k |
 //! | [`matmul`] | GEMM and GEMV |
+//! | [`gather`] | one query scored against a scattered list of rows (graph-index neighbours) |
 //!
 //! Kernels are written once over a small vector vocabulary (`simd::Simd`)
 //! and compiled per backend: AVX-512 (masked tails), AVX2+FMA, NEON and
@@ -20,6 +21,7 @@
 
 pub mod backend;
 pub mod elementwise;
+pub mod gather;
 mod math;
 pub mod matmul;
 pub mod reduce;
@@ -32,6 +34,7 @@ pub use elementwise::{
     add, add_f64, axpy, div, div_f64, exp, fma, gelu_erf, gelu_tanh, log, mul, mul_f64, relu,
     scale, sigmoid, sub, sub_f64, tanh,
 };
+pub use gather::scores_gather;
 pub use matmul::{gemv, gemv_f64, matmul, matmul_f64};
 pub use reduce::{
     argmax, argmax_f64, argmin, argmin_f64, dot, dot_f64, max, max_f64, mean, mean_f64, min,

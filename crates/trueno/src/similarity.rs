@@ -60,9 +60,9 @@ impl std::str::FromStr for Metric {
     }
 }
 
-const DOT: u8 = 0;
-const COS: u8 = 1;
-const SQ: u8 = 2;
+pub(crate) const DOT: u8 = 0;
+pub(crate) const COS: u8 = 1;
+pub(crate) const SQ: u8 = 2;
 
 /// One vector step for R rows: `acc` gets `q·r` (DOT, COS) or `Σ(q-r)²`
 /// (SQ), `nrm` gets `r·r` (COS only).
@@ -90,7 +90,7 @@ fn step<S: Simd, const M: u8, const R: usize>(
 }
 
 #[inline(always)]
-fn finish<const M: u8>(acc: f32, nrm: f32, qn: f32) -> f32 {
+pub(crate) fn finish<const M: u8>(acc: f32, nrm: f32, qn: f32) -> f32 {
     match M {
         COS => acc / (qn * nrm.sqrt()),
         _ => acc,
@@ -101,7 +101,7 @@ fn finish<const M: u8>(acc: f32, nrm: f32, qn: f32) -> f32 {
 /// `(acc, nrm)` of one row (see [`step`]), four vectors per step with
 /// independent accumulators.
 #[inline(always)]
-fn row_stats<S: Simd, const M: u8>(s: S, q: &[f32], row: &[f32]) -> (f32, f32) {
+pub(crate) fn row_stats<S: Simd, const M: u8>(s: S, q: &[f32], row: &[f32]) -> (f32, f32) {
     let l = S::LANES;
     let dim = q.len();
     let row = &row[..dim];
@@ -209,7 +209,7 @@ multiversion! {
     fn row_sumsq_d(matrix: &[f32], dim: usize, out: &mut [f32]) -> () = row_sumsq_k;
 }
 
-fn rows_of(name: &str, len: usize, dim: usize) -> Result<usize, Error> {
+pub(crate) fn rows_of(name: &str, len: usize, dim: usize) -> Result<usize, Error> {
     if dim == 0 {
         return Err(Error::Shape("dim must be positive".into()));
     }
@@ -295,7 +295,7 @@ pub fn sqeuclidean(a: &[f32], b: &[f32]) -> Result<f32, Error> {
     Ok(out[0])
 }
 
-fn norm_of(q: &[f32]) -> Result<f32, Error> {
+pub(crate) fn norm_of(q: &[f32]) -> Result<f32, Error> {
     Ok(sumsq64_d(backend::active()?, q).sqrt() as f32)
 }
 
