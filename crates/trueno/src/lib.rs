@@ -10,6 +10,7 @@
 //! | [`rows`] | softmax, log-softmax, layer norm, RMS norm over the rows of a 2-D buffer |
 //! | [`similarity`] | cosine / dot / squared L2 for a pair, 1xN, MxN; fused top-k |
 //! | [`matmul`] | GEMM and GEMV |
+//! | [`quant`] | ggml block formats (Q8_0, Q4_0, Q4_1): quantise, dequantise, products on the blocks |
 //! | [`gather`] | one query scored against a scattered list of rows (graph-index neighbours) |
 //!
 //! Kernels are written once over a small vector vocabulary (`simd::Simd`)
@@ -24,6 +25,7 @@ pub mod elementwise;
 pub mod gather;
 mod math;
 pub mod matmul;
+pub mod quant;
 pub mod reduce;
 pub mod rows;
 mod simd;
