@@ -284,9 +284,7 @@ pub fn sentence_spans(text: &str) -> Vec<(usize, usize)> {
             }
             let cjk = matches!(c, '。' | '！' | '？');
             let ws = j < chars.len() && chars[j].1.is_whitespace();
-            if j == chars.len() {
-                end_at = Some(j);
-            } else if cjk && !ws {
+            if j == chars.len() || (cjk && !ws) {
                 end_at = Some(j);
             } else if ws && !(c == '.' && is_abbreviation(text, start, chars[i].0)) {
                 let mut k = j;
@@ -563,7 +561,14 @@ mod tests {
         let text = "First paragraph here.\n\nSecond one is here.\n\nThird.";
         let c = recursive(text, 25, DEFAULT_SEPARATORS).unwrap();
         let t: Vec<&str> = c.iter().map(|c| c.text.as_str()).collect();
-        assert_eq!(t, ["First paragraph here.\n\n", "Second one is here.\n\n", "Third."]);
+        assert_eq!(
+            t,
+            [
+                "First paragraph here.\n\n",
+                "Second one is here.\n\n",
+                "Third."
+            ]
+        );
     }
 
     #[test]

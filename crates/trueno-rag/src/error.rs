@@ -25,7 +25,10 @@ impl fmt::Display for Error {
         match self {
             Error::InvalidParam(m) => f.write_str(m),
             Error::Dimension { expected, got } => {
-                write!(f, "vector has dimension {got}, the index expects {expected}")
+                write!(
+                    f,
+                    "vector has dimension {got}, the index expects {expected}"
+                )
             }
             Error::UnknownLabel(l) => write!(f, "label {l} is not in the index"),
             Error::Corrupt(m) => write!(f, "corrupt index file: {m}"),

@@ -10,8 +10,8 @@
 
 use crate::Error;
 use crate::backend;
-use crate::similarity::{COS, DOT, Metric, SQ, finish, norm_of, row_stats, rows_of};
 use crate::simd::{Simd, multiversion};
+use crate::similarity::{COS, DOT, Metric, SQ, finish, norm_of, row_stats, rows_of};
 
 /// How many rows ahead the prefetch runs.
 const AHEAD: usize = 2;
@@ -152,11 +152,22 @@ mod tests {
             gather_sq_d(be, &q, &matrix, &rows, 0.0, &mut e);
             for (i, &r) in rows.iter().enumerate() {
                 let row = &matrix[r as usize * dim..(r as usize + 1) * dim];
-                let dot: f64 = q.iter().zip(row).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum();
+                let dot: f64 = q
+                    .iter()
+                    .zip(row)
+                    .map(|(&a, &b)| f64::from(a) * f64::from(b))
+                    .sum();
                 let rr: f64 = row.iter().map(|&b| f64::from(b).powi(2)).sum();
-                let sq: f64 = q.iter().zip(row).map(|(&a, &b)| (f64::from(a) - f64::from(b)).powi(2)).sum();
+                let sq: f64 = q
+                    .iter()
+                    .zip(row)
+                    .map(|(&a, &b)| (f64::from(a) - f64::from(b)).powi(2))
+                    .sum();
                 assert!((f64::from(d[i]) - dot).abs() < 1e-4, "{be} dot");
-                assert!((f64::from(c[i]) - dot / (f64::from(qn) * rr.sqrt())).abs() < 1e-5, "{be} cos");
+                assert!(
+                    (f64::from(c[i]) - dot / (f64::from(qn) * rr.sqrt())).abs() < 1e-5,
+                    "{be} cos"
+                );
                 assert!((f64::from(e[i]) - sq).abs() < 1e-4, "{be} sq");
             }
         }
