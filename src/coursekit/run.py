@@ -253,7 +253,10 @@ def execute(
 
     ``env_for(notebook)`` adds environment variables to that notebook's kernel.
     """
-    run_dir = root / "build" / "runs" / time.strftime("%Y%m%d-%H%M%S")
+    # An orchestrator (batuta) running several notebooks as one job's tasks names the
+    # run's directory, so that its tasks share one DBFS root.
+    given = os.environ.get("COURSEKIT_RUN_DIR")
+    run_dir = Path(given) if given else root / "build" / "runs" / time.strftime("%Y%m%d-%H%M%S")
     started = time.monotonic()
 
     def shown(path: Path) -> Path:
