@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from coursekit.runtime.jobs import Jobs
+
 REDACTED = "[REDACTED]"
 
 
@@ -438,6 +440,8 @@ class DBUtils:
         self.secrets = secrets
         self.notebook = notebook
         self.library = Library()
+        # Task values between a job's tasks (coursekit.runtime.jobs; batuta runs the job).
+        self.jobs = Jobs()
 
     def __repr__(self) -> str:
         return f"<local dbutils: fs root {self.fs.root}>"
