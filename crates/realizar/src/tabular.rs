@@ -14,6 +14,7 @@
 
 mod format;
 mod trees;
+pub mod write;
 
 use std::path::Path;
 

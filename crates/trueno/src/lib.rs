@@ -12,6 +12,7 @@
 //! | [`matmul`] | GEMM and GEMV |
 //! | [`quant`] | ggml block formats (Q8_0, Q4_0, Q4_1): quantise, dequantise, products on the blocks |
 //! | [`gather`] | one query scored against a scattered list of rows (graph-index neighbours) |
+//! | [`cholesky`] | Cholesky factorisation and solve of small SPD systems (f64) |
 //!
 //! Kernels are written once over a small vector vocabulary (`simd::Simd`)
 //! and compiled per backend: AVX-512 (masked tails), AVX2+FMA, NEON and
@@ -21,6 +22,7 @@
 //! the summation scheme) and enforced by the tests.
 
 pub mod backend;
+pub mod cholesky;
 pub mod elementwise;
 pub mod gather;
 mod math;
@@ -32,6 +34,7 @@ mod simd;
 pub mod similarity;
 
 pub use backend::{Backend, set_backend};
+pub use cholesky::{cholesky_f64, cholesky_solve_f64};
 pub use elementwise::{
     add, add_f64, axpy, div, div_f64, exp, fma, gelu_erf, gelu_tanh, log, mul, mul_f64, relu,
     scale, sigmoid, sub, sub_f64, tanh,
@@ -66,6 +69,9 @@ pub enum Error {
     /// A flat buffer does not hold a whole number of rows, or a parameter
     /// (row length, k, ...) is unusable; the message names the values.
     Shape(String),
+    /// A matrix that must be symmetric positive definite has a non-positive pivot
+    /// (it is singular or indefinite to working precision).
+    NotPositiveDefinite { pivot: usize },
 }
 
 impl std::fmt::Display for Error {
@@ -91,6 +97,10 @@ impl std::fmt::Display for Error {
                 )
             }
             Error::Shape(msg) => f.write_str(msg),
+            Error::NotPositiveDefinite { pivot } => write!(
+                f,
+                "matrix is not positive definite (pivot {pivot} is not positive)"
+            ),
         }
     }
 }
