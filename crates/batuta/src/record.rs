@@ -333,11 +333,10 @@ pub fn summary(run: &Run) -> String {
                 } else {
                     'x'
                 };
-                for c in bar
-                    .iter_mut()
-                    .take(to.clamp(from + 1, WIDTH))
-                    .skip(from.min(WIDTH - 1))
-                {
+                // At least one cell per attempt, never past the bar's end.
+                let from = from.min(WIDTH - 1);
+                let to = to.clamp(from + 1, WIDTH);
+                for c in &mut bar[from..to] {
                     *c = mark;
                 }
             }
@@ -387,4 +386,111 @@ pub fn summary(run: &Run) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn sample() -> Run {
+        let attempt = |n: u32, s: i64, e: i64, r: ResultState| Attempt {
+            number: n,
+            start_ms: s,
+            end_ms: e,
+            result: r,
+            exit_code: Some(if r == ResultState::Success { 0 } else { 1 }),
+            message: "ü".into(),
+            log: Some(PathBuf::from("/nonexistent/log")),
+        };
+        let mut t1 = TaskRun {
+            key: "a".into(),
+            run_id: 11,
+            result: Some(ResultState::Success),
+            message: String::new(),
+            start_ms: Some(1000),
+            end_ms: Some(2000),
+            attempts: vec![
+                attempt(1, 1000, 1500, ResultState::Failed),
+                attempt(2, 1600, 2000, ResultState::Success),
+            ],
+            values: serde_json::from_str(r#"{"n": 1, "s": "é"}"#).unwrap(),
+            outcome: None,
+            condition: None,
+            notebook_output: Some("{\"x\": 1}".into()),
+            resolved: Some(json!(["--x"])),
+        };
+        let mut t2 = t1.clone();
+        t2.key = "cond".into();
+        t2.run_id = 12;
+        // Starts and ends exactly at the run's end: the timeline's last cell.
+        t2.start_ms = Some(2000);
+        t2.end_ms = Some(2000);
+        t2.attempts = vec![attempt(1, 2000, 2000, ResultState::Success)];
+        t2.outcome = Some(false);
+        t2.condition = Some(("1".into(), "2".into()));
+        t2.notebook_output = None;
+        t1.message = "kept".into();
+        let mut t3 = TaskRun {
+            key: "skipped".into(),
+            run_id: 13,
+            result: Some(ResultState::UpstreamFailed),
+            message: "run_if ALL_SUCCESS not met".into(),
+            start_ms: Some(2000),
+            end_ms: Some(2000),
+            attempts: Vec::new(),
+            values: Map::new(),
+            outcome: None,
+            condition: None,
+            notebook_output: None,
+            resolved: None,
+        };
+        t3.start_ms = Some(2000);
+        Run {
+            run_id: 10,
+            job_id: 5,
+            job_name: "j".into(),
+            job_file: Some("/x/job.json".into()),
+            repo_root: None,
+            run_dir: "/x/run".into(),
+            parameters: BTreeMap::from([("p".into(), "v".into())]),
+            start_ms: 1000,
+            end_ms: 2000,
+            result: ResultState::Failed,
+            message: "not successful: skipped".into(),
+            repair_count: 0,
+            history: vec![(1000, 2000, ResultState::Failed, vec!["a".into()])],
+            settings: json!({"name": "j"}),
+            tasks: vec![t1, t2, t3],
+        }
+    }
+
+    #[test]
+    fn record_round_trips() {
+        let run = sample();
+        let back = from_json(&to_json(&run)).unwrap();
+        assert_eq!(back, run);
+    }
+
+    #[test]
+    fn summary_draws_every_task_within_the_bar() {
+        let text = summary(&sample());
+        let bars: Vec<&str> = text.lines().filter(|l| l.ends_with('|')).collect();
+        assert_eq!(bars.len(), 3, "{text}");
+        for b in &bars {
+            let inner = &b[b.find('|').unwrap() + 1..b.len() - 1];
+            assert_eq!(inner.chars().count(), 40, "{b}");
+        }
+        assert!(bars[0].contains('x') && bars[0].contains('#'), "{text}");
+        assert!(bars[1].trim_end_matches('|').ends_with('#'), "{text}");
+        assert!(bars[2].contains('.'), "{text}");
+    }
+
+    #[test]
+    fn foreign_json_is_refused() {
+        assert!(from_json(&json!({"run_id": 1})).is_err());
+        let mut v = to_json(&sample());
+        v["tasks"][0]["state"]["result_state"] = json!("MAYBE");
+        assert!(from_json(&v).unwrap_err().contains("MAYBE"));
+    }
 }
