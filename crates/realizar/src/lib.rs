@@ -1,6 +1,7 @@
 //! realizar: inference for real models, computed with trueno's kernels.
 
 pub mod bert;
+pub mod bpe;
 pub mod encoder;
 pub mod error;
 pub mod metrics;
