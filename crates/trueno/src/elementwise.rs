@@ -12,6 +12,7 @@ use crate::backend;
 #[cfg(test)]
 use crate::backend::Backend;
 use crate::math;
+use crate::math64;
 use crate::simd::{Op1, Op2, Simd, multiversion, op1, op2, stream_split};
 
 /// `v * k` with `k` captured (see [`Op1`] for why not a closure).
@@ -306,6 +307,114 @@ binary_f64!(
     /// f64 `out[i] = a[i] / b[i]`.
     div_f64, div64_k, div64_d, |x, y| x / y
 );
+
+macro_rules! unary_f64 {
+    ($(#[$doc:meta])* $name:ident, $kernel:ident, $disp:ident, $f:path) => {
+        #[inline(always)]
+        fn $kernel<S: Simd>(_s: S, x: &[f64], out: &mut [f64]) {
+            for (o, &v) in out.iter_mut().zip(x) {
+                *o = $f(v);
+            }
+        }
+        multiversion! {
+            fn $disp(x: &[f64], out: &mut [f64]) -> () = $kernel;
+        }
+        $(#[$doc])*
+        pub fn $name(x: &[f64], out: &mut [f64]) -> Result<(), Error> {
+            same_len(x.len(), out.len())?;
+            $disp(backend::active()?, x, out);
+            Ok(())
+        }
+    };
+}
+
+#[inline(always)]
+fn relu64(x: f64) -> f64 {
+    // NaN propagates and -0.0 becomes 0.0, as the f32 kernel (np.maximum(x, 0)).
+    if x > 0.0 || x.is_nan() { x } else { 0.0 }
+}
+
+unary_f64!(
+    /// f64 `max(x, 0)`; NaN propagates, `-0.0 -> 0.0`.
+    relu_f64, relu64_k, relu64_d, relu64
+);
+unary_f64!(
+    /// f64 logistic sigmoid, within 3 ulp (see `math64`).
+    sigmoid_f64, sigmoid64_k, sigmoid64_d, math64::sigmoid
+);
+unary_f64!(
+    /// f64 hyperbolic tangent, within 3 ulp.
+    tanh_f64, tanh64_k, tanh64_d, math64::tanh
+);
+unary_f64!(
+    /// f64 GELU, tanh approximation, within 1e-14 relative.
+    gelu_tanh_f64, gelu_tanh64_k, gelu_tanh64_d, math64::gelu_tanh
+);
+unary_f64!(
+    /// f64 GELU, exact erf form, within 1e-14 relative.
+    gelu_erf_f64, gelu_erf64_k, gelu_erf64_d, math64::gelu_erf
+);
+unary_f64!(
+    /// f64 `e^x`, within 2 ulp.
+    exp_f64, exp64_k, exp64_d, math64::exp
+);
+unary_f64!(
+    /// f64 natural logarithm, within 2 ulp; `log(0) = -inf`, `log(x<0) = NaN`.
+    log_f64, log64_k, log64_d, math64::log
+);
+
+#[inline(always)]
+fn scale64_k<S: Simd>(_s: S, x: &[f64], alpha: f64, out: &mut [f64]) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = alpha * v;
+    }
+}
+multiversion! {
+    fn scale64_d(x: &[f64], alpha: f64, out: &mut [f64]) -> () = scale64_k;
+}
+
+/// f64 `out[i] = alpha * x[i]`.
+pub fn scale_f64(x: &[f64], alpha: f64, out: &mut [f64]) -> Result<(), Error> {
+    same_len(x.len(), out.len())?;
+    scale64_d(backend::active()?, x, alpha, out);
+    Ok(())
+}
+
+#[inline(always)]
+fn axpy64_k<S: Simd>(_s: S, alpha: f64, x: &[f64], y: &mut [f64]) {
+    for (o, &v) in y.iter_mut().zip(x) {
+        *o = alpha.mul_add(v, *o);
+    }
+}
+multiversion! {
+    fn axpy64_d(alpha: f64, x: &[f64], y: &mut [f64]) -> () = axpy64_k;
+}
+
+/// f64 BLAS axpy in place, `y[i] = alpha * x[i] + y[i]`, one rounding (fused).
+pub fn axpy_f64(alpha: f64, x: &[f64], y: &mut [f64]) -> Result<(), Error> {
+    same_len(x.len(), y.len())?;
+    axpy64_d(backend::active()?, alpha, x, y);
+    Ok(())
+}
+
+#[inline(always)]
+fn fma64_k<S: Simd>(_s: S, a: &[f64], b: &[f64], c: &[f64], out: &mut [f64]) {
+    for (((o, &x), &y), &z) in out.iter_mut().zip(a).zip(b).zip(c) {
+        *o = x.mul_add(y, z);
+    }
+}
+multiversion! {
+    fn fma64_d(a: &[f64], b: &[f64], c: &[f64], out: &mut [f64]) -> () = fma64_k;
+}
+
+/// f64 `out[i] = a[i] * b[i] + c[i]` with one rounding on every backend.
+pub fn fma_f64(a: &[f64], b: &[f64], c: &[f64], out: &mut [f64]) -> Result<(), Error> {
+    same_len(a.len(), b.len())?;
+    same_len(a.len(), c.len())?;
+    same_len(a.len(), out.len())?;
+    fma64_d(backend::active()?, a, b, c, out);
+    Ok(())
+}
 
 /// Which backends the tests compare: every one this CPU runs, plus the
 /// portable 4-lane (NEON) code path even on x86.
@@ -681,5 +790,66 @@ mod tests {
         let mut o64 = [0.0f64; 2];
         assert_eq!(add_f64(&[1.0; 2], &[2.0; 2], &mut o64), Ok(()));
         assert_eq!(o64, [3.0; 2]);
+    }
+}
+
+#[cfg(test)]
+mod tests_f64 {
+    use super::*;
+    use proptest::prelude::*;
+
+    type Map64 = fn(Backend, &[f64], &mut [f64]);
+    /// A kernel under test: its name, its dispatcher and the scalar function it maps.
+    type Case = (&'static str, Map64, fn(f64) -> f64);
+
+    proptest! {
+        /// Every backend computes exactly the scalar `math64` value (the loops only
+        /// vectorise it; `mul_add` rounds once everywhere), for every length.
+        #[test]
+        fn f64_maps_are_bitwise_equal_across_backends(x in proptest::collection::vec(-800.0f64..800.0, 0..67)) {
+            let maps: [Case; 7] = [
+                ("exp", exp64_d, math64::exp),
+                ("log", log64_d, math64::log),
+                ("tanh", tanh64_d, math64::tanh),
+                ("sigmoid", sigmoid64_d, math64::sigmoid),
+                ("gelu_tanh", gelu_tanh64_d, math64::gelu_tanh),
+                ("gelu_erf", gelu_erf64_d, math64::gelu_erf),
+                ("relu", relu64_d, relu64),
+            ];
+            for (name, map, f) in maps {
+                for be in test_backends() {
+                    let mut out = vec![0.0; x.len()];
+                    map(be, &x, &mut out);
+                    for (&v, &o) in x.iter().zip(&out) {
+                        let want = f(v);
+                        prop_assert!(o.to_bits() == want.to_bits() || (o.is_nan() && want.is_nan()),
+                            "{} {}({}) = {} vs {}", be, name, v, o, want);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn f64_linear_kernels_and_errors() {
+        let x = [1.0, -2.0, 3.5, f64::NAN, -0.0];
+        let mut out = [0.0; 5];
+        relu_f64(&x, &mut out).unwrap();
+        assert_eq!(&out[..3], &[1.0, 0.0, 3.5]);
+        assert!(out[3].is_nan());
+        assert_eq!(out[4].to_bits(), 0.0f64.to_bits());
+        scale_f64(&x[..3], -2.0, &mut out[..3]).unwrap();
+        assert_eq!(&out[..3], &[-2.0, 4.0, -7.0]);
+        let mut y = [1.0, 1.0, 1.0];
+        axpy_f64(0.5, &x[..3], &mut y).unwrap();
+        assert_eq!(y, [1.5, 0.0, 2.75]);
+        // One rounding: 0.1 * 10 - 1 is not 0 when fused.
+        let mut f = [0.0];
+        fma_f64(&[0.1], &[10.0], &[-1.0], &mut f).unwrap();
+        assert_eq!(f[0], 0.1f64.mul_add(10.0, -1.0));
+        assert_ne!(f[0], 0.0);
+        assert!(exp_f64(&[1.0, 2.0], &mut [0.0]).is_err());
+        assert!(fma_f64(&[1.0], &[1.0, 2.0], &[1.0], &mut [0.0]).is_err());
+        assert!(axpy_f64(1.0, &[1.0, 2.0], &mut [0.0]).is_err());
     }
 }

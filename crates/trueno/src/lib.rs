@@ -5,9 +5,9 @@
 //!
 //! | module | kernels |
 //! |---|---|
-//! | [`elementwise`] | add/sub/mul/div (f32, f64), scale, axpy, fma, relu, sigmoid, tanh, GELU (tanh and erf), exp, log |
+//! | [`elementwise`] | add/sub/mul/div, scale, axpy, fma, relu, sigmoid, tanh, GELU (tanh and erf), exp, log (f32, f64) |
 //! | [`reduce`] | sum, dot, norm, min/max, argmin/argmax, mean, var/std (f32, f64) |
-//! | [`rows`] | softmax, log-softmax, layer norm, RMS norm over the rows of a 2-D buffer |
+//! | [`rows`] | softmax, log-softmax, layer norm, RMS norm over the rows of a 2-D buffer (f32, f64) |
 //! | [`similarity`] | cosine / dot / squared L2 for a pair, 1xN, MxN; fused top-k |
 //! | [`matmul`] | GEMM and GEMV |
 //! | [`quant`] | ggml block formats (Q8_0, Q4_0, Q4_1): quantise, dequantise, products on the blocks |
@@ -26,6 +26,7 @@ pub mod cholesky;
 pub mod elementwise;
 pub mod gather;
 mod math;
+mod math64;
 pub mod matmul;
 pub mod quant;
 pub mod reduce;
@@ -36,8 +37,9 @@ pub mod similarity;
 pub use backend::{Backend, set_backend};
 pub use cholesky::{cholesky_f64, cholesky_solve_f64};
 pub use elementwise::{
-    add, add_f64, axpy, div, div_f64, exp, fma, gelu_erf, gelu_tanh, log, mul, mul_f64, relu,
-    scale, sigmoid, sub, sub_f64, tanh,
+    add, add_f64, axpy, axpy_f64, div, div_f64, exp, exp_f64, fma, fma_f64, gelu_erf, gelu_erf_f64,
+    gelu_tanh, gelu_tanh_f64, log, log_f64, mul, mul_f64, relu, relu_f64, scale, scale_f64,
+    sigmoid, sigmoid_f64, sub, sub_f64, tanh, tanh_f64,
 };
 pub use gather::scores_gather;
 pub use matmul::{gemv, gemv_f64, matmul, matmul_f64};
@@ -45,7 +47,10 @@ pub use reduce::{
     argmax, argmax_f64, argmin, argmin_f64, dot, dot_f64, max, max_f64, mean, mean_f64, min,
     min_f64, norm, norm_f64, std, std_f64, sum, sum_f64, var, var_f64,
 };
-pub use rows::{layer_norm_rows, log_softmax_rows, rms_norm_rows, softmax_rows};
+pub use rows::{
+    layer_norm_rows, layer_norm_rows_f64, log_softmax_rows, log_softmax_rows_f64, rms_norm_rows,
+    rms_norm_rows_f64, softmax_rows, softmax_rows_f64,
+};
 pub use similarity::{
     Metric, cosine, cosine_one_to_many, scores_many_to_many, scores_one_to_many, sqeuclidean, top_k,
 };

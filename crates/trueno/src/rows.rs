@@ -19,6 +19,7 @@ use crate::Error;
 use crate::backend;
 use crate::elementwise::map1;
 use crate::math;
+use crate::math64;
 use crate::reduce::{CenteredAdd, CenteredSq, block_sum1};
 use crate::simd::{Op1, Simd, multiversion, op2};
 
@@ -37,7 +38,7 @@ fn check_rows(len: usize, cols: usize, out: usize) -> Result<(), Error> {
     Ok(())
 }
 
-fn check_param(name: &str, p: Option<&[f32]>, cols: usize) -> Result<(), Error> {
+fn check_param<T>(name: &str, p: Option<&[T]>, cols: usize) -> Result<(), Error> {
     match p {
         Some(v) if v.len() != cols => Err(Error::Shape(format!(
             "{name} has {} values but rows have {cols}",
@@ -447,6 +448,218 @@ pub fn rms_norm_rows(
     Ok(())
 }
 
+// ---------------------------------------------------------------- f64 rows
+//
+// NumPy's default dtype. Plain loops over eight independent accumulators (so the
+// autovectoriser can keep them in one zmm register or two ymm), instantiated per
+// backend; transcendental maps from `math64` (2 ulp exp, 2 ulp log).
+
+const ACC: usize = 8;
+
+/// `Σ f(v)` over a row with eight partial sums, combined pairwise.
+#[inline(always)]
+fn sum64(row: &[f64], f: impl Fn(f64) -> f64) -> f64 {
+    let mut acc = [0.0f64; ACC];
+    let chunks = row.chunks_exact(ACC);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a += f(v);
+        }
+    }
+    for (a, &v) in acc.iter_mut().zip(rest) {
+        *a += f(v);
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
+}
+
+/// The row's maximum; NaN anywhere makes it NaN (NumPy's `max`).
+#[inline(always)]
+fn max64(row: &[f64]) -> f64 {
+    let mut acc = [f64::NEG_INFINITY; ACC];
+    let chunks = row.chunks_exact(ACC);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            // Once a lane holds NaN neither test replaces it.
+            *a = if v > *a || v.is_nan() { v } else { *a };
+        }
+    }
+    for (a, &v) in acc.iter_mut().zip(rest) {
+        *a = if v > *a || v.is_nan() { v } else { *a };
+    }
+    let mut m = f64::NEG_INFINITY;
+    for v in acc {
+        if v.is_nan() {
+            return v;
+        }
+        m = m.max(v);
+    }
+    m
+}
+
+#[inline(always)]
+fn softmax64_k<S: Simd>(_s: S, x: &[f64], cols: usize, out: &mut [f64], log: bool) {
+    for (row, orow) in x.chunks_exact(cols).zip(out.chunks_exact_mut(cols)) {
+        let m = max64(row);
+        if log {
+            let lse = m + math64::log(sum64(row, |v| math64::exp(v - m)));
+            for (o, &v) in orow.iter_mut().zip(row) {
+                *o = v - lse;
+            }
+        } else {
+            for (o, &v) in orow.iter_mut().zip(row) {
+                *o = math64::exp(v - m);
+            }
+            let inv = 1.0 / sum64(orow, |v| v);
+            for o in orow.iter_mut() {
+                *o *= inv;
+            }
+        }
+    }
+}
+#[inline(always)]
+fn softmax64_rows_k<S: Simd>(s: S, x: &[f64], cols: usize, out: &mut [f64]) {
+    softmax64_k(s, x, cols, out, false)
+}
+#[inline(always)]
+fn log_softmax64_rows_k<S: Simd>(s: S, x: &[f64], cols: usize, out: &mut [f64]) {
+    softmax64_k(s, x, cols, out, true)
+}
+multiversion! {
+    fn softmax64_d(x: &[f64], cols: usize, out: &mut [f64]) -> () = softmax64_rows_k;
+}
+multiversion! {
+    fn log_softmax64_d(x: &[f64], cols: usize, out: &mut [f64]) -> () = log_softmax64_rows_k;
+}
+
+/// f64 softmax of each row of `cols` values.
+pub fn softmax_rows_f64(x: &[f64], cols: usize, out: &mut [f64]) -> Result<(), Error> {
+    check_rows(x.len(), cols, out.len())?;
+    if !x.is_empty() {
+        softmax64_d(backend::active()?, x, cols, out);
+    }
+    Ok(())
+}
+
+/// f64 log-softmax of each row: `x - max - ln Σ e^(x - max)`.
+pub fn log_softmax_rows_f64(x: &[f64], cols: usize, out: &mut [f64]) -> Result<(), Error> {
+    check_rows(x.len(), cols, out.len())?;
+    if !x.is_empty() {
+        log_softmax64_d(backend::active()?, x, cols, out);
+    }
+    Ok(())
+}
+
+#[inline(always)]
+fn affine64(row: &[f64], c: f64, k: f64, w: Option<&[f64]>, b: Option<&[f64]>, out: &mut [f64]) {
+    match (w, b) {
+        (Some(w), Some(b)) => {
+            for (((o, &v), &wv), &bv) in out.iter_mut().zip(row).zip(w).zip(b) {
+                *o = ((v - c) * k).mul_add(wv, bv);
+            }
+        }
+        (Some(w), None) => {
+            for ((o, &v), &wv) in out.iter_mut().zip(row).zip(w) {
+                *o = (v - c) * k * wv;
+            }
+        }
+        (None, Some(b)) => {
+            for ((o, &v), &bv) in out.iter_mut().zip(row).zip(b) {
+                *o = (v - c) * k + bv;
+            }
+        }
+        (None, None) => {
+            for (o, &v) in out.iter_mut().zip(row) {
+                *o = (v - c) * k;
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn layer_norm64_k<S: Simd>(
+    _s: S,
+    x: &[f64],
+    cols: usize,
+    w: Option<&[f64]>,
+    b: Option<&[f64]>,
+    eps: f64,
+    out: &mut [f64],
+) {
+    let n = cols as f64;
+    for (row, orow) in x.chunks_exact(cols).zip(out.chunks_exact_mut(cols)) {
+        let mean = sum64(row, |v| v) / n;
+        // Two passes over the cached row; d1 corrects the mean's rounding.
+        let d1 = sum64(row, |v| v - mean);
+        let d2 = sum64(row, |v| (v - mean) * (v - mean));
+        let var = ((d2 - d1 * d1 / n) / n).max(0.0);
+        affine64(row, mean + d1 / n, 1.0 / (var + eps).sqrt(), w, b, orow);
+    }
+}
+multiversion! {
+    fn layer_norm64_d(
+        x: &[f64],
+        cols: usize,
+        w: Option<&[f64]>,
+        b: Option<&[f64]>,
+        eps: f64,
+        out: &mut [f64],
+    ) -> () = layer_norm64_k;
+}
+
+/// f64 layer normalisation of each row (biased variance, as PyTorch).
+pub fn layer_norm_rows_f64(
+    x: &[f64],
+    cols: usize,
+    weight: Option<&[f64]>,
+    bias: Option<&[f64]>,
+    eps: f64,
+    out: &mut [f64],
+) -> Result<(), Error> {
+    check_rows(x.len(), cols, out.len())?;
+    check_param("weight", weight, cols)?;
+    check_param("bias", bias, cols)?;
+    if !x.is_empty() {
+        layer_norm64_d(backend::active()?, x, cols, weight, bias, eps, out);
+    }
+    Ok(())
+}
+
+#[inline(always)]
+fn rms_norm64_k<S: Simd>(
+    _s: S,
+    x: &[f64],
+    cols: usize,
+    w: Option<&[f64]>,
+    eps: f64,
+    out: &mut [f64],
+) {
+    for (row, orow) in x.chunks_exact(cols).zip(out.chunks_exact_mut(cols)) {
+        let k = 1.0 / (sum64(row, |v| v * v) / cols as f64 + eps).sqrt();
+        affine64(row, 0.0, k, w, None, orow);
+    }
+}
+multiversion! {
+    fn rms_norm64_d(x: &[f64], cols: usize, w: Option<&[f64]>, eps: f64, out: &mut [f64]) -> () = rms_norm64_k;
+}
+
+/// f64 RMS normalisation of each row: `x / sqrt(mean(x²) + eps) * w`.
+pub fn rms_norm_rows_f64(
+    x: &[f64],
+    cols: usize,
+    weight: Option<&[f64]>,
+    eps: f64,
+    out: &mut [f64],
+) -> Result<(), Error> {
+    check_rows(x.len(), cols, out.len())?;
+    check_param("weight", weight, cols)?;
+    if !x.is_empty() {
+        rms_norm64_d(backend::active()?, x, cols, weight, eps, out);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -680,5 +893,91 @@ mod tests {
         let mut out = [0.0; 2];
         softmax_d(Backend::Scalar, &[0.0, 0.0], 2, &mut out);
         assert_eq!(out, [0.5, 0.5]);
+    }
+}
+
+#[cfg(test)]
+mod tests_f64 {
+    use super::*;
+    use crate::elementwise::test_backends;
+    use proptest::prelude::*;
+
+    fn matrix64() -> impl Strategy<Value = (Vec<f64>, usize)> {
+        (1usize..70, 1usize..5).prop_flat_map(|(cols, rows)| {
+            (
+                proptest::collection::vec(-300.0f64..300.0, cols * rows),
+                Just(cols),
+            )
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn softmax_and_norms_match_libm_references((x, cols) in matrix64()) {
+            let n = cols as f64;
+            let w: Vec<f64> = (0..cols).map(|i| 0.5 + i as f64 / 7.0).collect();
+            let b: Vec<f64> = (0..cols).map(|i| i as f64 - 3.0).collect();
+            for be in test_backends() {
+                let mut sm = vec![0.0; x.len()];
+                softmax64_d(be, &x, cols, &mut sm);
+                let mut ls = vec![0.0; x.len()];
+                log_softmax64_d(be, &x, cols, &mut ls);
+                let mut ln = vec![0.0; x.len()];
+                layer_norm64_d(be, &x, cols, Some(&w), Some(&b), 1e-5, &mut ln);
+                let mut rms = vec![0.0; x.len()];
+                rms_norm64_d(be, &x, cols, Some(&w), 1e-6, &mut rms);
+                for (i, r) in x.chunks(cols).enumerate() {
+                    let m = r.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let e: Vec<f64> = r.iter().map(|v| (v - m).exp()).collect();
+                    let s: f64 = e.iter().sum();
+                    let mean = r.iter().sum::<f64>() / n;
+                    let var = r.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+                    let ms = r.iter().map(|v| v * v).sum::<f64>() / n;
+                    for j in 0..cols {
+                        let k = i * cols + j;
+                        let want = e[j] / s;
+                        prop_assert!((sm[k] - want).abs() <= 1e-14 * want + 1e-300, "{} softmax", be);
+                        let lwant = (r[j] - m) - s.ln();
+                        prop_assert!((ls[k] - lwant).abs() <= 1e-13 * (1.0 + lwant.abs()), "{} log_softmax", be);
+                        let lnw = (r[j] - mean) / (var + 1e-5).sqrt() * w[j] + b[j];
+                        prop_assert!((ln[k] - lnw).abs() <= 1e-11 * (1.0 + lnw.abs()), "{} layer_norm {} vs {}", be, ln[k], lnw);
+                        let rw = r[j] / (ms + 1e-6).sqrt() * w[j];
+                        prop_assert!((rms[k] - rw).abs() <= 1e-13 * (1.0 + rw.abs()), "{} rms_norm", be);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn nan_and_infinite_rows_follow_numpy() {
+        let x = [
+            1.0,
+            f64::NAN,
+            2.0,
+            0.0,
+            f64::NEG_INFINITY,
+            f64::NEG_INFINITY,
+        ];
+        let mut out = [0.0; 6];
+        softmax_rows_f64(&x, 3, &mut out).unwrap();
+        assert!(
+            out[..3].iter().all(|v| v.is_nan()),
+            "a NaN makes its row NaN"
+        );
+        // The second row [0, -inf, -inf] is [1, 0, 0].
+        assert_eq!(&out[3..], &[1.0, 0.0, 0.0]);
+        let all_neg_inf = [f64::NEG_INFINITY; 4];
+        let mut o = [0.0; 4];
+        softmax_rows_f64(&all_neg_inf, 4, &mut o).unwrap();
+        assert!(
+            o.iter().all(|v| v.is_nan()),
+            "exp(-inf - -inf) is NaN, as in NumPy"
+        );
+        assert!(softmax_rows_f64(&[1.0; 5], 2, &mut [0.0; 5]).is_err());
+        assert!(softmax_rows_f64(&[], 0, &mut []).is_ok());
+        assert!(
+            layer_norm_rows_f64(&[1.0; 4], 2, Some(&[1.0; 3]), None, 1e-5, &mut [0.0; 4]).is_err()
+        );
     }
 }
