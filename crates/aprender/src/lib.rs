@@ -18,6 +18,7 @@
 //! ([`Matrix`]); user input is validated into [`Error`] values, never a panic.
 
 pub mod linear;
+pub mod logistic;
 pub mod metrics;
 pub mod preprocessing;
 pub mod rng;
@@ -214,4 +215,14 @@ impl Labels {
             .collect();
         Ok(Labels { classes, codes })
     }
+}
+/// First index of the largest value (`np.argmax`'s tie rule).
+pub(crate) fn argmax(row: &[f64]) -> usize {
+    let mut best = 0;
+    for (i, &v) in row.iter().enumerate() {
+        if v > row[best] {
+            best = i;
+        }
+    }
+    best
 }

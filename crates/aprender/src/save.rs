@@ -89,3 +89,24 @@ impl SaveModel for crate::linear::LinearModel {
         (meta, tensors)
     }
 }
+
+impl SaveModel for crate::logistic::LogisticModel {
+    fn export(&self) -> (Metadata, Vec<(&'static str, Tensor)>) {
+        let k = self.intercept.len();
+        let output = if k == 1 { "logistic" } else { "softmax" };
+        let meta = metadata(
+            "LogisticRegression",
+            Task::Classification,
+            self.n_features,
+            &self.classes,
+            "linear",
+            output,
+            None,
+        );
+        let tensors = vec![
+            ("coef", f64s(vec![k, self.n_features], self.coef.clone())),
+            ("intercept", f64s(vec![k], self.intercept.clone())),
+        ];
+        (meta, tensors)
+    }
+}

@@ -54,3 +54,57 @@ fn linear_and_ridge_round_trip() {
         }
     }
 }
+
+fn classes(n: usize, k: usize, seed: u64) -> (Vec<f64>, Vec<i64>) {
+    let mut rng = Rng::new(seed);
+    let x: Vec<f64> = (0..n * 3)
+        .map(|i| (i % 3) as f64 * 0.1 + rng.uniform())
+        .collect();
+    let y = (0..n)
+        .map(|i| ((i * 7 + (x[i * 3] * 3.0) as usize) % k) as i64 - 1)
+        .collect();
+    (x, y)
+}
+
+/// Probabilities within rounding and identical labels after the file round trip.
+fn same_classifier(path: &std::path::Path, x: &[f64], rows: usize, proba: &[f64], labels: &[i64]) {
+    let loaded = TabularModel::load(path).unwrap();
+    std::fs::remove_file(path).unwrap();
+    let got = loaded.predict_proba(x, rows).unwrap();
+    for (a, b) in got.iter().zip(proba) {
+        assert!((a - b).abs() <= 1e-12, "{a} vs {b}");
+    }
+    let Prediction::Classes(idx) = loaded.predict(x, rows).unwrap() else {
+        panic!("a classifier predicts classes")
+    };
+    let classes: Vec<i64> = loaded
+        .classes()
+        .iter()
+        .map(|c| match c {
+            realizar::tabular::ClassLabel::Int(v) => *v,
+            other => panic!("integer labels expected, got {other:?}"),
+        })
+        .collect();
+    let got: Vec<i64> = idx.iter().map(|&i| classes[i]).collect();
+    assert_eq!(got, labels);
+}
+
+#[test]
+fn logistic_round_trip() {
+    for k in [2, 4] {
+        let (x, y) = classes(90, k, 2);
+        let m = Matrix::new(&x, 90, 3).unwrap();
+        let model = aprender::logistic::LogisticRegression::default()
+            .fit(&m, &y)
+            .unwrap();
+        let path = tmp(&format!("logistic{k}"));
+        model.save(&path).unwrap();
+        same_classifier(
+            &path,
+            &x,
+            90,
+            &model.predict_proba(&m).unwrap(),
+            &model.predict(&m).unwrap(),
+        );
+    }
+}
