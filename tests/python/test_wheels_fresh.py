@@ -16,7 +16,7 @@ from fingerprint import FNV_OFFSET, fingerprint, fnv1a
 
 CRATES = {
     "trueno": ["crates/trueno", "crates/trueno-py"],
-    "realizar": ["crates/trueno", "crates/realizar", "crates/realizar-py"],
+    "realizar": ["crates/trueno", "crates/realizar", "crates/realizar-py", "crates/trueno-rag"],
 }
 
 

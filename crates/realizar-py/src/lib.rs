@@ -3,6 +3,7 @@
 use pyo3::prelude::*;
 
 mod encoder;
+mod rag;
 mod server;
 mod tabular;
 
@@ -14,5 +15,6 @@ fn _realizar(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<encoder::Encoder>()?;
     m.add_class::<encoder::Tokenizer>()?;
     m.add_class::<encoder::Encoding>()?;
+    rag::register(m)?;
     Ok(())
 }

@@ -5,6 +5,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+# The `rag` submodule (crates/realizar-py/src/rag.rs); its stubs live in _rag.pyi.
+from realizar import _rag
+
+rag = _rag
+
 __source_hash__: str
 
 class TabularModel:
