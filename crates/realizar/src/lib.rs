@@ -2,6 +2,7 @@
 
 pub mod bert;
 pub mod bpe;
+pub mod chat_template;
 pub mod encoder;
 pub mod error;
 pub mod metrics;
