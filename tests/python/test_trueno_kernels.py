@@ -287,8 +287,10 @@ def test_wrong_dtype_is_a_type_error_naming_it() -> None:
         trueno.dot([1.0, 2.0], a)
     with pytest.raises(TypeError, match=r"float32 but b is float64"):
         trueno.add(a, np.ones(4))
+    with pytest.raises(TypeError, match="int32"):
+        trueno.exp(np.ones(4, np.int32))
     with pytest.raises(TypeError, match="float64"):
-        trueno.exp(np.ones(4))
+        trueno.exp(a, out=np.ones(4))
     with pytest.raises(TypeError, match="float64"):
         trueno.add(a, a, out=np.ones(4))
 

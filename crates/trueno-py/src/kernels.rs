@@ -118,20 +118,32 @@ binary!(
     "div(a, b, out=None) -> ndarray: a / b (IEEE: x/0 = ±inf), same shape and dtype."
 );
 
-fn unary_f32<'py>(
+type Map<T> = fn(&[T], &mut [T]) -> Result<(), trueno::Error>;
+
+/// One element-wise map, float32 or float64 by the input's dtype (out= must match).
+fn unary_map<'py>(
     py: Python<'py>,
     x: &Bound<'py, PyAny>,
     out: Option<&Bound<'py, PyAny>>,
-    k: impl FnOnce(&[f32], &mut [f32]) -> Result<(), trueno::Error> + Send,
+    k32: impl FnOnce(&[f32], &mut [f32]) -> Result<(), trueno::Error> + Send,
+    k64: impl FnOnce(&[f64], &mut [f64]) -> Result<(), trueno::Error> + Send,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let x = f32s("x", x)?;
-    let res = output::<f32>(py, out, x.shape(), "float32")?;
-    write2(py, ("x", &x), None, &res, |p, _, o| k(p, o))?.map_err(kernel_error)?;
-    Ok(res.into_any())
+    match floats("x", x)? {
+        Floats::F32(x) => {
+            let res = output::<f32>(py, out, x.shape(), "float32")?;
+            write2(py, ("x", &x), None, &res, |p, _, o| k32(p, o))?.map_err(kernel_error)?;
+            Ok(res.into_any())
+        }
+        Floats::F64(x) => {
+            let res = output::<f64>(py, out, x.shape(), "float64")?;
+            write2(py, ("x", &x), None, &res, |p, _, o| k64(p, o))?.map_err(kernel_error)?;
+            Ok(res.into_any())
+        }
+    }
 }
 
 macro_rules! unary {
-    ($name:ident, $f32:path, $doc:literal) => {
+    ($name:ident, $f32:path, $f64:path, $doc:literal) => {
         #[doc = $doc]
         #[pyfunction]
         #[pyo3(signature = (x, out = None))]
@@ -140,7 +152,7 @@ macro_rules! unary {
             x: &Bound<'py, PyAny>,
             out: Option<&Bound<'py, PyAny>>,
         ) -> PyResult<Bound<'py, PyAny>> {
-            unary_f32(py, x, out, $f32)
+            unary_map(py, x, out, $f32 as Map<f32>, $f64 as Map<f64>)
         }
     };
 }
@@ -148,31 +160,36 @@ macro_rules! unary {
 unary!(
     relu,
     trueno::relu,
-    "relu(x, out=None) -> ndarray: max(x, 0), NaN propagates. float32."
+    trueno::relu_f64,
+    "relu(x, out=None) -> ndarray: max(x, 0), NaN propagates. float32 or float64."
 );
 unary!(
     sigmoid,
     trueno::sigmoid,
-    "sigmoid(x, out=None) -> ndarray: 1 / (1 + exp(-x)). float32."
+    trueno::sigmoid_f64,
+    "sigmoid(x, out=None) -> ndarray: 1 / (1 + exp(-x)). float32 or float64."
 );
 unary!(
     tanh,
     trueno::tanh,
-    "tanh(x, out=None) -> ndarray: hyperbolic tangent. float32."
+    trueno::tanh_f64,
+    "tanh(x, out=None) -> ndarray: hyperbolic tangent. float32 or float64."
 );
 unary!(
     exp,
     trueno::exp,
-    "exp(x, out=None) -> ndarray: e**x within 2 ulp. float32."
+    trueno::exp_f64,
+    "exp(x, out=None) -> ndarray: e**x within 2 ulp of its dtype. float32 or float64."
 );
 unary!(
     log,
     trueno::log,
-    "log(x, out=None) -> ndarray: natural log within 2 ulp; log(0) = -inf, log(x<0) = nan. float32."
+    trueno::log_f64,
+    "log(x, out=None) -> ndarray: natural log within 2 ulp; log(0) = -inf, log(x<0) = nan. float32 or float64."
 );
 
 /// gelu(x, approximate="tanh", out=None) -> ndarray: GELU; approximate="none"
-/// is the exact erf form x·Φ(x). float32.
+/// is the exact erf form x·Φ(x). float32 or float64.
 #[pyfunction]
 #[pyo3(signature = (x, approximate = "tanh", out = None))]
 fn gelu<'py>(
@@ -182,43 +199,66 @@ fn gelu<'py>(
     out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     match approximate {
-        "tanh" => unary_f32(py, x, out, trueno::gelu_tanh),
-        "none" => unary_f32(py, x, out, trueno::gelu_erf),
+        "tanh" => unary_map(py, x, out, trueno::gelu_tanh, trueno::gelu_tanh_f64),
+        "none" => unary_map(py, x, out, trueno::gelu_erf, trueno::gelu_erf_f64),
         other => Err(PyValueError::new_err(format!(
             "approximate must be \"tanh\" or \"none\", got {other:?}"
         ))),
     }
 }
 
-/// scale(x, alpha, out=None) -> ndarray: alpha * x. float32.
+/// scale(x, alpha, out=None) -> ndarray: alpha * x (alpha rounded to x's dtype).
+/// float32 or float64.
 #[pyfunction]
 #[pyo3(signature = (x, alpha, out = None))]
 fn scale<'py>(
     py: Python<'py>,
     x: &Bound<'py, PyAny>,
-    alpha: f32,
+    alpha: f64,
     out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    unary_f32(py, x, out, move |p, o| trueno::scale(p, alpha, o))
+    unary_map(
+        py,
+        x,
+        out,
+        move |p, o| trueno::scale(p, alpha as f32, o),
+        move |p, o| trueno::scale_f64(p, alpha, o),
+    )
 }
 
-/// axpy(alpha, x, y) -> None: y += alpha * x in place (BLAS axpy). float32,
-/// same shape; y must be C-contiguous and writeable.
+/// axpy(alpha, x, y) -> None: y += alpha * x in place (BLAS axpy). float32 or
+/// float64, both the same dtype and shape; y must be C-contiguous and writeable.
 #[pyfunction]
 fn axpy<'py>(
     py: Python<'py>,
-    alpha: f32,
+    alpha: f64,
     x: &Bound<'py, PyAny>,
     y: &Bound<'py, PyAny>,
 ) -> PyResult<()> {
-    let (x, y) = (f32s("x", x)?, f32s("y", y)?);
-    same_shape(("x", "y"), x.shape(), y.shape())?;
-    let y = output::<f32>(py, Some(y.as_any()), x.shape(), "float32")
-        .map_err(|e| PyValueError::new_err(e.to_string().replace("out", "y")))?;
-    write2(py, ("x", &x), None, &y, |p, _, o| trueno::axpy(alpha, p, o))?.map_err(kernel_error)
+    let (fx, fy) = (floats("x", x)?, floats("y", y)?);
+    same_shape(("x", "y"), fx.shape(), fy.shape())?;
+    let as_y = |e: PyErr| PyValueError::new_err(e.to_string().replace("out", "y"));
+    match (fx, fy) {
+        (Floats::F32(x), Floats::F32(y)) => {
+            let y = output::<f32>(py, Some(y.as_any()), x.shape(), "float32").map_err(as_y)?;
+            write2(py, ("x", &x), None, &y, |p, _, o| {
+                trueno::axpy(alpha as f32, p, o)
+            })?
+            .map_err(kernel_error)
+        }
+        (Floats::F64(x), Floats::F64(y)) => {
+            let y = output::<f64>(py, Some(y.as_any()), x.shape(), "float64").map_err(as_y)?;
+            write2(py, ("x", &x), None, &y, |p, _, o| {
+                trueno::axpy_f64(alpha, p, o)
+            })?
+            .map_err(kernel_error)
+        }
+        (x, y) => Err(mixed_dtypes(("x", "y"), &x, &y)),
+    }
 }
 
-/// fma(a, b, c, out=None) -> ndarray: a * b + c with one rounding. float32.
+/// fma(a, b, c, out=None) -> ndarray: a * b + c with one rounding. float32 or
+/// float64, one dtype for all three.
 #[pyfunction]
 #[pyo3(signature = (a, b, c, out = None))]
 fn fma<'py>(
@@ -228,15 +268,35 @@ fn fma<'py>(
     c: &Bound<'py, PyAny>,
     out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let (a, b, c) = (f32s("a", a)?, f32s("b", b)?, f32s("c", c)?);
-    same_shape(("a", "b"), a.shape(), b.shape())?;
-    same_shape(("a", "c"), a.shape(), c.shape())?;
-    let res = output::<f32>(py, out, a.shape(), "float32")?;
-    write_with(py, &[("a", &a), ("b", &b), ("c", &c)], &res, |ins, o| {
-        trueno::fma(ins[0], ins[1], ins[2], o)
-    })?
-    .map_err(kernel_error)?;
-    Ok(res.into_any())
+    let (fa, fb, fc) = (floats("a", a)?, floats("b", b)?, floats("c", c)?);
+    same_shape(("a", "b"), fa.shape(), fb.shape())?;
+    same_shape(("a", "c"), fa.shape(), fc.shape())?;
+    match (fa, fb, fc) {
+        (Floats::F32(a), Floats::F32(b), Floats::F32(c)) => {
+            let res = output::<f32>(py, out, a.shape(), "float32")?;
+            write_with(py, &[("a", &a), ("b", &b), ("c", &c)], &res, |ins, o| {
+                trueno::fma(ins[0], ins[1], ins[2], o)
+            })?
+            .map_err(kernel_error)?;
+            Ok(res.into_any())
+        }
+        (Floats::F64(a), Floats::F64(b), Floats::F64(c)) => {
+            let res = output::<f64>(py, out, a.shape(), "float64")?;
+            write_with(py, &[("a", &a), ("b", &b), ("c", &c)], &res, |ins, o| {
+                trueno::fma_f64(ins[0], ins[1], ins[2], o)
+            })?
+            .map_err(kernel_error)?;
+            Ok(res.into_any())
+        }
+        (a, b, c) => {
+            let odd = if a.dtype_name() == b.dtype_name() {
+                (("a", "c"), &a, &c)
+            } else {
+                (("a", "b"), &a, &b)
+            };
+            Err(mixed_dtypes(odd.0, odd.1, odd.2))
+        }
+    }
 }
 
 macro_rules! reduction {
@@ -369,12 +429,13 @@ fn dot<'py>(py: Python<'py>, a: &Bound<'py, PyAny>, b: &Bound<'py, PyAny>) -> Py
 }
 
 /// Run a row-wise kernel over `axis` of `x` (moving it last if needed).
-fn rowwise<'py>(
+fn rowwise<'py, T: numpy::Element + Copy + Default + Send + Sync>(
     py: Python<'py>,
-    x: &Bound<'py, PyArrayDyn<f32>>,
+    x: &Bound<'py, PyArrayDyn<T>>,
     axis: i64,
     out: Option<&Bound<'py, PyAny>>,
-    k: impl Fn(&[f32], usize, &mut [f32]) -> Result<(), trueno::Error> + Send + Sync,
+    dtype: &str,
+    k: impl Fn(&[T], usize, &mut [T]) -> Result<(), trueno::Error> + Send + Sync,
 ) -> PyResult<Bound<'py, PyAny>> {
     let shape = x.shape().to_vec();
     let nd = shape.len();
@@ -390,20 +451,20 @@ fn rowwise<'py>(
         )));
     }
     let ax = ax as usize;
-    let res = output::<f32>(py, out, &shape, "float32")?;
+    let res = output::<T>(py, out, &shape, dtype)?;
     let cols = shape[ax];
     if ax == nd - 1 {
         write2(py, ("x", x), None, &res, |p, _, o| k(p, cols, o))?.map_err(kernel_error)?;
         return Ok(res.into_any());
     }
     // Softmax along an inner axis: gather that axis last, run, scatter back.
-    let moved_in: Vec<f32> = {
+    let moved_in: Vec<T> = {
         let r = read("x", x)?;
         let mut v = r.as_array();
         v.swap_axes(ax, nd - 1);
         v.iter().copied().collect()
     };
-    let mut moved_out = vec![0.0f32; moved_in.len()];
+    let mut moved_out = vec![T::default(); moved_in.len()];
     run(py, moved_in.len(), || k(&moved_in, cols, &mut moved_out)).map_err(kernel_error)?;
     let mut swapped = shape.clone();
     swapped.swap(ax, nd - 1);
@@ -419,7 +480,25 @@ fn rowwise<'py>(
     Ok(res.into_any())
 }
 
+type RowsK<T> = fn(&[T], usize, &mut [T]) -> Result<(), trueno::Error>;
+
+/// A row kernel by dtype: float32 or float64.
+fn rows_by_dtype<'py>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+    axis: i64,
+    out: Option<&Bound<'py, PyAny>>,
+    k32: RowsK<f32>,
+    k64: RowsK<f64>,
+) -> PyResult<Bound<'py, PyAny>> {
+    match floats("x", x)? {
+        Floats::F32(a) => rowwise(py, &a, axis, out, "float32", k32),
+        Floats::F64(a) => rowwise(py, &a, axis, out, "float64", k64),
+    }
+}
+
 /// softmax(x, axis=-1, out=None) -> ndarray: exp(x - max) / sum, along axis.
+/// float32 or float64.
 #[pyfunction]
 #[pyo3(signature = (x, axis = -1, out = None))]
 fn softmax<'py>(
@@ -428,10 +507,18 @@ fn softmax<'py>(
     axis: i64,
     out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    rowwise(py, &f32s("x", x)?, axis, out, trueno::softmax_rows)
+    rows_by_dtype(
+        py,
+        x,
+        axis,
+        out,
+        trueno::softmax_rows,
+        trueno::softmax_rows_f64,
+    )
 }
 
 /// log_softmax(x, axis=-1, out=None) -> ndarray: x - max - log(sum exp(x - max)).
+/// float32 or float64.
 #[pyfunction]
 #[pyo3(signature = (x, axis = -1, out = None))]
 fn log_softmax<'py>(
@@ -440,28 +527,54 @@ fn log_softmax<'py>(
     axis: i64,
     out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    rowwise(py, &f32s("x", x)?, axis, out, trueno::log_softmax_rows)
+    rows_by_dtype(
+        py,
+        x,
+        axis,
+        out,
+        trueno::log_softmax_rows,
+        trueno::log_softmax_rows_f64,
+    )
 }
 
-/// A 1-D float32 parameter (weight/bias) of the last-axis length.
-fn param(name: &str, obj: Option<&Bound<'_, PyAny>>, cols: usize) -> PyResult<Option<Vec<f32>>> {
+/// A 1-D parameter (weight/bias) of the last-axis length, in x's dtype.
+fn param<T: numpy::Element + Copy>(
+    name: &str,
+    obj: Option<&Bound<'_, PyAny>>,
+    cols: usize,
+) -> PyResult<Option<Vec<T>>> {
     let Some(obj) = obj else { return Ok(None) };
     if obj.is_none() {
         return Ok(None);
     }
-    let a = f32s(name, obj)?;
+    let a = obj.cast::<PyArrayDyn<T>>().map_err(|_| {
+        let got = obj
+            .getattr("dtype")
+            .map_or_else(|_| obj.get_type().to_string(), |d| d.to_string());
+        pyo3::exceptions::PyTypeError::new_err(format!(
+            "{name} must be a numpy.ndarray of x's dtype, got {got}"
+        ))
+    })?;
     if a.shape() != [cols] {
         return Err(PyValueError::new_err(format!(
             "{name} has shape {}, expected ({cols},) to match the last axis",
             shape_str(a.shape())
         )));
     }
-    let r = read(name, &a)?;
+    let r = read(name, a)?;
     Ok(Some(c_order(&r).into_owned()))
 }
 
+fn last_axis(shape: &[usize], op: &str) -> PyResult<usize> {
+    shape
+        .last()
+        .copied()
+        .ok_or_else(|| PyValueError::new_err(format!("{op} needs at least 1 dimension")))
+}
+
 /// layer_norm(x, weight=None, bias=None, eps=1e-5, out=None) -> ndarray:
-/// (x - mean) / sqrt(var + eps) * weight + bias over the last axis.
+/// (x - mean) / sqrt(var + eps) * weight + bias over the last axis. float32 or
+/// float64 (weight and bias in x's dtype).
 #[pyfunction]
 #[pyo3(signature = (x, weight = None, bias = None, eps = 1e-5, out = None))]
 fn layer_norm<'py>(
@@ -469,40 +582,60 @@ fn layer_norm<'py>(
     x: &Bound<'py, PyAny>,
     weight: Option<&Bound<'py, PyAny>>,
     bias: Option<&Bound<'py, PyAny>>,
-    eps: f32,
+    eps: f64,
     out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let x = f32s("x", x)?;
-    let cols = *x
-        .shape()
-        .last()
-        .ok_or_else(|| PyValueError::new_err("layer_norm needs at least 1 dimension"))?;
-    let (w, b) = (param("weight", weight, cols)?, param("bias", bias, cols)?);
-    rowwise(py, &x, -1, out, |p, c, o| {
-        trueno::layer_norm_rows(p, c, w.as_deref(), b.as_deref(), eps, o)
-    })
+    match floats("x", x)? {
+        Floats::F32(x) => {
+            let cols = last_axis(x.shape(), "layer_norm")?;
+            let (w, b) = (
+                param::<f32>("weight", weight, cols)?,
+                param::<f32>("bias", bias, cols)?,
+            );
+            rowwise(py, &x, -1, out, "float32", |p, c, o| {
+                trueno::layer_norm_rows(p, c, w.as_deref(), b.as_deref(), eps as f32, o)
+            })
+        }
+        Floats::F64(x) => {
+            let cols = last_axis(x.shape(), "layer_norm")?;
+            let (w, b) = (
+                param::<f64>("weight", weight, cols)?,
+                param::<f64>("bias", bias, cols)?,
+            );
+            rowwise(py, &x, -1, out, "float64", |p, c, o| {
+                trueno::layer_norm_rows_f64(p, c, w.as_deref(), b.as_deref(), eps, o)
+            })
+        }
+    }
 }
 
 /// rms_norm(x, weight=None, eps=1e-6, out=None) -> ndarray:
-/// x / sqrt(mean(x²) + eps) * weight over the last axis.
+/// x / sqrt(mean(x²) + eps) * weight over the last axis. float32 or float64.
 #[pyfunction]
 #[pyo3(signature = (x, weight = None, eps = 1e-6, out = None))]
 fn rms_norm<'py>(
     py: Python<'py>,
     x: &Bound<'py, PyAny>,
     weight: Option<&Bound<'py, PyAny>>,
-    eps: f32,
+    eps: f64,
     out: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let x = f32s("x", x)?;
-    let cols = *x
-        .shape()
-        .last()
-        .ok_or_else(|| PyValueError::new_err("rms_norm needs at least 1 dimension"))?;
-    let w = param("weight", weight, cols)?;
-    rowwise(py, &x, -1, out, |p, c, o| {
-        trueno::rms_norm_rows(p, c, w.as_deref(), eps, o)
-    })
+    match floats("x", x)? {
+        Floats::F32(x) => {
+            let cols = last_axis(x.shape(), "rms_norm")?;
+            let w = param::<f32>("weight", weight, cols)?;
+            rowwise(py, &x, -1, out, "float32", |p, c, o| {
+                trueno::rms_norm_rows(p, c, w.as_deref(), eps as f32, o)
+            })
+        }
+        Floats::F64(x) => {
+            let cols = last_axis(x.shape(), "rms_norm")?;
+            let w = param::<f64>("weight", weight, cols)?;
+            rowwise(py, &x, -1, out, "float64", |p, c, o| {
+                trueno::rms_norm_rows_f64(p, c, w.as_deref(), eps, o)
+            })
+        }
+    }
 }
 
 /// Scores for the similarity shapes: (d,)x(d,) -> float, (d,)x(n,d) -> (n,),

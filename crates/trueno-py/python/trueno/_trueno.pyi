@@ -44,31 +44,37 @@ def div(
 ) -> npt.NDArray[_F]:
     """Element-wise a / b (IEEE: x/0 = +-inf, 0/0 = nan)."""
 
-def scale(x: _F32, alpha: float, out: _F32 | None = None) -> _F32:
+def scale(x: npt.NDArray[_F], alpha: float, out: npt.NDArray[_F] | None = None) -> npt.NDArray[_F]:
     """alpha * x."""
 
-def axpy(alpha: float, x: _F32, y: _F32) -> None:
+def axpy(alpha: float, x: npt.NDArray[_F], y: npt.NDArray[_F]) -> None:
     """y += alpha * x, in place (y C-contiguous and writeable)."""
 
-def fma(a: _F32, b: _F32, c: _F32, out: _F32 | None = None) -> _F32:
+def fma(
+    a: npt.NDArray[_F], b: npt.NDArray[_F], c: npt.NDArray[_F], out: npt.NDArray[_F] | None = None
+) -> npt.NDArray[_F]:
     """a * b + c with a single rounding."""
 
-def relu(x: _F32, out: _F32 | None = None) -> _F32:
+def relu(x: npt.NDArray[_F], out: npt.NDArray[_F] | None = None) -> npt.NDArray[_F]:
     """max(x, 0); nan propagates."""
 
-def sigmoid(x: _F32, out: _F32 | None = None) -> _F32:
+def sigmoid(x: npt.NDArray[_F], out: npt.NDArray[_F] | None = None) -> npt.NDArray[_F]:
     """1 / (1 + exp(-x)), accurate for large |x|."""
 
-def tanh(x: _F32, out: _F32 | None = None) -> _F32:
+def tanh(x: npt.NDArray[_F], out: npt.NDArray[_F] | None = None) -> npt.NDArray[_F]:
     """Hyperbolic tangent."""
 
-def gelu(x: _F32, approximate: Literal["tanh", "none"] = "tanh", out: _F32 | None = None) -> _F32:
+def gelu(
+    x: npt.NDArray[_F],
+    approximate: Literal["tanh", "none"] = "tanh",
+    out: npt.NDArray[_F] | None = None,
+) -> npt.NDArray[_F]:
     """GELU: tanh approximation, or the exact erf form with approximate="none"."""
 
-def exp(x: _F32, out: _F32 | None = None) -> _F32:
-    """e**x within 2 ulp."""
+def exp(x: npt.NDArray[_F], out: npt.NDArray[_F] | None = None) -> npt.NDArray[_F]:
+    """e**x within 2 ulp (of float32 or float64)."""
 
-def log(x: _F32, out: _F32 | None = None) -> _F32:
+def log(x: npt.NDArray[_F], out: npt.NDArray[_F] | None = None) -> npt.NDArray[_F]:
     """Natural logarithm within 2 ulp; log(0) = -inf, log(x < 0) = nan."""
 
 def sum(x: npt.NDArray[np.float32] | npt.NDArray[np.float64]) -> float:
@@ -101,24 +107,31 @@ def var(x: npt.NDArray[np.float32] | npt.NDArray[np.float64], ddof: int = 0) -> 
 def std(x: npt.NDArray[np.float32] | npt.NDArray[np.float64], ddof: int = 0) -> float:
     """Standard deviation, sqrt(var(x, ddof))."""
 
-def softmax(x: _F32, axis: int = -1, out: _F32 | None = None) -> _F32:
+def softmax(
+    x: npt.NDArray[_F], axis: int = -1, out: npt.NDArray[_F] | None = None
+) -> npt.NDArray[_F]:
     """Numerically stable softmax along axis."""
 
-def log_softmax(x: _F32, axis: int = -1, out: _F32 | None = None) -> _F32:
+def log_softmax(
+    x: npt.NDArray[_F], axis: int = -1, out: npt.NDArray[_F] | None = None
+) -> npt.NDArray[_F]:
     """x - logsumexp(x) along axis."""
 
 def layer_norm(
-    x: _F32,
-    weight: _F32 | None = None,
-    bias: _F32 | None = None,
+    x: npt.NDArray[_F],
+    weight: npt.NDArray[_F] | None = None,
+    bias: npt.NDArray[_F] | None = None,
     eps: float = 1e-5,
-    out: _F32 | None = None,
-) -> _F32:
+    out: npt.NDArray[_F] | None = None,
+) -> npt.NDArray[_F]:
     """(x - mean) / sqrt(var + eps) * weight + bias over the last axis."""
 
 def rms_norm(
-    x: _F32, weight: _F32 | None = None, eps: float = 1e-6, out: _F32 | None = None
-) -> _F32:
+    x: npt.NDArray[_F],
+    weight: npt.NDArray[_F] | None = None,
+    eps: float = 1e-6,
+    out: npt.NDArray[_F] | None = None,
+) -> npt.NDArray[_F]:
     """x / sqrt(mean(x**2) + eps) * weight over the last axis."""
 
 def cosine_similarity(a: _F32, b: _F32) -> float | _F32:
