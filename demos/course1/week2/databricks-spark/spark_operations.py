@@ -14,8 +14,12 @@
 # MAGIC 2. transform them with `select`, `filter`, `withColumn`, `groupBy`/`agg` and `join`,
 # MAGIC 3. rank rows inside groups with a window function,
 # MAGIC 4. ask the same question in Spark SQL over a temporary view,
-# MAGIC 5. read the physical plan with `explain`,
-# MAGIC 6. save the result as a table with a three-part name `catalog.schema.table`.
+# MAGIC 5. prove that transformations are lazy, and watch Catalyst rewrite a query in its plans
+# MAGIC    (`explain`): a filter moved below a join, a broadcast join,
+# MAGIC 6. work with nested data (arrays, structs, maps, `explode`), nulls, `when`/`otherwise`
+# MAGIC    and dates,
+# MAGIC 7. compare a Python UDF with the built-in function that does the same,
+# MAGIC 8. save the result as a table with a three-part name `catalog.schema.table`.
 # MAGIC
 # MAGIC Every step checks its own result with `assert`, so running the notebook tests the lesson.
 
@@ -36,6 +40,8 @@ import contextlib
 import io
 import os
 import random
+import time
+from datetime import date, timedelta
 
 import pyspark.sql.functions as sf
 from pyspark.sql import Window
@@ -46,6 +52,22 @@ dbutils.widgets.text("catalog", "workspace" if IS_DATABRICKS else "spark_catalog
 dbutils.widgets.text("schema", "course1_spark")
 catalog = dbutils.widgets.get("catalog")
 schema = dbutils.widgets.get("schema")
+spark.sql(f"CREATE SCHEMA IF NOT EXISTS {catalog}.{schema}")
+volume = f"/Volumes/{catalog}/{schema}/scratch"  # a folder for the files of section 2
+if IS_DATABRICKS:
+    spark.sql(f"CREATE VOLUME IF NOT EXISTS {catalog}.{schema}.scratch")
+else:
+    dbutils.fs.mkdirs(volume)
+
+
+def plan_of(df, mode: str = "extended") -> str:
+    """The text `df.explain(mode)` prints, captured so that it can be checked."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        df.explain(mode=mode)
+    return out.getvalue()
+
+
 print(f"running on {'Databricks' if IS_DATABRICKS else 'the local runtime'}: {catalog}.{schema}")
 
 # COMMAND ----------
@@ -108,6 +130,44 @@ display(shipped.limit(5))
 expected_shipped = [o for o in orders_data if o[5] == "shipped"]
 assert shipped.count() == len(expected_shipped)
 assert shipped.columns == ["order_id", "customer_id", "product", "quantity", "amount"]
+
+# COMMAND ----------
+
+# MAGIC %md
+# MAGIC ### Proof: a transformation reads nothing
+# MAGIC
+# MAGIC "Nothing runs until an action" can be tested. We write a small CSV file, define a read
+# MAGIC of it followed by a filter and a derived column, and then **delete the file** before
+# MAGIC any action. Defining the DataFrame succeeded, so it cannot have read the rows; the
+# MAGIC action that follows is the first thing to open the file, and fails because it is gone.
+# MAGIC Putting the file back makes the same DataFrame work: it reads the data at action time.
+# MAGIC (This holds on serverless too, unlike tricks that count Python UDF calls with an
+# MAGIC accumulator: serverless has no accumulators.)
+
+# COMMAND ----------
+
+lazy_file = f"{volume}/lazy_orders.csv"
+lazy_csv = "order_id,amount\n1,10.0\n2,20.0\n3,30.0\n"
+dbutils.fs.put(lazy_file, lazy_csv, True)
+big_ones = (
+    spark.read.option("header", True)
+    .schema("order_id INT, amount DOUBLE")
+    .csv(lazy_file)
+    .filter(sf.col("amount") > 15)
+    .withColumn("vat", sf.col("amount") * 0.2)
+)
+dbutils.fs.rm(lazy_file)  # gone before any action
+
+try:
+    big_ones.count()
+    first_action = "read the rows"
+except Exception as exc:  # the action is the first to open the file
+    first_action = f"failed: {type(exc).__name__}"
+print("the action after deleting the file:", first_action)
+assert first_action.startswith("failed")
+
+dbutils.fs.put(lazy_file, lazy_csv, True)  # put it back: the same DataFrame now runs
+assert big_ones.count() == 2
 
 # COMMAND ----------
 
@@ -229,32 +289,254 @@ assert [tuple(r) for r in via_sql.collect()] == [
 # MAGIC ## 7. Reading the plan with `explain`
 # MAGIC
 # MAGIC `explain(mode="formatted")` prints the physical plan Spark will run. Look for the scan
-# MAGIC of the source data, the filter on `status` (applied before the join: Catalyst pushed it
-# MAGIC down), the join strategy (a broadcast join: `customers` is small) and the aggregate.
+# MAGIC of the source data, the filter on `status`, the join strategy and the aggregate.
 # MAGIC On Databricks the operator names differ (Photon), the structure is the same.
 
 # COMMAND ----------
 
-plan_text = io.StringIO()
-with contextlib.redirect_stdout(plan_text):
-    by_region.explain(mode="formatted")
-plan = plan_text.getvalue()
+plan = plan_of(by_region, "formatted")
 print(plan)
-
 assert "Physical Plan" in plan
 assert "Filter" in plan  # the status filter survives into the physical plan
 
 # COMMAND ----------
 
 # MAGIC %md
-# MAGIC ## 8. Save the result as a table
+# MAGIC ### Catalyst moves a filter below a join
+# MAGIC
+# MAGIC Below, the filter on `region` is written **after** the join: taken literally, Spark
+# MAGIC would join all 202 orders and then throw most of them away. `explain("extended")` shows
+# MAGIC the plan at each stage. In the *analyzed* plan (your query, resolved) the `Filter` sits
+# MAGIC above the `Join`, as written. In the *optimized* plan, Catalyst's predicate pushdown has
+# MAGIC moved it below the join, onto the `customers` side: only the northern customers are
+# MAGIC joined. (A plan prints its root first, so "above" means "printed earlier".)
+
+# COMMAND ----------
+
+north = orders.join(customers, "customer_id").filter(sf.col("region") == "north")
+extended = plan_of(north, "extended")
+
+
+def stage(text: str, name: str) -> list:
+    """The lines of one plan stage of explain("extended") output."""
+    block = text.split(f"== {name} ==", 1)[1].split("\n== ", 1)[0]
+    return [line for line in block.splitlines() if line.strip()]
+
+
+def first_line(lines: list, *words: str) -> int:
+    return next(i for i, line in enumerate(lines) if all(w in line for w in words))
+
+
+analyzed = stage(extended, "Analyzed Logical Plan")
+optimized = stage(extended, "Optimized Logical Plan")
+print("\n".join(["analyzed:", *analyzed, "", "optimized:", *optimized]))
+
+assert first_line(analyzed, "Filter", "region") < first_line(analyzed, "Join")
+assert first_line(optimized, "Join") < first_line(optimized, "Filter", "region")
+assert north.count() == sum(
+    1 for o in orders_data if o[1] in {c[0] for c in customers_data if c[2] == "north"}
+)
+
+# COMMAND ----------
+
+# MAGIC %md
+# MAGIC ### A broadcast join
+# MAGIC
+# MAGIC Joining two large tables needs a *shuffle*: both sides are redistributed across the
+# MAGIC cluster by the join key. When one side is small, Spark can instead send a full copy of
+# MAGIC it to every executor and join locally: a **broadcast hash join**, no shuffle of the big
+# MAGIC side. Spark does this by itself for tables under
+# MAGIC `spark.sql.autoBroadcastJoinThreshold` (10 MB); `broadcast()` asks for it explicitly.
+
+# COMMAND ----------
+
+hinted = orders.join(sf.broadcast(customers), "customer_id")
+physical = plan_of(hinted, "simple")
+print(physical)
+assert "BroadcastHashJoin" in physical  # PhotonBroadcastHashJoin on Databricks contains it too
+assert hinted.count() == sum(1 for o in orders_data if o[1] in known_customers)
+
+# COMMAND ----------
+
+# MAGIC %md
+# MAGIC ## 8. Nested data, nulls, conditions and dates
+# MAGIC
+# MAGIC Real records are rarely flat. A shop's baskets hold an **array** of line items, each a
+# MAGIC **struct** (product, quantity), and a **map** of tags. `explode` turns each array
+# MAGIC element into a row, so nested data can be aggregated like any other; `explode_outer`
+# MAGIC keeps the rows whose array is empty or null.
+
+# COMMAND ----------
+
+basket_rows = [
+    (1, "2024-03-04", [("widget", 2), ("gizmo", 1)], {"channel": "web"}),
+    (2, "2024-03-09", [("gadget", 1)], {"channel": "shop", "coupon": "SPRING"}),
+    (3, "2024-03-31", [], {"channel": "web"}),
+    (4, None, None, None),
+]
+baskets = spark.createDataFrame(
+    basket_rows,
+    "basket_id INT, day STRING, items ARRAY<STRUCT<product: STRING, qty: INT>>, "
+    "tags MAP<STRING, STRING>",
+)
+baskets.printSchema()
+
+lines = baskets.select("basket_id", sf.explode("items").alias("item")).select(
+    "basket_id", "item.product", "item.qty"
+)
+display(lines)
+assert [tuple(r) for r in lines.orderBy("basket_id", "product").collect()] == [
+    (1, "gizmo", 1),
+    (1, "widget", 2),
+    (2, "gadget", 1),
+]
+assert baskets.select(sf.explode_outer("items")).count() == 3 + 2  # baskets 3 and 4 kept
+coupons = {
+    r.basket_id: r.coupon
+    for r in baskets.select("basket_id", sf.col("tags")["coupon"].alias("coupon")).collect()
+}
+assert coupons == {1: None, 2: "SPRING", 3: None, 4: None}  # a missing key reads as null
+
+# COMMAND ----------
+
+# MAGIC %md
+# MAGIC **Nulls.** `NULL` means "unknown", so any comparison with it is unknown too, and
+# MAGIC `filter` keeps only rows where the condition is *true*: `col == NULL` matches nothing;
+# MAGIC use `isNull()`. Aggregates skip nulls (`count(col)` counts the known values, `avg` averages
+# MAGIC them), `count("*")` counts rows. `coalesce` and `na.fill` replace nulls with a value.
+
+# COMMAND ----------
+
+people = spark.createDataFrame(
+    [(1, "ada", "ada@example.org", 36), (2, "bob", None, None), (3, None, "c@example.org", 51)],
+    "id INT, name STRING, email STRING, age INT",
+)
+assert people.filter(sf.col("email") == sf.lit(None)).count() == 0
+assert people.filter(sf.col("email").isNull()).count() == 1
+stats = people.agg(
+    sf.count("*").alias("rows"), sf.count("age").alias("known_ages"), sf.avg("age").alias("avg_age")
+).collect()[0]
+print(stats)
+assert (stats.rows, stats.known_ages, stats.avg_age) == (3, 2, (36 + 51) / 2)
+filled = people.select(
+    "id", sf.coalesce("name", sf.lit("(no name)")).alias("name"), "email"
+).na.fill({"email": "unknown"})
+assert [tuple(r) for r in filled.orderBy("id").collect()] == [
+    (1, "ada", "ada@example.org"),
+    (2, "bob", "unknown"),
+    (3, "(no name)", "c@example.org"),
+]
+
+# COMMAND ----------
+
+# MAGIC %md
+# MAGIC **Conditions.** `when(...).when(...).otherwise(...)` is SQL's `CASE WHEN`: the first
+# MAGIC true branch wins, `otherwise` catches the rest (without it, the rest would be null).
+
+# COMMAND ----------
+
+sized = shipped.withColumn(
+    "size",
+    sf.when(sf.col("amount") >= 50, "large")
+    .when(sf.col("amount") >= 15, "medium")
+    .otherwise("small"),
+)
+got_sizes = {r["size"]: r["count"] for r in sized.groupBy("size").count().collect()}
+
+
+def python_size(amount: float) -> str:
+    return "large" if amount >= 50 else "medium" if amount >= 15 else "small"
+
+
+want_sizes: dict = {}
+for o in expected_shipped:
+    key = python_size(o[3] * o[4])
+    want_sizes[key] = want_sizes.get(key, 0) + 1
+display(sized.groupBy("size").count())
+assert got_sizes == want_sizes
+
+# COMMAND ----------
+
+# MAGIC %md
+# MAGIC **Dates.** Store dates as `DATE`, not strings: `to_date` parses, and then date functions
+# MAGIC work: day of week (1 = Sunday in Spark), `date_add`, `datediff`, the ISO week, the first
+# MAGIC day of the month. We check each against Python's `datetime`.
+
+# COMMAND ----------
+
+dated = (
+    baskets.where(sf.col("day").isNotNull())
+    .withColumn("day", sf.to_date("day", "yyyy-MM-dd"))
+    .select(
+        "basket_id",
+        "day",
+        sf.dayofweek("day").alias("dow"),
+        sf.date_add("day", 30).alias("due"),
+        sf.datediff(sf.to_date(sf.lit("2024-04-01")), "day").alias("days_to_april"),
+        sf.weekofyear("day").alias("iso_week"),
+        sf.trunc("day", "month").alias("month"),
+    )
+)
+display(dated)
+for r in dated.collect():
+    d = date.fromisoformat(str(next(b[1] for b in basket_rows if b[0] == r.basket_id)))
+    assert r.day == d
+    assert r.dow == d.isoweekday() % 7 + 1
+    assert r.due == d + timedelta(days=30)
+    assert r.days_to_april == (date(2024, 4, 1) - d).days
+    assert r.iso_week == d.isocalendar().week
+    assert r.month == d.replace(day=1)
+
+# COMMAND ----------
+
+# MAGIC %md
+# MAGIC ## 9. A Python UDF against the built-in function
+# MAGIC
+# MAGIC A Python UDF runs your function on every row, but the rows live in the JVM: Spark
+# MAGIC serialises them to a Python worker process and the results back. A built-in function
+# MAGIC (`upper`, `regexp_replace`, ...) runs inside the engine (and Photon) without leaving
+# MAGIC it, and Catalyst can reason about it. Both give the same answer; the time is what
+# MAGIC differs. (The timings are printed, not asserted: on a shared machine they vary; the
+# MAGIC gap is usually several times.) Prefer a built-in when one exists.
+
+# COMMAND ----------
+
+
+@sf.udf("string")
+def shout(text):
+    return None if text is None else text.upper().replace("-", "_")
+
+
+skus = spark.range(20000).select(
+    sf.concat(sf.lit("sku-"), sf.col("id").cast("string")).alias("sku")
+)
+builtin = sf.regexp_replace(sf.upper("sku"), "-", "_")
+
+
+def timed(column) -> tuple:
+    started = time.perf_counter()
+    digest = (
+        skus.select(column.alias("out")).agg(sf.sum(sf.hash("out").cast("bigint"))).collect()[0][0]
+    )
+    return digest, time.perf_counter() - started
+
+
+udf_digest, udf_seconds = timed(shout("sku"))
+builtin_digest, builtin_seconds = timed(builtin)
+print(f"Python UDF: {udf_seconds:.2f} s, built-in: {builtin_seconds:.2f} s")
+assert udf_digest == builtin_digest  # the same 20,000 values
+assert skus.select(shout("sku")).collect()[0][0] == "SKU_0"
+
+# COMMAND ----------
+
+# MAGIC %md
+# MAGIC ## 10. Save the result as a table
 # MAGIC
 # MAGIC A three-part name `catalog.schema.table` addresses a table in Unity Catalog on Databricks
 # MAGIC and in the local Spark catalog; the default table format is Delta Lake in both.
 
 # COMMAND ----------
 
-spark.sql(f"CREATE SCHEMA IF NOT EXISTS {catalog}.{schema}")
 target = f"{catalog}.{schema}.region_revenue"
 by_region.write.mode("overwrite").saveAsTable(target)
 
@@ -272,4 +554,8 @@ assert sorted(saved.columns) == ["avg_order", "orders", "region", "revenue"]
 # MAGIC - Joins silently drop unmatched rows: check with an anti join.
 # MAGIC - Window functions rank and compare rows inside groups without collapsing them.
 # MAGIC - SQL and DataFrames are two front ends to one engine and one optimizer.
-# MAGIC - `explain` shows what really runs, after Catalyst rewrote your query.
+# MAGIC - `explain` shows what really runs, after Catalyst rewrote your query: a filter
+# MAGIC   written after a join ran before it, and a small table was broadcast.
+# MAGIC - `explode` flattens arrays of structs; nulls need `isNull`, and aggregates skip them.
+# MAGIC - A Python UDF gives the same result as a built-in function, at the price of moving
+# MAGIC   every row to Python and back.
