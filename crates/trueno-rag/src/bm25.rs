@@ -16,7 +16,9 @@
 //! `epsilon · mean idf` (mean over every distinct corpus term, negative ones
 //! included, before flooring). Unknown query terms score 0. Scores are
 //! computed in f64 and equal `rank_bm25`'s to within 1e-6 for the same tokens
-//! and parameters (tests/python/test_rag.py).
+//! and parameters (tests/python/test_rag.py), with one deliberate
+//! difference: an empty document scores 0, where `rank_bm25` with `b = 1`
+//! divides 0 by 0 and returns NaN for it.
 //!
 //! The analyser that turns text into tokens is [`Analyzer`]: it is not part
 //! of BM25 and the comparison with `rank_bm25` feeds both the same tokens.
