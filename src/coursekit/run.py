@@ -39,6 +39,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
+from coursekit import cache
 from coursekit import notebook as nbsrc
 from coursekit.runtime import project_root
 from coursekit.runtime.session import jars_cached
@@ -304,6 +305,56 @@ def execute(
     return results, time.monotonic() - started
 
 
+def unchanged_courses(
+    root: Path, courses: list[str], *, use_cache: bool
+) -> tuple[dict[str, str], set[str]]:
+    """The input digest of each course, and the courses unchanged since they passed.
+
+    A course whose inputs are unchanged since it last passed is not run again
+    (coursekit.cache); a run with widget values (``--param``) always runs.
+    """
+    keys: dict[str, str] = {}
+    skipped: set[str] = set()
+    for group in dict.fromkeys(courses):
+        if group not in COURSES or not use_cache:
+            continue
+        keys[group] = cache.course_key(root, group)
+        done = cache.up_to_date(root, group, keys[group])
+        if done:
+            skipped.add(group)
+            print(
+                f"course {group}: inputs unchanged since it passed at {done['passed_at']} "
+                f"({done['seconds']:.0f} s; key {keys[group][:12]}): not run again "
+                "(--no-cache or COURSEKIT_NO_CACHE=1 runs it)"
+            )
+    return keys, skipped
+
+
+def prove_labs(root: Path, course: str, *, timeout: int, jobs: int) -> bool:
+    """Grade a course's labs both ways; True when a lab is wrong (problems printed)."""
+    from coursekit.grade import prove  # noqa: PLC0415 (grade builds on this module)
+
+    problems = prove(root, course, timeout=timeout, jobs=jobs)
+    for problem in problems:
+        print(f"LAB PROBLEM {problem}", file=sys.stderr)
+    return bool(problems)
+
+
+def select(root: Path, paths: list[Path], courses: list[str]) -> list[Path]:
+    """The notebooks named by paths and courses (all courses when neither is given)."""
+    notebooks = collect(paths) if paths else []
+    for group in courses:
+        found = collect_course(root, group)
+        if not found:
+            where = ", ".join(str(d.relative_to(root)) for d in course_dirs(root, group))
+            print(f"course {group}: no notebooks yet (looked in {where}); nothing to run")
+        notebooks.extend(found)
+    if not paths and not courses:
+        for group in COURSES:
+            notebooks.extend(collect_course(root, group))
+    return list(dict.fromkeys(notebooks))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m coursekit.run",
@@ -329,25 +380,24 @@ def main(argv: list[str] | None = None) -> int:
         default=2,
         help="notebooks run side by side, each in its own kernel and JVM (default 2)",
     )
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="run a course even if its inputs are unchanged since it last passed",
+    )
     args = parser.parse_args(argv)
 
     root = project_root(Path.cwd())
+    keys, skipped = unchanged_courses(
+        root, args.course, use_cache=not (args.param or args.no_cache)
+    )
+    started = time.monotonic()
     try:
         params = parse_params(args.param)
-        notebooks = collect(args.paths) if args.paths else []
-        for group in args.course:
-            found = collect_course(root, group)
-            if not found:
-                where = ", ".join(str(d.relative_to(root)) for d in course_dirs(root, group))
-                print(f"course {group}: no notebooks yet (looked in {where}); nothing to run")
-            notebooks.extend(found)
-        if not args.paths and not args.course:
-            for group in COURSES:
-                notebooks.extend(collect_course(root, group))
+        notebooks = select(root, args.paths, [g for g in args.course if g not in skipped])
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    notebooks = list(dict.fromkeys(notebooks))
     if args.jobs < 1:
         print(f"error: --jobs must be at least 1, got {args.jobs}", file=sys.stderr)
         return 2
@@ -370,15 +420,13 @@ def main(argv: list[str] | None = None) -> int:
         print(summary(results, root, wall))
         print(f"executed notebooks: {out_dir}")
         failed = any(r.status == "FAILED" for r in results)
-    # A course's labs: every solution passes its checks, every blank fails them.
-    from coursekit.grade import prove  # noqa: PLC0415 (grade builds on this module)
-
     for group in args.course:
-        if group in COURSES:
-            problems = prove(root, group, timeout=args.timeout, jobs=args.jobs)
-            for problem in problems:
-                print(f"LAB PROBLEM {problem}", file=sys.stderr)
-            failed = failed or bool(problems)
+        if group in COURSES and group not in skipped:
+            failed = prove_labs(root, group, timeout=args.timeout, jobs=args.jobs) or failed
+    # One run covers its courses together, so a pass is recorded only when all passed.
+    for group, key in keys.items():
+        if group not in skipped:
+            cache.record(root, group, key, time.monotonic() - started, passed=not failed)
     return 1 if failed else 0
 
 

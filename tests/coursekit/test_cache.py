@@ -1,0 +1,79 @@
+"""Passing course runs are remembered by the digest of their inputs, and only then."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from coursekit import cache
+
+
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'scratch'\n")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "mod.py").write_text("x = 1\n")
+    week = tmp_path / "demos" / "course3" / "week1"
+    week.mkdir(parents=True)
+    (week / "notes.md").write_text("not a notebook\n")
+    return tmp_path
+
+
+def test_key_follows_every_input_of_the_course_and_nothing_else(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    key = cache.course_key(root, "3")
+    assert cache.course_key(root, "3") == key
+    (root / "demos" / "course3" / "week1" / "notes.md").write_text("changed\n")
+    assert cache.course_key(root, "3") != key
+    key = cache.course_key(root, "3")
+    (root / "src" / "mod.py").write_text("x = 2\n")  # the runtime is every course's input
+    assert cache.course_key(root, "3") != key
+    key = cache.course_key(root, "3")
+    (root / "demos" / "course1").mkdir()
+    (root / "demos" / "course1" / "other.py").write_text("y = 1\n")  # another course
+    (root / "demos" / "course3" / "__pycache__").mkdir()
+    (root / "demos" / "course3" / "__pycache__" / "m.cpython-311.pyc").write_bytes(b"\0")
+    assert cache.course_key(root, "3") == key
+
+
+def test_record_forget_and_disable(tmp_path: Path, monkeypatch) -> None:
+    root = project(tmp_path)
+    key = cache.course_key(root, "3")
+    assert cache.up_to_date(root, "3", key) is None
+    cache.record(root, "3", key, 12.5)
+    done = cache.up_to_date(root, "3", key)
+    assert done is not None
+    assert done["seconds"] == 12.5
+    assert cache.up_to_date(root, "3", "another key") is None
+    monkeypatch.setenv("COURSEKIT_NO_CACHE", "1")
+    assert cache.up_to_date(root, "3", key) is None
+    monkeypatch.delenv("COURSEKIT_NO_CACHE")
+    cache.record(root, "3", key, 1.0, passed=False)
+    assert cache.up_to_date(root, "3", key) is None
+
+
+def run(root: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "COURSEKIT_NO_CACHE"}
+    return subprocess.run(
+        [sys.executable, "-m", "coursekit.run", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_a_passing_course_is_not_run_again_until_an_input_changes(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    first = run(root, "--course", "3")
+    assert first.returncode == 0, first.stderr
+    assert "inputs unchanged" not in first.stdout
+    second = run(root, "--course", "3")
+    assert second.returncode == 0, second.stderr
+    assert "course 3: inputs unchanged since it passed" in second.stdout
+    assert "inputs unchanged" not in run(root, "--course", "3", "--no-cache").stdout
+    (root / "demos" / "course3" / "week1" / "notes.md").write_text("edited\n")
+    assert "inputs unchanged" not in run(root, "--course", "3").stdout
