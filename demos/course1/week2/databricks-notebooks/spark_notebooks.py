@@ -31,9 +31,12 @@
 
 # COMMAND ----------
 
+import csv
+import io
 import json
 import os
 import random
+from pathlib import Path
 
 import pyspark.sql.functions as sf
 
@@ -202,9 +205,115 @@ assert selected.count() == len(expected)
 # COMMAND ----------
 
 # MAGIC %md
+# MAGIC ## The other magics at work
+# MAGIC
+# MAGIC ### `%run`: include another notebook
+# MAGIC
+# MAGIC `%run ./includes/order_rules` runs that notebook *inside this one*: its functions and
+# MAGIC variables are defined here afterwards. It is how a team shares helpers between
+# MAGIC notebooks. (`dbutils.notebook.run`, week 3, is the other way: it runs a notebook as a
+# MAGIC separate job and only returns a string.) A `%run` cell holds nothing else.
+
+# COMMAND ----------
+
+# MAGIC %run ./includes/order_rules
+
+# COMMAND ----------
+
+# with_amounts and VAT_RATE come from the %run above (linters cannot see into it).
+vat_rate = VAT_RATE  # noqa: F821  # ty: ignore[unresolved-reference]
+priced = with_amounts(declared)  # noqa: F821  # ty: ignore[unresolved-reference]
+first = priced.orderBy("order_id").collect()[0]
+print(f"VAT_RATE from the included notebook: {vat_rate}; first order: {first.asDict()}")
+o = orders[0]
+assert first.amount == round(o[3] * o[4], 2)
+assert first.gross == round(o[3] * o[4] * (1 + vat_rate), 2)
+
+# COMMAND ----------
+
+# MAGIC %md
+# MAGIC ### `%fs`: file commands without Python
+# MAGIC
+# MAGIC `%fs ls /path` is `dbutils.fs.ls("/path")` with a table as output. A `%fs` cell takes a
+# MAGIC literal path (no Python variables), so we list the top of `/Volumes`: one folder per
+# MAGIC catalog that has volumes.
+
+# COMMAND ----------
+
+# MAGIC %fs ls /Volumes/
+
+# COMMAND ----------
+
+catalogs_with_volumes = {f.name.rstrip("/") for f in dbutils.fs.ls("/Volumes/")}
+print(catalogs_with_volumes)
+assert catalog in catalogs_with_volumes
+
+# COMMAND ----------
+
+# MAGIC %md
+# MAGIC ### `%sh`: a shell on the driver
+# MAGIC
+# MAGIC A `%sh` cell runs bash **on the driver machine only** (never on the executors) and
+# MAGIC sees the driver's local disk. A supplier's stock file is written to `/tmp` from the
+# MAGIC shell, then read back in Python, which sees the same local disk. (Locally the shell is
+# MAGIC your own machine's, and it does not see the runtime's `/Volumes` mapping: only Python,
+# MAGIC Spark and `dbutils` do. So keep `%sh` to driver-local work, and copy files into a
+# MAGIC volume from Python.)
+
+# COMMAND ----------
+
+# MAGIC %sh
+# MAGIC printf 'product,stock\nwidget,12\ngadget,0\ngizmo,7\n' > /tmp/course1_stock.csv
+# MAGIC wc -l /tmp/course1_stock.csv
+# MAGIC uname -s
+
+# COMMAND ----------
+
+stock_text = Path("/tmp/course1_stock.csv").read_text(encoding="utf-8")
+stock = {row["product"]: int(row["stock"]) for row in csv.DictReader(io.StringIO(stock_text))}
+Path(volume, "stock.csv").write_text(stock_text, encoding="utf-8")  # into the volume
+print(stock)
+assert stock == {"widget": 12, "gadget": 0, "gizmo": 7}
+assert spark.read.option("header", True).csv(f"{volume}/stock.csv").count() == 3
+
+# COMMAND ----------
+
+# MAGIC %md
+# MAGIC ### Secrets: credentials that never appear in code or output
+# MAGIC
+# MAGIC An API token does not belong in a notebook. It goes into a **secret scope** once
+# MAGIC (`databricks secrets create-scope course1`, then
+# MAGIC `databricks secrets put-secret course1 shop-api-token`), and the notebook asks for it
+# MAGIC by name. Databricks redacts a secret's value wherever the notebook prints it.
+# MAGIC
+# MAGIC The local runtime reads secrets from environment variables named
+# MAGIC `COURSEKIT_SECRET_<SCOPE>_<KEY>` and redacts them the same way. For the demo the cell
+# MAGIC sets one when it is missing; in real use you `export` it in your shell.
+
+# COMMAND ----------
+
+secret_scope, secret_key = "course1", "shop-api-token"
+if not IS_DATABRICKS:
+    os.environ.setdefault("COURSEKIT_SECRET_COURSE1_SHOP_API_TOKEN", "tok-" + "7f3a" * 6)
+# Databricks returns SecretScope objects, each with a name.
+scopes = {getattr(s, "name", s) for s in dbutils.secrets.listScopes()}
+if secret_scope in scopes:
+    token = dbutils.secrets.get(scope=secret_scope, key=secret_key)
+    headers = {"Authorization": f"Bearer {token}"}  # what a REST call to the shop would send
+    print("the token, printed:", token)  # shows [REDACTED]
+    assert len(token) > 0
+    assert headers["Authorization"].endswith(token)
+else:
+    print(f"no secret scope {secret_scope!r} in this workspace: create it as described above")
+
+# COMMAND ----------
+
+# MAGIC %md
 # MAGIC ## What you saw
 # MAGIC
-# MAGIC - Magics mix Markdown, SQL and shell into one Python notebook.
+# MAGIC - Magics mix Markdown, SQL, shell and file commands into one Python notebook; `%run`
+# MAGIC   includes another notebook's definitions.
+# MAGIC - Secrets are fetched by name and redacted in output.
 # MAGIC - Widgets make a notebook a parameterised program; `get` returns strings.
 # MAGIC - Files belong in volumes (`/Volumes/catalog/schema/volume`), tables in schemas.
 # MAGIC - CSV needs a schema; JSON, Parquet and Delta bring their own.
