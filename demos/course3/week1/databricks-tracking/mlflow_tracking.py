@@ -34,6 +34,7 @@ import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 import sklearn
+from mlflow.data.pandas_dataset import from_pandas
 from mlflow.models import infer_signature
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
@@ -93,7 +94,7 @@ print(f"train {len(train)} rows ({y_train.mean():.2%} fraud), valid {len(valid)}
 # COMMAND ----------
 
 if IS_DATABRICKS:
-    user = spark.sql("SELECT current_user()").first()[0]
+    user = spark.sql("SELECT current_user() AS user").collect()[0]["user"]
     experiment_name = f"/Users/{user}/course3_tracking"
 else:
     experiment_name = "course3_tracking"
@@ -115,7 +116,7 @@ params = {"C": 1.0, "max_iter": 1000}
 with mlflow.start_run(run_name="logreg", tags={"lesson_run": lesson_run}) as run:
     mlflow.log_params(params)
     # The training data, as a dataset input of the run (name, digest, schema, row count).
-    mlflow.log_input(mlflow.data.from_pandas(train, name="fraud_train"), context="training")
+    mlflow.log_input(from_pandas(train, name="fraud_train"), context="training")
     logreg = make_pipeline(StandardScaler(), LogisticRegression(**params)).fit(X_train, y_train)
     metrics = evaluate(logreg, X_valid, y_valid)
     mlflow.log_metrics(metrics)
@@ -155,6 +156,7 @@ confusion = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/confusion.json"
 assert confusion["matrix"] == cm.tolist()
 assert cm[1].sum() == y_valid.sum()
 assert cm[1, 1] >= 0.8 * y_valid.sum()
+assert logged.inputs is not None
 (dataset_input,) = logged.inputs.dataset_inputs
 assert dataset_input.dataset.name == "fraud_train"
 print("params, metrics, artifacts and input recorded:", sorted(files), dataset_input.dataset.digest)
@@ -338,7 +340,7 @@ print(model_info.model_uri)
 print(model_info.signature)
 assert [c.name for c in model_info.signature.inputs] == features
 loaded = mlflow.pyfunc.load_model(model_info.model_uri)
-assert (loaded.predict(X_valid) == best.predict(X_valid)).all()
+assert np.array_equal(np.asarray(loaded.predict(X_valid)), best.predict(X_valid))
 # The signature is enforced: a request missing a column is refused.
 try:
     loaded.predict(X_valid.drop(columns=["amount"]))
