@@ -430,7 +430,14 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 /// Load what `path` names: a tabular model file, or (with an embedder loader) an
 /// encoder directory. Returns the model and the name it is served under.
+///
+/// `pacha://ROOT/NAME@ALIAS` (or `@v3`, or no `@` for the latest version) names a
+/// tabular model in a pacha registry: its signature, size and SHA-256 are verified by
+/// pacha before the bytes are parsed, and it is served under its registered name.
 pub fn load_model(path: &Path) -> crate::Result<(ServedModel, String)> {
+    if let Some(uri) = path.to_str().filter(|s| s.starts_with(PACHA_SCHEME)) {
+        return load_from_pacha(uri);
+    }
     if path.is_dir() {
         return openai::load_encoder(path).map(|(e, name)| (ServedModel::Embeddings(e), name));
     }
@@ -439,6 +446,28 @@ pub fn load_model(path: &Path) -> crate::Result<(ServedModel, String)> {
         .file_stem()
         .map_or_else(|| "model".to_owned(), |s| s.to_string_lossy().into_owned());
     Ok((ServedModel::Tabular(Arc::new(model)), name))
+}
+
+/// The prefix of a model reference into a pacha registry.
+pub const PACHA_SCHEME: &str = "pacha://";
+
+fn load_from_pacha(uri: &str) -> crate::Result<(ServedModel, String)> {
+    let bad = |message: String| crate::Error::Format {
+        path: uri.into(),
+        message,
+    };
+    let (root, reference) = uri[PACHA_SCHEME.len()..]
+        .rsplit_once('/')
+        .filter(|(root, reference)| !root.is_empty() && !reference.is_empty())
+        .ok_or_else(|| bad("expected pacha://ROOT/NAME@ALIAS".to_owned()))?;
+    let loaded = pacha::Registry::open(Path::new(root))
+        .and_then(|registry| registry.load(reference))
+        .map_err(|e| bad(format!("refused by the registry: {e}")))?;
+    let model = TabularModel::from_bytes(&loaded.bytes).map_err(|e| match e {
+        crate::Error::Format { message, .. } => bad(message),
+        other => other,
+    })?;
+    Ok((ServedModel::Tabular(Arc::new(model)), loaded.manifest.name))
 }
 
 /// Resolves when the process receives SIGINT (Ctrl-C) or SIGTERM.
