@@ -245,6 +245,16 @@ def bench_realizar(session: nox.Session) -> None:
     session.run("python", "-m", "realizar.bench", "--out", str(BUILD / "bench"), *session.posargs)
 
 
+@nox.session(name="bench-rag", requires=["build"])
+def bench_rag(session: nox.Session) -> None:
+    """Benchmark realizar.rag: HNSW vs faiss and hnswlib, BM25 vs bm25s, chunking throughput."""
+    session.install(*group("bench"))
+    install_wheels(session)
+    session.run(
+        "python", "-m", "realizar.bench_rag", "--out", str(BUILD / "bench"), *session.posargs
+    )
+
+
 @nox.session(
     requires=[
         "test-fast",
