@@ -10,9 +10,10 @@ from coursekit.runtime.dbutils import DBUtils
 
 spark: SparkSession
 dbutils: DBUtils
-sc: Any  # classic clusters only: not on serverless, and not defined by the local runtime
+sc: Any  # classic compute only (serverless has none); the local runtime defines it
 
 def display(obj: Any = None, *args: Any, **kwargs: Any) -> None: ...
+def getArgument(name: str, optional: str | None = None) -> str: ...  # noqa: N802
 def displayHTML(html: str) -> None: ...  # noqa: N802 (the Databricks name)
 def table(tableName: str) -> DataFrame: ...  # noqa: N803
 def sql(

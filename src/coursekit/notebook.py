@@ -26,6 +26,14 @@ two round-trip), and :func:`to_nbformat` builds the notebook that Jupyter execut
 
 Like Databricks itself, the parser splits on a separator line even inside a
 triple-quoted string: the separator is reserved in this format.
+
+Exports from a workspace carry variations the parser accepts as Databricks does:
+a cell title line (``# DBTITLE 1,Load the data``) above the cell, blank ``# MAGIC``
+lines or extra spaces before the magic command, ``%md-sandbox`` and a redundant
+``%python``. Cells in a language the local runtime cannot run (``%scala``, ``%r``)
+parse as :data:`FOREIGN` cells: executing one prints a notice naming the cell and
+the reason and goes on (see :func:`skip_notice`), as a learner running someone
+else's notebook expects; the executor's summary lists them.
 """
 
 from __future__ import annotations
@@ -50,6 +58,8 @@ PIP = "pip"
 SH = "sh"
 RUN = "run"
 FS = "fs"
+# A cell in a language the local runtime does not execute (%scala, %r): kept, reported.
+FOREIGN = "foreign"
 
 # The magic command that opens a cell, mapped to the cell kind.
 _MAGIC_KINDS = {
@@ -62,14 +72,20 @@ _MAGIC_KINDS = {
     "%fs": FS,
     "%python": CODE,
 }
-# Languages a Databricks notebook may hold that the local runtime cannot execute.
-_UNSUPPORTED = ("%scala", "%r", "%lsp")
+# Languages a Databricks notebook may hold that the local runtime cannot execute:
+# the magic, and the language named in the notice.
+FOREIGN_LANGUAGES = {"%scala": "Scala", "%r": "R"}
+_TITLE = "# DBTITLE"
 
 # The cell the executor injects before the notebook's own cells when it runs
 # outside Databricks. On Databricks `setup` is a no-op, so the paired .ipynb
 # imports there too (once the project's wheel is installed).
 SETUP_SOURCE = "import coursekit.runtime\n\ncoursekit.runtime.setup(globals())"
 SETUP_TAG = "coursekit-setup"
+# The Jupyter kernel whose start-up runs that setup (coursekit.kernel); the paired
+# .ipynb names it, the executor uses the plain python3 kernel and injects the cell.
+KERNEL_NAME = "databricks-local"
+KERNEL_DISPLAY_NAME = "Databricks (local)"
 
 
 @dataclass(frozen=True)
@@ -86,12 +102,24 @@ class Cell:
     kind: str
     source: str
     magic: str = ""
+    # The export's title line, kept verbatim ("# DBTITLE 1,Load the data"), or "".
+    title: str = ""
 
     def __post_init__(self) -> None:
-        if self.kind not in {CODE, MARKDOWN, SQL, PIP, SH, RUN, FS}:
+        if self.kind not in {CODE, MARKDOWN, SQL, PIP, SH, RUN, FS, FOREIGN}:
             raise ValueError(f"unknown cell kind {self.kind!r}")
         if not isinstance(self.source, str):
             raise TypeError(f"cell source must be str, got {type(self.source).__name__}")
+
+    @property
+    def command(self) -> str:
+        """The magic command without surrounding blanks (``%md-sandbox``), or ""."""
+        return self.magic.strip()
+
+    @property
+    def language(self) -> str:
+        """The language a :data:`FOREIGN` cell is written in (``Scala``, ``R``)."""
+        return FOREIGN_LANGUAGES.get(self.command, self.command)
 
 
 class NotebookFormatError(ValueError):
@@ -143,43 +171,52 @@ def _is_magic_line(line: str) -> bool:
 
 def _parse_chunk(chunk: list[str], name: str, number: int) -> Cell:
     lines = _strip_blank_edges(chunk)
+    title = ""
+    if lines and lines[0].startswith(_TITLE):
+        title, lines = lines[0], _strip_blank_edges(lines[1:])
     if not lines:
-        return Cell(CODE, "")
+        return Cell(CODE, "", title=title)
     # A magic cell has every line prefixed; a code cell that merely mentions
     # "# MAGIC" (in a string or a comment) stays code.
     if not all(_is_magic_line(line) for line in lines):
-        return Cell(CODE, "\n".join(lines))
+        return Cell(CODE, "\n".join(lines), title=title)
     body = [line[len(MAGIC) + 1 :] if line != MAGIC else "" for line in lines]
-    command, _, rest = body[0].strip().partition(" ")
-    if command in _UNSUPPORTED:
-        raise NotebookFormatError(
-            f"{name}: cell {number} is {command}; the local runtime runs Python, "
-            "SQL, markdown, %pip, %sh, %run and %fs cells only"
-        )
-    kind = _MAGIC_KINDS.get(command)
+    # Exports may open with blank "# MAGIC" lines or indent the command: the first
+    # non-blank line names the magic, and what precedes it is kept for rendering.
+    first = next(i for i, line in enumerate(body) if line.strip())
+    stripped = body[first].lstrip()
+    lead = "\n".join(body[:first]) + ("\n" if first else "")
+    lead += body[first][: len(body[first]) - len(stripped)]
+    command, sep, rest = stripped.partition(" ")
+    kind = FOREIGN if command in FOREIGN_LANGUAGES else _MAGIC_KINDS.get(command)
     if kind is None:
         raise NotebookFormatError(
-            f"{name}: cell {number} is a MAGIC cell whose first line {body[0]!r} "
-            f"names no known magic (one of {', '.join(sorted(_MAGIC_KINDS))})"
+            f"{name}: cell {number} is a MAGIC cell whose first line {body[first]!r} "
+            f"names no known magic (one of "
+            f"{', '.join(sorted([*_MAGIC_KINDS, *FOREIGN_LANGUAGES]))})"
         )
     # The command may carry content on its own line ("%run ./setup",
     # "%sql SELECT 1"); keep it as the first line of the body.
-    content = ([rest] if rest.strip() else []) + body[1:]
     same_line = bool(rest.strip())
-    source = "\n".join(content)
-    return Cell(kind, source, magic=command + (" " if same_line else "\n"))
+    content = ([rest] if same_line else []) + body[first + 1 :]
+    magic = lead + command + (sep if same_line else (rest + "\n"))
+    return Cell(kind, "\n".join(content), magic=magic, title=title)
 
 
 def render(cells: list[Cell]) -> str:
     """Write cells back as Databricks source text (the inverse of :func:`parse`)."""
     parts = []
     for cell in cells:
+        head = cell.title + "\n" if cell.title else ""
         if cell.kind == CODE and not cell.magic:
-            parts.append(cell.source)
+            parts.append(head + cell.source)
             continue
+        if cell.kind == FOREIGN and not cell.magic:
+            raise ValueError("a foreign-language cell needs its magic (%scala, %r)")
         magic = cell.magic or ("%" + cell.kind + "\n")
         text = magic + cell.source
-        parts.append("\n".join(MAGIC + (" " + line if line else "") for line in text.split("\n")))
+        lines = (MAGIC + (" " + line if line else "") for line in text.split("\n"))
+        parts.append(head + "\n".join(lines))
     return HEADER + "\n" + ("\n\n" + SEPARATOR + "\n\n").join(parts) + "\n"
 
 
@@ -189,14 +226,28 @@ def read(path: Path | str) -> list[Cell]:
     return parse(path.read_text(encoding="utf-8"), name=str(path))
 
 
-def cell_code(cell: Cell) -> str:
+def skip_notice(cell: Cell, number: int | None) -> str:
+    """What the runtime prints for a cell it does not execute (a :data:`FOREIGN` cell)."""
+    where = f"cell {number}" if number else "a cell"
+    return (
+        f"Skipped {where} ({cell.command}): the local runtime runs Python and SQL, not "
+        f"{cell.language}; this cell runs only on Databricks, and whatever it defines "
+        "(a view, a table, a variable) is missing from the cells below."
+    )
+
+
+def cell_code(cell: Cell, number: int | None = None) -> str:
     """The source Jupyter executes for a cell, using the runtime's magics.
 
     SQL, %sh and %fs become IPython cell magics registered by
-    :func:`coursekit.runtime.setup`; %pip and %run become line magics.
+    :func:`coursekit.runtime.setup`; %pip and %run become line magics. A
+    :data:`FOREIGN` cell becomes the ``%%skip_cell`` magic, which prints
+    :func:`skip_notice` (``number`` is the cell's number in the source file).
     """
     if cell.kind == CODE:
         return cell.source
+    if cell.kind == FOREIGN:
+        return f"%%skip_cell {cell.command} {number or 0}\n" + cell.source
     if cell.kind == SQL:
         return "%%sql\n" + cell.source
     if cell.kind == SH:
@@ -209,17 +260,20 @@ def cell_code(cell: Cell) -> str:
     raise ValueError(f"cell kind {cell.kind!r} has no code")
 
 
-def to_nbformat(cells: list[Cell], *, setup: bool = True) -> NotebookNode:
+def to_nbformat(
+    cells: list[Cell], *, setup: bool = True, kernel: tuple[str, str] = ("python3", "Python 3")
+) -> NotebookNode:
     """Build an nbformat v4 notebook from cells.
 
     With ``setup`` the runtime's setup cell comes first (tagged ``coursekit-setup``).
     Each notebook cell carries ``metadata.coursekit.cell``, its 1-based number in the
-    Databricks source, so errors name the cell a learner sees.
+    Databricks source, so errors name the cell a learner sees. ``kernel`` is the
+    kernelspec's (name, display name).
     """
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
+        "name": kernel[0],
+        "display_name": kernel[1],
         "language": "python",
     }
     nb.metadata["language_info"] = {"name": "python"}
@@ -230,15 +284,18 @@ def to_nbformat(cells: list[Cell], *, setup: bool = True) -> NotebookNode:
         if cell.kind == MARKDOWN:
             nb.cells.append(nbformat.v4.new_markdown_cell(cell.source, metadata=meta))
         else:
-            nb.cells.append(nbformat.v4.new_code_cell(cell_code(cell), metadata=meta))
+            nb.cells.append(nbformat.v4.new_code_cell(cell_code(cell, number), metadata=meta))
     return nb
 
 
 def write_ipynb(source: Path | str, target: Path | str | None = None) -> Path:
-    """Write the paired ``.ipynb`` of a Databricks source file (beside it by default)."""
+    """Write the paired ``.ipynb`` of a Databricks source file (beside it by default).
+
+    It opens with the "Databricks (local)" kernel (``make setup`` registers it).
+    """
     source = Path(source)
     out = Path(target) if target is not None else source.with_suffix(".ipynb")
-    nb = to_nbformat(read(source))
+    nb = to_nbformat(read(source), kernel=(KERNEL_NAME, KERNEL_DISPLAY_NAME))
     nbformat.validate(nb)
     out.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, out)

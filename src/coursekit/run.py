@@ -41,7 +41,7 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 
 from coursekit import cache
 from coursekit import notebook as nbsrc
-from coursekit.runtime import project_root
+from coursekit.runtime import SKIP_MIME, project_root
 from coursekit.runtime.session import jars_cached
 
 COURSES = ("1", "3", "4")
@@ -123,6 +123,17 @@ def _output_path(out_dir: Path, root: Path, notebook: Path) -> Path:
     except ValueError:
         rel = Path(notebook.name)
     return (out_dir / rel).with_suffix(".ipynb")
+
+
+def _skipped(nb: nbformat.NotebookNode) -> str:
+    """The cells the runtime did not execute (%scala, %r), as the summary names them."""
+    found = [
+        f"cell {data[SKIP_MIME]['cell']} ({data[SKIP_MIME]['magic']})"
+        for cell in nb.cells
+        for output in cell.get("outputs", [])
+        if SKIP_MIME in (data := output.get("data", {}))
+    ]
+    return f"skipped {', '.join(found)}: not Python or SQL" if found else ""
 
 
 def _exit_value(cell: nbformat.NotebookNode) -> str | None:
@@ -216,6 +227,8 @@ def run_notebook(
         status, message = "FAILED", f"the kernel died: {exc}"
         report = _failure_report(path, 0, f"(kernel log: {log_path})", message)
     nbformat.write(nb, target)
+    if skipped := _skipped(nb):
+        message = f"{message}; {skipped}" if message else skipped
     return Result(path, executed, time.monotonic() - start, status, message, report, errors)
 
 

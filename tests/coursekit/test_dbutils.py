@@ -157,13 +157,33 @@ def test_printed_secret_is_redacted() -> None:
 # ------------------------------------------------------------------------ notebook
 
 
-def test_exit_takes_a_string() -> None:
+@pytest.mark.parametrize(
+    ("value", "returned"),
+    [
+        ("finished", "finished"),
+        (42, "42"),
+        (1.5, "1.5"),
+        (True, "True"),
+        (None, "None"),
+        ({"a": 1}, "{'a': 1}"),
+        ("żółw 🐢", "żółw 🐢"),
+    ],
+)
+def test_exit_value_is_stringified_as_databricks_does(value: object, returned: str) -> None:
     api = NotebookApi(lambda p, t, a: None, Path.cwd)
     with pytest.raises(NotebookExit) as done:
-        api.exit("finished")
-    assert done.value.value == "finished"
-    with pytest.raises(TypeError, match="takes a str, got dict"):
-        api.exit({"a": 1})  # ty: ignore[invalid-argument-type]
+        api.exit(value)
+    assert done.value.value == returned
+
+
+def test_get_argument_falls_back_to_its_default_only_when_undefined() -> None:
+    widgets = Widgets({"passed": "from-job"})
+    widgets.text("declared", "d")
+    assert widgets.getArgument("passed") == "from-job"
+    assert widgets.getArgument("declared", "other") == "d"
+    assert widgets.getArgument("missing", "fallback") == "fallback"
+    with pytest.raises(InputWidgetNotDefinedError, match="'missing'"):
+        widgets.getArgument("missing")
 
 
 class _FakeSpark:

@@ -105,11 +105,57 @@ def test_missing_header_names_the_first_line() -> None:
         nb.parse("print('hello')\n", name="x.py")
 
 
-def test_unknown_and_unsupported_magics_are_errors() -> None:
+def test_unknown_magic_is_an_error_naming_cell_and_line() -> None:
     with pytest.raises(ValueError, match=r"cell 2 .*%wat"):
         nb.parse(source("a = 1", "# MAGIC %wat\n# MAGIC hmm"))
-    with pytest.raises(ValueError, match="cell 1 is %scala"):
-        nb.parse(source("# MAGIC %scala\n# MAGIC val x = 1"))
+    with pytest.raises(ValueError, match=r"cell 1 .*'   %nope'"):
+        nb.parse(source("# MAGIC\n# MAGIC    %nope"))
+
+
+def test_scala_and_r_cells_are_kept_as_foreign_cells_with_a_notice() -> None:
+    text = source("# MAGIC %scala\n# MAGIC val x = 1", "# MAGIC %r\n# MAGIC x <- 1", "y = 2")
+    cells = nb.parse(text)
+    assert [(c.kind, c.language, c.source) for c in cells[:2]] == [
+        (nb.FOREIGN, "Scala", "val x = 1"),
+        (nb.FOREIGN, "R", "x <- 1"),
+    ]
+    assert nb.render(cells) == text
+    assert nb.cell_code(cells[0], 4) == "%%skip_cell %scala 4\nval x = 1"
+    notice = nb.skip_notice(cells[1], 7)
+    assert notice.startswith("Skipped cell 7 (%r): the local runtime runs Python and SQL, not R")
+    code = [c for c in nb.to_nbformat(cells).cells if c.cell_type == "code"]
+    assert code[1].source == "%%skip_cell %scala 1\nval x = 1"
+    assert code[2].source == "%%skip_cell %r 2\nx <- 1"
+
+
+def test_export_variations_title_blank_magic_lines_and_indented_magic() -> None:
+    text = source(
+        "# DBTITLE 1,Load the data\nrows = 3",
+        "# DBTITLE 0,Hidden title\n# MAGIC %sql\n# MAGIC SELECT 1",
+        "# MAGIC\n# MAGIC\n# MAGIC %md\n# MAGIC ## After two blank magic lines",
+        "# MAGIC   %sql\n# MAGIC   SELECT 2",
+        "# MAGIC %md-sandbox\n# MAGIC <div>html</div>",
+        "# MAGIC %python\n# MAGIC z = 1",
+        '# MAGIC %run   ./setup $x="1"',
+    )
+    cells = nb.parse(text)
+    assert [(c.kind, c.title) for c in cells] == [
+        (nb.CODE, "# DBTITLE 1,Load the data"),
+        (nb.SQL, "# DBTITLE 0,Hidden title"),
+        (nb.MARKDOWN, ""),
+        (nb.SQL, ""),
+        (nb.MARKDOWN, ""),
+        (nb.CODE, ""),
+        (nb.RUN, ""),
+    ]
+    assert cells[0].source == "rows = 3"
+    assert cells[1].source == "SELECT 1"
+    assert cells[2].source == "## After two blank magic lines"
+    assert cells[3].source == "  SELECT 2"
+    assert cells[4].command == "%md-sandbox"
+    assert nb.cell_code(cells[5]) == "z = 1"
+    assert cells[6].source == '  ./setup $x="1"'
+    assert nb.render(cells) == text
 
 
 def test_parse_rejects_non_str() -> None:

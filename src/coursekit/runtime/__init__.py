@@ -1,10 +1,13 @@
 """The local Databricks runtime: what a notebook finds defined before its first cell.
 
 On Databricks a notebook starts with ``spark``, ``dbutils``, ``display``,
-``displayHTML``, ``table``, ``sql`` and the ``%sql``/``%sh``/``%run``/``%fs``/``%pip``
-magics. :func:`setup` provides the same names in a local Jupyter kernel, backed by
-real engines: a local SparkSession with Delta Lake, a confined local DBFS, secrets
-from the environment, and MLflow on a SQLite store under ``build/``.
+``displayHTML``, ``table``, ``sql``, ``sc`` (classic compute), ``getArgument`` and the
+``%sql``/``%sh``/``%run``/``%fs``/``%pip`` magics. :func:`setup` provides the same names
+in a local Jupyter kernel, backed by real engines: a local SparkSession with Delta Lake,
+a confined local DBFS that Spark, dbutils and plain Python all see
+(:mod:`coursekit.runtime.paths`), secrets from the environment, and MLflow on a SQLite
+store under ``build/``. :mod:`coursekit.runtime.compat` adds what Databricks adds to
+PySpark (``df.display()``, the ``hive_metastore`` catalog name).
 
 On Databricks (``DATABRICKS_RUNTIME_VERSION`` is set) :func:`setup` does nothing, so
 the same notebook imports and runs there unchanged.
@@ -26,6 +29,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -37,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from coursekit import notebook as nbsrc
+from coursekit.runtime import compat
 from coursekit.runtime.dbutils import (
     DBUtils,
     FileInfo,
@@ -46,9 +51,12 @@ from coursekit.runtime.dbutils import (
     Secrets,
 )
 from coursekit.runtime.display import display, displayHTML
+from coursekit.runtime.paths import confine_python
 
 IS_DATABRICKS = "DATABRICKS_RUNTIME_VERSION" in os.environ
 EXIT_MIME = "application/vnd.coursekit.exit+json"
+# A cell the runtime did not execute (%scala, %r): the executor lists these.
+SKIP_MIME = "application/vnd.coursekit.skipped+json"
 
 __all__ = ["IS_DATABRICKS", "Runtime", "display", "displayHTML", "setup"]
 
@@ -100,8 +108,31 @@ class Runtime:
             "displayHTML": displayHTML,
             "table": spark.table,
             "sql": spark.sql,
+            # Classic compute defines the SparkContext; serverless does not (course
+            # notebooks avoid it, tests/coursekit/test_notebook.py checks).
+            "sc": getattr(spark, "sparkContext", None),
+            "getArgument": dbutils.widgets.getArgument,
             "IS_DATABRICKS": False,
         }
+
+    def run_included(self, args: str, base: Path, namespace: dict[str, Any]) -> None:
+        """``%run ./other $x="1"``: the other notebook's cells in ``namespace``.
+
+        With arguments the included notebook sees them as its widget values (through
+        ``dbutils`` and ``getArgument``), as on Databricks; the caller's own widgets are
+        back in place afterwards.
+        """
+        target, arguments = parse_run(args, base)
+        if not arguments:
+            self.execute_source(target, namespace)
+            return
+        saved = {k: namespace[k] for k in ("dbutils", "getArgument") if k in namespace}
+        child = self.make_dbutils(arguments, target)
+        namespace["dbutils"], namespace["getArgument"] = child, child.widgets.getArgument
+        try:
+            self.execute_source(target, namespace)
+        finally:
+            namespace.update(saved)
 
     # ------------------------------------------------------------ notebooks in process
 
@@ -123,14 +154,15 @@ class Runtime:
         for number, cell in enumerate(cells, 1):
             if cell.kind == nbsrc.MARKDOWN or not cell.source.strip():
                 continue
-            if cell.kind == nbsrc.CODE:
+            if cell.kind == nbsrc.FOREIGN:
+                print(f"{path.name}: {nbsrc.skip_notice(cell, number)}")
+            elif cell.kind == nbsrc.CODE:
                 code = compile(cell.source, f"{path}, cell {number}", "exec")
                 exec(code, namespace)
             elif cell.kind == nbsrc.SQL:
                 run_sql(self.spark, cell.source, _widget_values(namespace), namespace)
             elif cell.kind == nbsrc.RUN:
-                target = _resolve_run_target(cell.source, path.parent)
-                self.execute_source(target, namespace)
+                self.run_included(cell.source, path.parent, namespace)
             elif cell.kind == nbsrc.PIP:
                 print(_pip_message(cell.source))
             elif cell.kind == nbsrc.SH:
@@ -159,6 +191,11 @@ def setup(namespace: dict[str, Any], *, params: dict[str, str] | None = None) ->
         return
     if not isinstance(namespace, dict):
         raise TypeError(f"setup takes a notebook's globals() dict, got {type(namespace).__name__}")
+    if _RUNTIME is not None:
+        # Twice in one kernel (the "Databricks (local)" kernel ran it at start-up and the
+        # paired .ipynb's first cell runs it again): the same runtime, the same globals.
+        namespace.update(_RUNTIME.globals_for(_RUNTIME.dbutils or _RUNTIME.make_dbutils({}, None)))
+        return
     nb_env = os.environ.get("COURSEKIT_NOTEBOOK")
     notebook = Path(nb_env).resolve() if nb_env else None
     root = project_root(notebook.parent if notebook else Path.cwd())
@@ -173,6 +210,14 @@ def setup(namespace: dict[str, Any], *, params: dict[str, str] | None = None) ->
     )
 
     _configure_mlflow(root)
+    # Spark's Python workers inherit the JVM's environment, which is this one: they
+    # find the same MLflow store and confine their paths to the same DBFS
+    # (coursekit.runtime.daemon).
+    # Spark starts them with `python3` from PATH unless told: the kernel's own interpreter
+    # is the one with the notebook's packages (mlflow, pandas, coursekit).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ["COURSEKIT_DBFS_ROOT"] = str(run_dir / "dbfs")
+    os.environ["COURSEKIT_KEEP_PATHS"] = str(root)
     # PySpark logs each failed query as a JSON line on stderr; the exception already
     # says it all, and the notebook shows it.
     logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
@@ -183,9 +228,11 @@ def setup(namespace: dict[str, Any], *, params: dict[str, str] | None = None) ->
         run_dir / "warehouse" / name,
         app_name=name,
         jvm_log=run_dir / "logs" / f"{name}.jvm.log",
-        # dbutils.fs and Spark see the same /Volumes.
-        volumes=run_dir / "dbfs" / "Volumes",
+        # dbutils.fs, Spark and plain Python see the same DBFS, /Volumes and /mnt.
+        dbfs_root=run_dir / "dbfs",
     )
+    compat.install(display)
+    confine_python(run_dir / "dbfs", keep=(root,))
     print(
         f"coursekit local runtime: Spark {runtime.spark.version} with Delta Lake, "
         f"warehouse {run_dir / 'warehouse' / name}"
@@ -316,20 +363,81 @@ def bind_widgets(statement: str, widgets: dict[str, str]) -> str:
     return "".join(out)
 
 
+_WIDGET_VALUE = r"(?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")"
+_CREATE_WIDGET = re.compile(
+    r"^CREATE\s+WIDGET\s+(TEXT|DROPDOWN|COMBOBOX|MULTISELECT)\s+(`[^`]+`|\w+)\s+"
+    rf"DEFAULT\s+({_WIDGET_VALUE})(?:\s+CHOICES\s+(.+))?$",
+    re.IGNORECASE | re.DOTALL,
+)
+_REMOVE_WIDGET = re.compile(r"^REMOVE\s+WIDGET\s+(`[^`]+`|\w+)$", re.IGNORECASE)
+
+
+def _sql_string(literal: str) -> str:
+    body = literal[1:-1]
+    return re.sub(r"\\(.)", r"\1", body)
+
+
+def widget_statement(spark: Any, statement: str, dbutils: DBUtils) -> bool:
+    """Run ``CREATE WIDGET ...`` / ``REMOVE WIDGET ...``; False for any other statement.
+
+    ``CREATE WIDGET DROPDOWN d DEFAULT "a" CHOICES SELECT ...`` takes its choices from
+    the query's first column, as Databricks SQL does.
+    """
+    if match := _CREATE_WIDGET.match(statement.strip()):
+        kind, name, default, query = match.groups()
+        name, default = name.strip("`"), _sql_string(default)
+        if kind.upper() == "TEXT":
+            if query:
+                raise ValueError(f"a TEXT widget takes no CHOICES: {statement!r}")
+            dbutils.widgets.text(name, default)
+            return True
+        if not query:
+            raise ValueError(f"a {kind.upper()} widget needs CHOICES SELECT ...: {statement!r}")
+        choices = [str(row[0]) for row in spark.sql(query).collect()]
+        getattr(dbutils.widgets, kind.lower())(name, default, choices)
+        return True
+    if match := _REMOVE_WIDGET.match(statement.strip()):
+        dbutils.widgets.remove(match.group(1).strip("`"))
+        return True
+    return False
+
+
+def substitute_widgets(statement: str, widgets: dict[str, str]) -> str:
+    """Databricks' text substitution of widget values in SQL cells: ``${name}``.
+
+    The value replaces the marker as text (``USE ${schema}``, ``'${day}'``). Markers
+    that name no widget are left for Spark, which substitutes ``${conf.key}`` from the
+    session configuration (``spark.conf.set("da.schema", ...)``).
+    """
+
+    def value(m: re.Match[str]) -> str:
+        return widgets.get(m.group(1), m.group(0))
+
+    return re.sub(r"\$\{([A-Za-z_][\w.]*)\}", value, statement)
+
+
 def run_sql(spark: Any, text: str, widgets: dict[str, str], namespace: dict[str, Any]) -> Any:
     """Run a ``%sql`` cell: every statement in order, the last result displayed.
 
-    Named parameter markers (``:catalog``, ``IDENTIFIER(:schema)``) take widget values,
-    as in Databricks SQL. The last result is also kept as ``_sqldf``.
+    Widget values reach SQL three ways, as in Databricks: ``CREATE WIDGET`` statements
+    define widgets, ``${name}`` is replaced by the value as text, and named parameter
+    markers (``:catalog``, ``IDENTIFIER(:schema)``) take values as literals. The last
+    result is also kept as ``_sqldf``.
     """
     statements = split_sql(text)
     if not statements:
         raise ValueError("the %sql cell holds no statement")
+    dbutils = namespace.get("dbutils")
     result = None
     for statement in statements:
-        result = spark.sql(bind_widgets(statement, widgets))
+        if isinstance(dbutils, DBUtils) and widget_statement(spark, statement, dbutils):
+            widgets = dbutils.widgets.getAll()
+            result = None
+            continue
+        result = spark.sql(bind_widgets(substitute_widgets(statement, widgets), widgets))
     namespace["_sqldf"] = result
-    display(result)
+    if result is not None:
+        display(result)
     return result
 
 
@@ -376,13 +484,22 @@ def _pip_message(args: str) -> str:
     )
 
 
-def _resolve_run_target(args: str, base: Path) -> Path:
+def parse_run(args: str, base: Path) -> tuple[Path, dict[str, str]]:
+    """``%run ./other $x="1" $y=2``: the notebook's file and its arguments."""
     from coursekit.runtime.dbutils import resolve_notebook  # noqa: PLC0415
 
     words = shlex.split(args)
-    if len(words) != 1:
-        raise ValueError(f"%run takes one notebook path, got {args!r}")
-    return resolve_notebook(words[0], base)
+    if not words:
+        raise ValueError("%run names no notebook")
+    arguments = {}
+    for word in words[1:]:
+        name, sep, value = word.partition("=")
+        if not (name.startswith("$") and sep and name[1:].isidentifier()):
+            raise ValueError(
+                f'%run {args!r}: arguments are written $name=value or $name="value", got {word!r}'
+            )
+        arguments[name[1:]] = value
+    return resolve_notebook(words[0], base), arguments
 
 
 @contextlib.contextmanager
@@ -427,13 +544,24 @@ def _install_ipython(runtime: Runtime) -> None:
         print(_pip_message(line))
 
     def run_magic(line: str) -> None:
-        runtime.execute_source(_resolve_run_target(line, runtime.base_dir), ip.user_ns)
+        runtime.run_included(line, runtime.base_dir, ip.user_ns)
+
+    def skip_cell_magic(line: str, cell: str) -> None:
+        command, _, number = line.partition(" ")
+        skipped = nbsrc.Cell(nbsrc.FOREIGN, cell, magic=command + "\n")
+        notice = nbsrc.skip_notice(skipped, int(number) if number.strip().isdigit() else None)
+        from IPython.display import publish_display_data  # noqa: PLC0415
+
+        publish_display_data(
+            {SKIP_MIME: {"cell": number.strip(), "magic": command}, "text/plain": notice}
+        )
 
     ip.register_magic_function(sql_magic, magic_kind="cell", magic_name="sql")
     ip.register_magic_function(sh_magic, magic_kind="cell", magic_name="sh")
     ip.register_magic_function(fs_magic, magic_kind="cell", magic_name="fs")
     ip.register_magic_function(pip_magic, magic_kind="line", magic_name="pip")
     ip.register_magic_function(run_magic, magic_kind="line", magic_name="run")
+    ip.register_magic_function(skip_cell_magic, magic_kind="cell", magic_name="skip_cell")
 
     def on_exit(
         shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None

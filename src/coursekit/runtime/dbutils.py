@@ -6,9 +6,10 @@ argument order, so that the notebook text stays the same in both places:
 - ``dbutils.widgets``: notebook parameters. Values passed on the command line
   (``python -m coursekit.run nb.py --param schema=dev``) override the defaults that
   the notebook declares, as job parameters do on Databricks.
-- ``dbutils.fs``: ``dbfs:/`` and ``/Volumes`` paths mapped under one local root
-  directory. A path with a ``..`` segment is rejected, so no notebook reads or
-  writes outside that root.
+- ``dbutils.fs``: ``dbfs:/``, ``/Volumes`` and ``/mnt`` paths mapped under one local
+  root directory. A path with a ``..`` segment is rejected, so no notebook reads or
+  writes outside that root through them; ``file:`` URIs name the local disk, where
+  ``/dbfs``, ``/Volumes`` and ``/mnt`` are that same root (:mod:`coursekit.runtime.paths`).
 - ``dbutils.secrets``: values from environment variables. A secret's value printed
   to the notebook output appears as ``[REDACTED]``, as on Databricks.
 - ``dbutils.notebook``: ``exit`` ends a notebook with a value; ``run`` executes
@@ -26,6 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from coursekit.runtime.jobs import Jobs
+from coursekit.runtime.paths import python_path
 
 REDACTED = "[REDACTED]"
 
@@ -140,6 +142,15 @@ class Widgets:
             )
         return widget.default
 
+    def getArgument(self, name: str, optional: str | None = None) -> str:  # noqa: N802
+        """The older ``getArgument``: like :meth:`get`, with ``optional`` when undefined."""
+        try:
+            return self.get(name)
+        except InputWidgetNotDefinedError:
+            if optional is None:
+                raise
+            return _check_str(optional, f"default of argument {name!r}")
+
     def getAll(self) -> dict[str, str]:  # noqa: N802 (the Databricks method name)
         """Every defined widget's current value, plus parameters passed without a widget."""
         values = {name: w.default for name, w in self._widgets.items()}
@@ -192,11 +203,21 @@ class Fs:
         """The local file behind a DBFS or Volumes path (for tools that need one)."""
         _check_str(path, "path")
         rest = path
-        if rest.startswith("dbfs:"):
+        if rest.startswith("file:"):
+            # The driver's local disk, where /dbfs, /Volumes and /mnt are DBFS (as the
+            # FUSE mount makes them on Databricks); see coursekit.runtime.paths.
+            local = "/" + rest[len("file:") :].lstrip("/")
+            if ".." in PurePosixPath(local).parts:
+                raise ValueError(f"path {path!r} contains '..'")
+            mapped = python_path(local, self.root)
+            if mapped == local:
+                return Path(local)
+            rest = "/" + Path(mapped).relative_to(self.root).as_posix().removeprefix(".")
+        elif rest.startswith("dbfs:"):
             rest = rest[len("dbfs:") :]
         elif re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", rest):
             raise ValueError(
-                f"path {path!r}: only dbfs:/ and /Volumes paths exist in the local runtime"
+                f"path {path!r}: only dbfs:/, /Volumes and file:/ paths exist in the local runtime"
             )
         if not rest.startswith("/"):
             raise ValueError(f"path {path!r} must be absolute (dbfs:/..., /..., /Volumes/...)")
@@ -212,6 +233,8 @@ class Fs:
         return local
 
     def _display_path(self, local: Path) -> str:
+        if local != self.root and self.root not in local.parents:
+            return local.as_uri().replace("file:///", "file:/", 1)
         rel = local.relative_to(self.root).as_posix()
         return "dbfs:/" + ("" if rel == "." else rel)
 
@@ -383,13 +406,14 @@ class NotebookApi:
         self._runner = runner
         self._base_dir = base_dir
 
-    def exit(self, value: str) -> None:
-        if not isinstance(value, str):
-            raise TypeError(
-                f"dbutils.notebook.exit takes a str, got {type(value).__name__}: {value!r} "
-                "(serialise with json.dumps for structured results)"
-            )
-        raise NotebookExit(value)
+    def exit(self, value: Any) -> None:
+        """End the notebook with ``value``, which Databricks turns into a string.
+
+        ``exit(42)`` returns ``"42"`` to the caller and ``exit({"a": 1})`` returns
+        ``"{'a': 1}"`` (``str`` of the value): serialise with ``json.dumps`` for a
+        result the caller can parse.
+        """
+        raise NotebookExit(value if isinstance(value, str) else str(value))
 
     def run(
         self, path: str, timeout_seconds: int = 0, arguments: dict[str, str] | None = None

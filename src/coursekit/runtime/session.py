@@ -23,6 +23,8 @@ from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from coursekit.runtime.paths import hadoop_conf
+
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
@@ -111,23 +113,6 @@ def _jvm_output_to(log: Path | None) -> Generator[None]:
             os.close(fd)
 
 
-def volumes_conf(volumes: Path) -> dict[str, str]:
-    """Hadoop settings that make Spark read and write ``/Volumes/...`` under ``volumes``.
-
-    On Databricks, ``/Volumes/<catalog>/<schema>/<volume>/<file>`` is how notebooks reach
-    files. Locally a Hadoop view file system mounts ``/Volumes`` on a local directory and
-    falls back to the local file system for every other path, so
-    ``spark.read.csv("/Volumes/...")`` works unchanged. Paths with an explicit scheme
-    (``file:/...``) are untouched.
-    """
-    table = "spark.hadoop.fs.viewfs.mounttable.coursekit"
-    return {
-        "spark.hadoop.fs.defaultFS": "viewfs://coursekit/",
-        f"{table}.link./Volumes": volumes.resolve().as_uri(),
-        f"{table}.linkFallback": "file:///",
-    }
-
-
 def jars_cached() -> bool:
     """True when the Delta jars were fetched before and start-up needs no resolver."""
     return _cached_jars(ivy_dir(), delta_coordinate()) is not None
@@ -138,12 +123,13 @@ def build_session(
     *,
     app_name: str = "coursekit",
     jvm_log: Path | None = None,
-    volumes: Path | None = None,
+    dbfs_root: Path | None = None,
 ) -> SparkSession:
     """Create (or return the running) local SparkSession with Delta Lake.
 
     With ``jvm_log`` the JVM's own output (Ivy resolution, log4j) goes to that file; with
-    ``volumes``, Spark paths under ``/Volumes`` live in that directory.
+    ``dbfs_root``, ``dbfs:/``, scheme-less paths, ``/Volumes`` and ``/mnt`` live in that
+    directory (:func:`coursekit.runtime.paths.hadoop_conf`).
     """
     from pyspark.sql import SparkSession  # noqa: PLC0415
 
@@ -164,9 +150,8 @@ def build_session(
     ]
     builder = SparkSession.builder.master("local[2]").appName(app_name)
     conf = dict(LOCAL_CONF)
-    if volumes is not None:
-        volumes.mkdir(parents=True, exist_ok=True)
-        conf.update(volumes_conf(volumes))
+    if dbfs_root is not None:
+        conf.update(hadoop_conf(dbfs_root))
     for key, value in conf.items():
         builder = builder.config(key, value)
     builder = (

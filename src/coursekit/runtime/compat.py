@@ -1,0 +1,166 @@
+"""What Databricks adds to Spark's Python API, added to the local SparkSession.
+
+Notebooks written for Databricks lean on a few things open-source Spark lacks:
+
+- ``df.display()``, the method form of ``display(df)``;
+- ``hive_metastore`` as a catalog name (``hive_metastore.default.t``): on Databricks the
+  workspace's legacy metastore, locally Spark's session catalog ``spark_catalog`` (with
+  Delta), so both names reach the same tables;
+- ``file:/dbfs/...``, ``file:/Volumes/...`` and ``file:/mnt/...`` URIs, which on
+  Databricks reach DBFS through its FUSE mount (see :mod:`coursekit.runtime.paths`).
+
+:func:`install` patches the PySpark classes once per process. Names are rewritten
+where they enter Spark: SQL text (outside string literals, comments and other
+identifiers) and the name or path arguments of the reader, writer, catalog and
+``DeltaTable`` methods. A name Spark builds itself on the JVM side (a view's body
+stored as text, say) is not seen here; it keeps working because both names are
+rewritten before the view is created.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+from typing import Any
+
+from coursekit.runtime.paths import spark_path, spark_sql_paths
+
+ALIAS = "hive_metastore"
+SESSION_CATALOG = "spark_catalog"
+
+_CODE_ALIAS = re.compile(rf"(?<![\w.`]){ALIAS}\b", re.IGNORECASE)
+
+
+def rename_catalog_sql(statement: str) -> str:
+    """``hive_metastore`` as an identifier becomes ``spark_catalog`` (not in literals)."""
+    if ALIAS not in statement.lower():
+        return statement
+    out: list[str] = []
+    i, n, start = 0, len(statement), 0
+
+    def code(upto: int) -> None:
+        out.append(_CODE_ALIAS.sub(SESSION_CATALOG, statement[start:upto]))
+
+    while i < n:
+        ch = statement[i]
+        if ch in "'\"`":
+            code(i)
+            j = i + 1
+            while j < n and statement[j] != ch:
+                j += 2 if statement[j] == "\\" and ch != "`" else 1
+            token = statement[i : j + 1]
+            if ch == "`" and token[1:-1].lower() == ALIAS:
+                token = f"`{SESSION_CATALOG}`"
+            out.append(token)
+            i = start = j + 1
+        elif statement.startswith("--", i) or statement.startswith("/*", i):
+            code(i)
+            end = statement.find("\n" if statement[i + 1] == "-" else "*/", i)
+            end = n if end < 0 else end + (0 if statement[i + 1] == "-" else 2)
+            out.append(statement[i:end])
+            i = start = end
+        else:
+            i += 1
+    code(n)
+    return "".join(out)
+
+
+def rename_catalog(name: str) -> str:
+    """A table or catalog name with ``hive_metastore`` as its catalog part renamed."""
+    if not isinstance(name, str):
+        return name
+    head, dot, rest = name.partition(".")
+    if head.strip("`").lower() == ALIAS:
+        return SESSION_CATALOG + dot + rest
+    return name
+
+
+def _map_paths(value: Any) -> Any:
+    if isinstance(value, str):
+        return spark_path(value)
+    if isinstance(value, list | tuple):
+        return type(value)(spark_path(v) if isinstance(v, str) else v for v in value)
+    return value
+
+
+def _patch(cls: type, method: str, fix: Callable[[Any], Any], arg: str, every: bool) -> None:
+    original = getattr(cls, method, None)
+    if original is None or hasattr(original, "__coursekit_original__"):
+        return
+
+    @functools.wraps(original)
+    def patched(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if args:
+            args = tuple(fix(a) for a in args) if every else (fix(args[0]), *args[1:])
+        if arg in kwargs:
+            kwargs[arg] = fix(kwargs[arg])
+        return original(self, *args, **kwargs)
+
+    patched.__coursekit_original__ = original  # ty: ignore[missing-attribute]
+    setattr(cls, method, patched)
+
+
+_USE_CATALOG = re.compile(r"^(\s*)USE\s+CATALOG\b", re.IGNORECASE)
+
+
+def _sql(statement: Any) -> Any:
+    if not isinstance(statement, str):
+        return statement
+    # Databricks SQL's USE CATALOG is Spark's SET CATALOG.
+    statement = _USE_CATALOG.sub(r"\1SET CATALOG", statement)
+    return spark_sql_paths(rename_catalog_sql(statement))
+
+
+def install(display: Callable[..., None]) -> None:
+    """Patch PySpark (classic) and Delta's Python API for Databricks idioms."""
+    from pyspark.sql import Catalog, DataFrame, DataFrameReader, DataFrameWriter  # noqa: PLC0415
+    from pyspark.sql.session import SparkSession  # noqa: PLC0415
+    from pyspark.sql.streaming import DataStreamReader, DataStreamWriter  # noqa: PLC0415
+
+    if not hasattr(DataFrame, "display"):
+
+        def display_method(self: Any, *args: Any, **kwargs: Any) -> None:
+            display(self, *args, **kwargs)
+
+        DataFrame.display = display_method  # ty: ignore[missing-attribute]
+
+    _patch(SparkSession, "sql", _sql, "sqlQuery", every=False)
+    _patch(SparkSession, "table", rename_catalog, "tableName", every=False)
+    _patch(DataFrameReader, "table", rename_catalog, "tableName", every=False)
+    _patch(DataStreamReader, "table", rename_catalog, "tableName", every=False)
+    for method, arg in (("saveAsTable", "name"), ("insertInto", "tableName")):
+        _patch(DataFrameWriter, method, rename_catalog, arg, every=False)
+    _patch(DataStreamWriter, "toTable", rename_catalog, "tableName", every=False)
+    _patch(DataFrame, "writeTo", rename_catalog, "table", every=False)
+    for method in ("setCurrentCatalog", "tableExists", "getTable", "databaseExists"):
+        _patch(Catalog, method, rename_catalog, "tableName", every=False)
+    _patch(Catalog, "listTables", rename_catalog, "dbName", every=False)
+    _patch(Catalog, "getDatabase", rename_catalog, "dbName", every=False)
+
+    for method in ("load", "csv", "json", "parquet", "text", "orc", "xml"):
+        _patch(DataFrameReader, method, _map_paths, "path", every=method == "parquet")
+        _patch(DataStreamReader, method, _map_paths, "path", every=False)
+    for method in ("save", "csv", "json", "parquet", "text", "orc", "xml"):
+        _patch(DataFrameWriter, method, _map_paths, "path", every=False)
+    _patch(DataStreamWriter, "start", _map_paths, "path", every=False)
+
+    try:
+        from delta.tables import DeltaTable  # noqa: PLC0415
+    except ImportError:
+        return
+    # DeltaTable's constructors are class methods taking the session first.
+    for method, fix in (("forName", rename_catalog), ("forPath", _map_paths)):
+        original = DeltaTable.__dict__[method].__func__
+        if hasattr(original, "__coursekit_original__"):
+            continue
+
+        def make(original: Any, fix: Callable[[Any], Any]) -> Any:
+            @functools.wraps(original)
+            def patched(cls: Any, spark: Any, name: Any, *args: Any, **kwargs: Any) -> Any:
+                return original(cls, spark, fix(name), *args, **kwargs)
+
+            patched.__coursekit_original__ = original  # ty: ignore[missing-attribute]
+            return classmethod(patched)
+
+        setattr(DeltaTable, method, make(original, fix))
