@@ -16,25 +16,31 @@ use batuta::record;
 use batuta::runner::{self, Repair, Settings};
 use batuta::{Job, ResultState};
 
-const USAGE: &str = "usage:
+fn usage() -> String {
+    format!(
+        "usage:
   batuta run JOB.json [--param KEY=VALUE]... [--record OUT.json] [options]
   batuta validate JOB.json [--repo-root DIR]
   batuta repair RECORD.json [--task KEY]... [--param KEY=VALUE]... [options]
   batuta --version | --source-hash
 
 options:
-  --parallelism N     tasks running at once (default 2)
+  --parallelism N     tasks running at once (default {parallelism})
   --run-dir DIR       logs, task values, executed notebooks (default build/batuta/<job>/<time>)
   --python PATH       interpreter for notebook and Python tasks (default: $BATUTA_PYTHON, else
                       the python beside this command, else python3)
   --repo-root DIR     root for relative GIT-source paths (default: nearest folder with .git)
   --retry-backoff F   multiply the retry interval by F after each retry (default 1: Databricks'
                       constant min_retry_interval_millis)
-  --kill-grace S      seconds between SIGTERM and SIGKILL of a task's process tree (default 2)
+  --kill-grace S      seconds between SIGTERM and SIGKILL of a task's process tree (default {grace})
   --quiet             no progress lines on stderr
 
 repair re-runs the tasks that did not succeed and every task downstream of them, or the
-tasks named by --task and their downstream tasks, and updates RECORD.json in place.";
+tasks named by --task and their downstream tasks, and updates RECORD.json in place.",
+        parallelism = Settings::DEFAULT_PARALLELISM,
+        grace = Settings::DEFAULT_KILL_GRACE.as_secs_f64(),
+    )
+}
 
 struct Args {
     command: String,
@@ -45,9 +51,9 @@ struct Args {
     run_dir: Option<PathBuf>,
     python: Option<PathBuf>,
     repo_root: Option<PathBuf>,
-    parallelism: usize,
-    retry_backoff: f64,
-    kill_grace: f64,
+    parallelism: Option<usize>,
+    retry_backoff: Option<f64>,
+    kill_grace: Option<f64>,
     quiet: bool,
 }
 
@@ -66,9 +72,9 @@ fn parse(argv: &[String]) -> Result<Args, String> {
         run_dir: None,
         python: None,
         repo_root: None,
-        parallelism: Settings::DEFAULT_PARALLELISM,
-        retry_backoff: 1.0,
-        kill_grace: 2.0,
+        parallelism: None,
+        retry_backoff: None,
+        kill_grace: None,
         quiet: false,
     };
     let mut path = None;
@@ -115,18 +121,18 @@ fn parse(argv: &[String]) -> Result<Args, String> {
             "--python" => a.python = Some(value.into()),
             "--repo-root" => a.repo_root = Some(value.into()),
             "--parallelism" => {
-                a.parallelism =
-                    value.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
-                        format!("--parallelism takes an integer >= 1, got {value:?}")
-                    })?;
+                a.parallelism = Some(value.parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(
+                    || format!("--parallelism takes an integer >= 1, got {value:?}"),
+                )?);
             }
             "--retry-backoff" => {
-                a.retry_backoff = number("--retry-backoff")?;
-                if a.retry_backoff < 1.0 {
+                let f = number("--retry-backoff")?;
+                if f < 1.0 {
                     return Err(format!("--retry-backoff must be >= 1, got {value:?}"));
                 }
+                a.retry_backoff = Some(f);
             }
-            "--kill-grace" => a.kill_grace = number("--kill-grace")?,
+            "--kill-grace" => a.kill_grace = Some(number("--kill-grace")?),
             other => return Err(format!("unknown option {other:?}")),
         }
     }
@@ -181,7 +187,7 @@ fn default_run_dir(job: &Job) -> PathBuf {
 fn run_slot(dir: &Path, job: &Job) -> Result<Option<File>, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     for i in 0..job.max_concurrent_runs {
-        let path = dir.join(format!(".run-slot-{i}.lock"));
+        let path = dir.join(format!(".{}.run-slot-{i}.lock", slug(&job.name)));
         let f = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -219,7 +225,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Some("-h" | "--help") | None => {
-            println!("{USAGE}");
+            println!("{}", usage());
             return ExitCode::SUCCESS;
         }
         _ => {}
@@ -227,7 +233,7 @@ fn main() -> ExitCode {
     let args = match parse(&argv) {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("batuta: {e}\n{USAGE}");
+            eprintln!("batuta: {e}\n{}", usage());
             return ExitCode::from(2);
         }
     };
@@ -354,17 +360,22 @@ fn main_with(args: &Args) -> Result<ExitCode, String> {
         signal_hook::flag::register(sig, Arc::clone(&cancel))
             .map_err(|e| format!("cannot handle signal {sig}: {e}"))?;
     }
-    let settings = Settings {
-        parallelism: args.parallelism,
-        run_dir: run_dir.clone(),
-        python: args.python.clone().unwrap_or_else(default_python),
-        params: args.params.clone(),
-        retry_backoff: args.retry_backoff,
-        kill_grace: Duration::from_secs_f64(args.kill_grace),
-        cancel,
-        cwd: std::env::current_dir().map_err(|e| format!("no working directory: {e}"))?,
-        echo: !args.quiet,
-    };
+    // Unset options keep the library's defaults (Settings::new): one home for them.
+    let mut settings = Settings::new(run_dir.clone());
+    if let Some(n) = args.parallelism {
+        settings.parallelism = n;
+    }
+    if let Some(f) = args.retry_backoff {
+        settings.retry_backoff = f;
+    }
+    if let Some(g) = args.kill_grace {
+        settings.kill_grace = Duration::from_secs_f64(g);
+    }
+    settings.python = args.python.clone().unwrap_or_else(default_python);
+    settings.params = args.params.clone();
+    settings.cancel = cancel;
+    settings.cwd = std::env::current_dir().map_err(|e| format!("no working directory: {e}"))?;
+    settings.echo = !args.quiet;
     let mut run = runner::run(&job, &settings, repair)?;
     run.job_file = job_file;
     run.repo_root = args.repo_root.clone().or(run.repo_root);

@@ -61,6 +61,7 @@ pub struct Settings {
 
 impl Settings {
     pub const DEFAULT_PARALLELISM: usize = 2;
+    pub const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(2);
 
     pub fn new(run_dir: PathBuf) -> Settings {
         Settings {
@@ -69,7 +70,7 @@ impl Settings {
             python: PathBuf::from("python3"),
             params: BTreeMap::new(),
             retry_backoff: 1.0,
-            kill_grace: Duration::from_secs(2),
+            kill_grace: Self::DEFAULT_KILL_GRACE,
             cancel: Arc::new(AtomicBool::new(false)),
             cwd: PathBuf::from("."),
             echo: false,

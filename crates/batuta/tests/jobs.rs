@@ -655,3 +655,23 @@ fn read_pid_file_exists(p: &Path) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn the_job_timeout_stops_running_and_pending_tasks() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = job(
+        dir.path(),
+        json!({"name": "job-timeout", "timeout_seconds": 1, "tasks": [
+            sh("slow", "sleep 30"),
+            {"task_key": "after", "depends_on": [{"task_key": "slow"}], "run_if": "ALL_DONE",
+             "shell_task": {"command": "touch after"}},
+        ]}),
+    );
+    let started = Instant::now();
+    let run = runner::run(&j, &settings(dir.path()), None).unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(run.result, ResultState::TimedOut);
+    assert_eq!(result(&run, "slow"), ResultState::TimedOut);
+    assert_eq!(result(&run, "after"), ResultState::TimedOut);
+    assert!(!dir.path().join("after").exists());
+}
