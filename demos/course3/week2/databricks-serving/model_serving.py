@@ -267,7 +267,7 @@ if not IS_DATABRICKS:
                 times.append((time.perf_counter() - start) * 1000)
                 assert r.status_code == 200
         latency[name] = {"p50 ms": np.percentile(times, 50), "p95 ms": np.percentile(times, 95)}
-    display(pd.DataFrame(latency).T.round(2))
+    display(pd.DataFrame(latency).T.round(2).reset_index(names="server"))
 
     # A bad request gets a 4xx in the protocol's JSON shape from both.
     bad = {"dataframe_split": {"columns": features[:-1], "data": [[1.0] * (len(features) - 1)]}}
