@@ -37,8 +37,12 @@ from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import average_precision_score
 from sklearn.pipeline import make_pipeline
+from threadpoolctl import threadpool_limits
 
 IS_DATABRICKS = "DATABRICKS_RUNTIME_VERSION" in os.environ
+# Histogram boosting fits with every core by default (OpenMP); on a small machine running
+# several notebooks, threads fight for cores. One thread per fit is faster there.
+threadpool_limits(1)
 if IS_DATABRICKS:
     # Part of Databricks Runtime ML and serverless; not installed locally.
     from databricks.feature_engineering import (  # ty: ignore[import-not-found]
