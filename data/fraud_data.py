@@ -354,3 +354,55 @@ def write_volume(data: FraudData, directory: str | Path) -> dict[str, Path]:
         getattr(data, part).to_parquet(path, index=False)
         paths[part] = path
     return paths
+
+
+# The model inputs every Course 3 lesson uses (see :func:`model_features`).
+FEATURES = (
+    "amount",
+    "n_prev_1h",
+    "n_prev_24h",
+    "log_amount_ratio",
+    "category_share",
+    "night",
+    "risky",
+)
+
+
+def model_features(transactions: pd.DataFrame) -> pd.DataFrame:
+    """:func:`history_features` plus the derived inputs of :data:`FEATURES`.
+
+    ``log_amount_ratio`` (log of amount over the customer's mean so far), ``night``
+    (1 before 6 am) and ``risky`` (1 for a category in :data:`RISKY`).
+    """
+    df = history_features(transactions)
+    df["log_amount_ratio"] = np.log(df["amount_ratio"])
+    df["night"] = (df["hour"] < 6).astype(np.int32)
+    df["risky"] = df["category"].isin(RISKY).astype(np.int32)
+    return df
+
+
+def precision_at_recall(y_true: Any, score: Any, recall: float = 0.8) -> float:
+    """Precision at the highest threshold whose recall is at least ``recall``.
+
+    The course's headline metric: "of the alerts we raise while catching ``recall`` of
+    all fraud, how many are fraud". Ties in ``score`` are kept together (a threshold
+    cannot split them).
+    """
+    y = np.asarray(y_true, dtype=np.int64)
+    s = np.asarray(score, dtype=np.float64)
+    if y.shape != s.shape or y.ndim != 1:
+        raise ValueError(f"y_true and score must be 1-D of one length, got {y.shape} and {s.shape}")
+    if not 0 < recall <= 1:
+        raise ValueError(f"recall must be in (0, 1], got {recall!r}")
+    if np.isnan(s).any():
+        raise ValueError("score contains NaN")
+    positives = int(y.sum())
+    if positives == 0:
+        raise ValueError("y_true has no positive (fraud) rows: recall is undefined")
+    order = np.argsort(-s, kind="stable")
+    s_sorted, y_sorted = s[order], y[order]
+    # Cut only where the score changes: the last index of each run of equal scores.
+    last = np.r_[np.flatnonzero(s_sorted[1:] != s_sorted[:-1]), len(s) - 1]
+    tp = np.cumsum(y_sorted)[last]
+    first = np.searchsorted(tp, np.ceil(recall * positives - 1e-9))
+    return float(tp[first] / (last[first] + 1))

@@ -153,3 +153,35 @@ def test_write_volume_roundtrip(data, tmp_path):
     paths = fraud_data.write_volume(data, tmp_path / "vol")
     back = pd.read_parquet(paths["transactions"])
     pd.testing.assert_frame_equal(back, data.transactions)
+
+
+def test_precision_at_recall_matches_sklearn_curve():
+    from sklearn.metrics import precision_recall_curve  # noqa: PLC0415
+
+    rng = np.random.default_rng(0)
+    y = (rng.random(3000) < 0.05).astype(int)
+    score = np.round(y * 0.8 + rng.random(3000), 2)  # rounding makes ties
+    for recall in (0.5, 0.8, 0.95, 1.0):
+        precision, rec, _ = precision_recall_curve(y, score)
+        want = precision[rec >= recall][-1]  # highest threshold with enough recall
+        assert fraud_data.precision_at_recall(y, score, recall) == pytest.approx(want)
+
+
+def test_precision_at_recall_edges():
+    assert fraud_data.precision_at_recall([1, 0, 1], [0.9, 0.5, 0.1], 1.0) == pytest.approx(2 / 3)
+    assert fraud_data.precision_at_recall([1, 0], [0.5, 0.5], 0.5) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="no positive"):
+        fraud_data.precision_at_recall([0, 0], [0.1, 0.2])
+    with pytest.raises(ValueError, match="NaN"):
+        fraud_data.precision_at_recall([1, 0], [float("nan"), 0.2])
+    with pytest.raises(ValueError, match="one length"):
+        fraud_data.precision_at_recall([1, 0], [0.2])
+    with pytest.raises(ValueError, match="recall"):
+        fraud_data.precision_at_recall([1, 0], [0.2, 0.1], 0.0)
+
+
+def test_model_features_columns():
+    feats = fraud_data.model_features(fraud_data.generate(2_000, seed=1).transactions)
+    assert set(fraud_data.FEATURES) <= set(feats.columns)
+    assert feats[list(fraud_data.FEATURES)].notna().all().all()
+    assert set(feats["night"]) <= {0, 1}
