@@ -17,12 +17,15 @@
 //! is trueno's: this crate holds model logic only. Data is row-major `f64`
 //! ([`Matrix`]); user input is validated into [`Error`] values, never a panic.
 
+pub mod forest;
+pub mod kmeans;
 pub mod linear;
 pub mod logistic;
 pub mod metrics;
 pub mod preprocessing;
 pub mod rng;
 pub mod save;
+pub mod tree;
 
 /// Result alias used across aprender.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -110,3 +110,75 @@ impl SaveModel for crate::logistic::LogisticModel {
         (meta, tensors)
     }
 }
+
+/// Pack trees into realizar's node arrays (absolute child indices, one root per tree).
+fn pack(trees: &[&crate::tree::Tree]) -> Vec<(&'static str, Tensor)> {
+    let width = trees[0].width;
+    let (mut left, mut right, mut feature, mut threshold, mut value, mut roots) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    for t in trees {
+        let offset = left.len() as i64;
+        roots.push(offset);
+        let shift = |c: &i64| if *c < 0 { -1 } else { c + offset };
+        left.extend(t.left.iter().map(shift));
+        right.extend(t.right.iter().map(shift));
+        feature.extend_from_slice(&t.feature);
+        threshold.extend_from_slice(&t.threshold);
+        value.extend_from_slice(&t.value);
+    }
+    let nodes = left.len();
+    vec![
+        ("tree.left", Tensor::I64(left)),
+        ("tree.right", Tensor::I64(right)),
+        ("tree.feature", Tensor::I64(feature)),
+        ("tree.threshold", f64s(vec![nodes], threshold)),
+        ("tree.value", f64s(vec![nodes, width], value)),
+        ("tree.roots", Tensor::I64(roots)),
+    ]
+}
+
+fn trees_metadata(estimator: &str, classes: &[i64], n_features: usize) -> Metadata {
+    let (task, output, combine) = if classes.is_empty() {
+        (Task::Regression, "identity", "mean")
+    } else {
+        (Task::Classification, "probability", "mean_normalized")
+    };
+    metadata(
+        estimator,
+        task,
+        n_features,
+        classes,
+        "trees",
+        output,
+        Some(combine),
+    )
+}
+
+impl SaveModel for crate::tree::Tree {
+    fn export(&self) -> (Metadata, Vec<(&'static str, Tensor)>) {
+        let estimator = if self.classes.is_empty() {
+            "DecisionTreeRegressor"
+        } else {
+            "DecisionTreeClassifier"
+        };
+        (
+            trees_metadata(estimator, &self.classes, self.n_features),
+            pack(&[self]),
+        )
+    }
+}
+
+impl SaveModel for crate::forest::Forest {
+    fn export(&self) -> (Metadata, Vec<(&'static str, Tensor)>) {
+        let estimator = if self.classes.is_empty() {
+            "RandomForestRegressor"
+        } else {
+            "RandomForestClassifier"
+        };
+        let trees: Vec<&crate::tree::Tree> = self.trees.iter().collect();
+        (
+            trees_metadata(estimator, &self.classes, self.n_features),
+            pack(&trees),
+        )
+    }
+}

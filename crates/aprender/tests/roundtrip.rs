@@ -108,3 +108,56 @@ fn logistic_round_trip() {
         );
     }
 }
+
+#[test]
+fn trees_and_forests_round_trip() {
+    use aprender::forest::RandomForest;
+    use aprender::tree::DecisionTree;
+    let (x, y) = classes(120, 3, 3);
+    let m = Matrix::new(&x, 120, 3).unwrap();
+    let tree = DecisionTree::classifier().fit_classifier(&m, &y).unwrap();
+    let path = tmp("tree");
+    tree.save(&path).unwrap();
+    same_classifier(
+        &path,
+        &x,
+        120,
+        &tree.predict_values(&m).unwrap(),
+        &tree.predict_classes(&m).unwrap(),
+    );
+    let forest = RandomForest {
+        n_estimators: 7,
+        ..RandomForest::classifier()
+    }
+    .fit_classifier(&m, &y)
+    .unwrap();
+    let path = tmp("forest");
+    forest.save(&path).unwrap();
+    same_classifier(
+        &path,
+        &x,
+        120,
+        &forest.predict_values(&m).unwrap(),
+        &forest.predict_classes(&m).unwrap(),
+    );
+
+    let (xr, yr) = data(100, 4, 5);
+    let mr = Matrix::new(&xr, 100, 4).unwrap();
+    let reg = RandomForest {
+        n_estimators: 5,
+        ..RandomForest::regressor()
+    }
+    .fit_regressor(&mr, &yr)
+    .unwrap();
+    let path = tmp("forest-reg");
+    reg.save(&path).unwrap();
+    let loaded = TabularModel::load(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let Prediction::Values(got) = loaded.predict(&xr, 100).unwrap() else {
+        panic!("a regressor predicts values")
+    };
+    let want = reg.predict_values(&mr).unwrap();
+    for (a, b) in got.iter().zip(&want) {
+        assert!((a - b).abs() <= 1e-12 * (1.0 + b.abs()), "{a} vs {b}");
+    }
+}
