@@ -878,3 +878,126 @@ pub fn task_strings(t: &Task) -> Vec<&str> {
         TaskKind::Condition { left, right, .. } => vec![left.as_str(), right.as_str()],
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(tasks: Value) -> Result<Job, JobError> {
+        Job::from_value(
+            json!({"name": "t", "tasks": tasks}),
+            &Locate {
+                job_dir: std::env::temp_dir(),
+                repo_root: None,
+            },
+        )
+    }
+
+    fn sh(key: &str, deps: &[&str]) -> Value {
+        let deps: Vec<Value> = deps.iter().map(|d| json!({"task_key": d})).collect();
+        json!({"task_key": key, "depends_on": deps, "shell_task": {"command": "true"}})
+    }
+
+    #[test]
+    fn order_follows_dependencies_and_file_order() {
+        let job = parse(json!([
+            sh("report", &["train", "score"]),
+            sh("ingest", &[]),
+            sh("score", &["train"]),
+            sh("train", &["ingest"]),
+            sh("audit", &[]),
+        ]))
+        .unwrap();
+        let keys: Vec<&str> = job
+            .order
+            .iter()
+            .map(|&i| job.tasks[i].key.as_str())
+            .collect();
+        assert_eq!(keys, ["ingest", "train", "score", "report", "audit"]);
+    }
+
+    #[test]
+    fn a_cycle_is_named_in_run_order() {
+        let err = parse(json!([
+            sh("a", &["c"]),
+            sh("b", &["a"]),
+            sh("c", &["b"]),
+            sh("d", &["a"])
+        ]))
+        .unwrap_err();
+        assert_eq!(err.problems.len(), 1, "{err}");
+        let p = &err.problems[0];
+        assert!(p.starts_with("the tasks form a cycle: "), "{p}");
+        let cycle: Vec<&str> = p["the tasks form a cycle: ".len()..]
+            .split(" -> ")
+            .collect();
+        assert_eq!(cycle.len(), 4);
+        assert_eq!(cycle[0], cycle[3]);
+        // Each task in the printed cycle depends on the one before it.
+        let job_deps = |k: &str| -> Vec<&str> {
+            match k {
+                "a" => vec!["c"],
+                "b" => vec!["a"],
+                "c" => vec!["b"],
+                _ => vec![],
+            }
+        };
+        for w in cycle.windows(2) {
+            assert!(job_deps(w[1]).contains(&w[0]), "{p}");
+        }
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let err = parse(json!([
+            sh("x", &["ghost"]),
+            sh("x", &[]),
+            {"task_key": "w", "python_wheel_task": {}},
+            {"task_key": "bad key!", "shell_task": {"command": "true"}},
+        ]))
+        .unwrap_err();
+        assert!(err.problems.len() >= 3, "{err}");
+    }
+
+    proptest::proptest! {
+        /// Random DAGs (edges only towards earlier tasks) validate, in an order that
+        /// respects every edge; one edge from the first task to the last closes a cycle.
+        #[test]
+        fn random_dags_order_and_back_edges_cycle(n in 2usize..12, edges in proptest::collection::vec((0usize..12, 0usize..12), 0..30)) {
+            let mut deps: Vec<Vec<String>> = vec![Vec::new(); n];
+            for (a, b) in edges {
+                let (a, b) = (a % n, b % n);
+                if a > b && !deps[a].contains(&format!("t{b}")) {
+                    deps[a].push(format!("t{b}"));
+                }
+            }
+            let tasks: Vec<Value> = (0..n)
+                .map(|i| {
+                    let d: Vec<&str> = deps[i].iter().map(String::as_str).collect();
+                    sh(&format!("t{i}"), &d)
+                })
+                .collect();
+            let job = parse(Value::Array(tasks.clone())).unwrap();
+            let pos: HashMap<&str, usize> =
+                job.order.iter().enumerate().map(|(p, &i)| (job.tasks[i].key.as_str(), p)).collect();
+            for t in &job.tasks {
+                for d in &t.depends_on {
+                    proptest::prop_assert!(pos[d.task_key.as_str()] < pos[t.key.as_str()]);
+                }
+            }
+            // t0 -> ... -> t(n-1) chain plus t0 depending on t(n-1): always a cycle.
+            let mut cyclic = tasks;
+            for (i, t) in cyclic.iter_mut().enumerate() {
+                let mut d: Vec<Value> = t["depends_on"].as_array().unwrap().clone();
+                let want = if i == 0 { format!("t{}", n - 1) } else { format!("t{}", i - 1) };
+                if !d.iter().any(|x| x["task_key"] == want.as_str()) {
+                    d.push(json!({"task_key": want}));
+                }
+                t["depends_on"] = Value::Array(d);
+            }
+            let err = parse(Value::Array(cyclic)).unwrap_err();
+            proptest::prop_assert!(err.problems.iter().any(|p| p.contains("cycle")), "{}", err);
+        }
+    }
+}
