@@ -19,6 +19,8 @@ pub enum Error {
     InvalidInput(String),
     /// A kernel rejected its operands.
     Kernel(trueno::Error),
+    /// A sequence (prompt plus generated tokens) longer than the model's context.
+    ContextLength { tokens: usize, limit: usize },
 }
 
 impl std::fmt::Display for Error {
@@ -28,6 +30,10 @@ impl std::fmt::Display for Error {
             Error::Format { path, message } => write!(f, "{}: {message}", path.display()),
             Error::InvalidInput(message) => write!(f, "invalid input: {message}"),
             Error::Kernel(e) => write!(f, "kernel error: {e}"),
+            Error::ContextLength { tokens, limit } => write!(
+                f,
+                "this model's maximum context length is {limit} tokens, but {tokens} were requested"
+            ),
         }
     }
 }

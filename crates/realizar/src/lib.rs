@@ -5,6 +5,8 @@ pub mod bpe;
 pub mod chat_template;
 pub mod encoder;
 pub mod error;
+pub mod gguf;
+pub mod llm;
 pub mod metrics;
 pub mod model_io;
 pub mod server;

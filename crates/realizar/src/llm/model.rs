@@ -1,0 +1,457 @@
+//! The Llama decoder forward pass over GGUF weights.
+//!
+//! ```text
+//! x = embed[token]                                    (Q8_0 rows, dequantised)
+//! for each of the L layers:
+//!     h = rmsnorm(x) * w_attn_norm
+//!     q, k, v = h Wq^T, h Wk^T, h Wv^T                (9 query heads, 3 key/value heads)
+//!     q, k = rope(q, pos), rope(k, pos)               (pairs (2i, 2i+1), theta = base^(-2i/d))
+//!     K, V cache += k, v
+//!     a = softmax(q K^T / sqrt(d) + causal) V         (query head h reads kv head h / 3)
+//!     x = x + a Wo^T
+//!     h = rmsnorm(x) * w_ffn_norm
+//!     x = x + (silu(h Wgate^T) * (h Wup^T)) Wdown^T
+//! logits = rmsnorm(x) * w_out_norm  Wemb^T            (embeddings tied to the output)
+//! ```
+//!
+//! RoPE rotates *adjacent* pairs: llama.cpp's "normal" mode for the llama
+//! architecture. The Hugging Face checkpoint rotates the two halves of each
+//! head instead; the GGUF converter permuted the rows of Wq and Wk so the two
+//! agree, which is why this file reads them as stored.
+//!
+//! Prefill runs all prompt tokens through each layer as one matrix product
+//! (the weights are read once for the whole prompt); decode then runs one
+//! token at a time against the cached keys and values. Every product reads
+//! the quantised blocks directly (`trueno::quant`) with activations quantised
+//! to 8 bits, as llama.cpp does. Keys, values, queries and attention
+//! probabilities are rounded to f16 where llama.cpp stores or converts them
+//! in f16 (its default KV cache type), so greedy decoding follows it.
+
+use std::ops::Range;
+
+use trueno::quant::{self, Q8Activations, QuantKind, QuantMatrix, round_f16};
+
+use super::pool::Team;
+use crate::gguf::{Gguf, TensorType};
+use crate::{Error, Result};
+
+/// Hyper-parameters read from the GGUF metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LlamaConfig {
+    pub n_layers: usize,
+    pub dim: usize,
+    pub ffn_dim: usize,
+    pub n_heads: usize,
+    pub n_kv_heads: usize,
+    pub head_dim: usize,
+    pub vocab: usize,
+    pub context_length: usize,
+    pub rope_base: f32,
+    pub rms_eps: f32,
+}
+
+/// A quantised weight matrix: where its blocks lie in the file bytes.
+#[derive(Debug, Clone)]
+struct QWeight {
+    kind: QuantKind,
+    rows: usize,
+    cols: usize,
+    range: Range<usize>,
+}
+
+#[derive(Debug)]
+struct Layer {
+    attn_norm: Vec<f32>,
+    ffn_norm: Vec<f32>,
+    wq: QWeight,
+    wk: QWeight,
+    wv: QWeight,
+    wo: QWeight,
+    gate: QWeight,
+    up: QWeight,
+    down: QWeight,
+}
+
+/// Weights (views into the file bytes) and configuration.
+#[derive(Debug)]
+pub(crate) struct Model {
+    pub(crate) cfg: LlamaConfig,
+    bytes: Vec<u8>,
+    embed: QWeight,
+    output: QWeight,
+    out_norm: Vec<f32>,
+    layers: Vec<Layer>,
+    /// cos/sin of `pos * base^(-2i/d)`, computed per position on demand.
+    inv_freq: Vec<f32>,
+}
+
+fn bad(g: &Gguf, message: String) -> Error {
+    Error::Format {
+        path: g.path.clone(),
+        message,
+    }
+}
+
+fn qweight(g: &Gguf, name: &str, rows: usize, cols: usize) -> Result<QWeight> {
+    let (t, _) = g.tensor(name)?;
+    let TensorType::Quant(kind) = t.ty else {
+        return Err(bad(
+            g,
+            format!("{name} is {}, expected a block-quantised type", t.ty.name()),
+        ));
+    };
+    if t.dims != [cols, rows] {
+        return Err(bad(
+            g,
+            format!("{name} has shape {:?}, expected [{cols}, {rows}]", t.dims),
+        ));
+    }
+    Ok(QWeight {
+        kind,
+        rows,
+        cols,
+        range: t.start..t.start + t.len,
+    })
+}
+
+fn vector(g: &Gguf, name: &str, len: usize) -> Result<Vec<f32>> {
+    let (t, _) = g.tensor(name)?;
+    if t.dims != [len] {
+        return Err(bad(
+            g,
+            format!("{name} has shape {:?}, expected [{len}]", t.dims),
+        ));
+    }
+    g.tensor_f32(name)
+}
+
+impl Model {
+    pub(crate) fn from_gguf(g: Gguf) -> Result<Model> {
+        let arch = g.meta("general.architecture")?;
+        if arch.as_str() != Some("llama") {
+            return Err(bad(
+                &g,
+                format!("architecture {arch:?} is not supported (llama is)"),
+            ));
+        }
+        let n_heads = g.meta_usize("llama.attention.head_count")?;
+        let n_kv_heads = g.meta_usize("llama.attention.head_count_kv")?;
+        let dim = g.meta_usize("llama.embedding_length")?;
+        if n_heads == 0 || n_kv_heads == 0 || dim % n_heads != 0 || n_heads % n_kv_heads != 0 {
+            return Err(bad(
+                &g,
+                format!("unusable heads: {n_heads} query / {n_kv_heads} kv heads for width {dim}"),
+            ));
+        }
+        let head_dim = dim / n_heads;
+        if let Ok(rd) = g.meta_usize("llama.rope.dimension_count")
+            && rd != head_dim
+        {
+            return Err(bad(
+                &g,
+                format!("partial RoPE ({rd} of {head_dim} dims) is not supported"),
+            ));
+        }
+        if head_dim % 2 != 0 || dim % quant::BLOCK != 0 {
+            return Err(bad(
+                &g,
+                format!("head dimension {head_dim} / width {dim} unusable"),
+            ));
+        }
+        let (embed_t, _) = g.tensor("token_embd.weight")?;
+        let vocab = embed_t.dims.get(1).copied().unwrap_or(0);
+        let cfg = LlamaConfig {
+            n_layers: g.meta_usize("llama.block_count")?,
+            dim,
+            ffn_dim: g.meta_usize("llama.feed_forward_length")?,
+            n_heads,
+            n_kv_heads,
+            head_dim,
+            vocab,
+            context_length: g.meta_usize("llama.context_length")?,
+            rope_base: g.meta_f64("llama.rope.freq_base").unwrap_or(10_000.0) as f32,
+            rms_eps: g.meta_f64("llama.attention.layer_norm_rms_epsilon")? as f32,
+        };
+        if cfg.n_layers == 0 || cfg.vocab == 0 || cfg.context_length == 0 {
+            return Err(bad(&g, format!("degenerate configuration {cfg:?}")));
+        }
+        let kv = n_kv_heads * head_dim;
+        let embed = qweight(&g, "token_embd.weight", vocab, dim)?;
+        let output = if g.file.tensor("output.weight").is_some() {
+            qweight(&g, "output.weight", vocab, dim)?
+        } else {
+            embed.clone()
+        };
+        let mut layers = Vec::with_capacity(cfg.n_layers);
+        for l in 0..cfg.n_layers {
+            let n = |s: &str| format!("blk.{l}.{s}.weight");
+            layers.push(Layer {
+                attn_norm: vector(&g, &n("attn_norm"), dim)?,
+                ffn_norm: vector(&g, &n("ffn_norm"), dim)?,
+                wq: qweight(&g, &n("attn_q"), dim, dim)?,
+                wk: qweight(&g, &n("attn_k"), kv, dim)?,
+                wv: qweight(&g, &n("attn_v"), kv, dim)?,
+                wo: qweight(&g, &n("attn_output"), dim, dim)?,
+                gate: qweight(&g, &n("ffn_gate"), cfg.ffn_dim, dim)?,
+                up: qweight(&g, &n("ffn_up"), cfg.ffn_dim, dim)?,
+                down: qweight(&g, &n("ffn_down"), dim, cfg.ffn_dim)?,
+            });
+        }
+        let out_norm = vector(&g, "output_norm.weight", dim)?;
+        let half = head_dim / 2;
+        let inv_freq = (0..half)
+            .map(|i| cfg.rope_base.powf(-2.0 * i as f32 / head_dim as f32))
+            .collect();
+        Ok(Model {
+            cfg,
+            bytes: g.bytes,
+            embed,
+            output,
+            out_norm,
+            layers,
+            inv_freq,
+        })
+    }
+
+    fn mat(&self, w: &QWeight) -> QuantMatrix<'_> {
+        // The shape was checked against the tensor table at load.
+        QuantMatrix::new(w.kind, &self.bytes[w.range.clone()], w.rows, w.cols)
+            .expect("weight shape validated at load")
+    }
+}
+
+/// Per-generation state: the KV cache and every scratch buffer, sized once.
+#[derive(Debug)]
+pub(crate) struct Session {
+    /// Per layer, `[pos, kv_dim]`, f16-rounded.
+    k: Vec<Vec<f32>>,
+    v: Vec<Vec<f32>>,
+    pub(crate) pos: usize,
+    x: Vec<f32>,
+    h: Vec<f32>,
+    q: Vec<f32>,
+    kk: Vec<f32>,
+    vv: Vec<f32>,
+    att: Vec<f32>,
+    o: Vec<f32>,
+    g: Vec<f32>,
+    u: Vec<f32>,
+    scores: Vec<f32>,
+    probs: Vec<f32>,
+    acts: Q8Activations,
+    pub(crate) logits: Vec<f32>,
+    team: Team,
+}
+
+impl Session {
+    pub(crate) fn new(m: &Model, capacity: usize, threads: usize) -> Session {
+        let kv = m.cfg.n_kv_heads * m.cfg.head_dim;
+        Session {
+            k: (0..m.cfg.n_layers)
+                .map(|_| Vec::with_capacity(capacity * kv))
+                .collect(),
+            v: (0..m.cfg.n_layers)
+                .map(|_| Vec::with_capacity(capacity * kv))
+                .collect(),
+            pos: 0,
+            x: Vec::new(),
+            h: Vec::new(),
+            q: Vec::new(),
+            kk: Vec::new(),
+            vv: Vec::new(),
+            att: Vec::new(),
+            o: Vec::new(),
+            g: Vec::new(),
+            u: Vec::new(),
+            scores: Vec::with_capacity(capacity),
+            probs: Vec::with_capacity(capacity),
+            acts: Q8Activations::new(),
+            logits: Vec::new(),
+            team: Team::new(threads),
+        }
+    }
+}
+
+/// `out[n, w.rows] = x W^T` with the rows of W split across the team.
+fn product(team: &Team, w: &QuantMatrix<'_>, x: &Q8Activations, out: &mut Vec<f32>) -> Result<()> {
+    let n = x.rows();
+    let rows = w.rows();
+    out.resize(n * rows, 0.0);
+    let t = team.threads().min(rows.div_ceil(64)).max(1);
+    if t == 1 {
+        quant::matmul_rows(w, x, 0..rows, out)?;
+        return Ok(());
+    }
+    // Bands of whole 16-row tiles, one per thread.
+    let band = rows.div_ceil(t).div_ceil(16) * 16;
+    let err = std::sync::Mutex::new(None);
+    if n == 1 {
+        let parts: Vec<std::sync::Mutex<&mut [f32]>> =
+            out.chunks_mut(band).map(std::sync::Mutex::new).collect();
+        team.run(&|i| {
+            if let Some(p) = parts.get(i) {
+                let mut p = p.lock().unwrap_or_else(|e| e.into_inner());
+                let r0 = i * band;
+                let r1 = (r0 + band).min(rows);
+                if let Err(e) = quant::matmul_rows(w, x, r0..r1, &mut p) {
+                    *err.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+                }
+            }
+        });
+    } else {
+        // Prefill: each band is [n, band] in its own buffer, then scattered.
+        let bands: Vec<std::sync::Mutex<Vec<f32>>> = (0..rows.div_ceil(band))
+            .map(|_| std::sync::Mutex::new(Vec::new()))
+            .collect();
+        team.run(&|i| {
+            if let Some(b) = bands.get(i) {
+                let r0 = i * band;
+                let r1 = (r0 + band).min(rows);
+                let mut b = b.lock().unwrap_or_else(|e| e.into_inner());
+                b.resize(n * (r1 - r0), 0.0);
+                if let Err(e) = quant::matmul_rows(w, x, r0..r1, &mut b) {
+                    *err.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+                }
+            }
+        });
+        for (i, b) in bands.into_iter().enumerate() {
+            let b = b.into_inner().unwrap_or_else(|e| e.into_inner());
+            let r0 = i * band;
+            let w = b.len() / n;
+            for t in 0..n {
+                out[t * rows + r0..t * rows + r0 + w].copy_from_slice(&b[t * w..(t + 1) * w]);
+            }
+        }
+    }
+    match err.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
+}
+
+/// Rotate adjacent pairs of every head of `x` (`n` rows of `heads * hd`)
+/// for positions `pos0..pos0 + n`.
+fn rope(x: &mut [f32], heads: usize, hd: usize, pos0: usize, inv_freq: &[f32]) {
+    let width = heads * hd;
+    for (t, row) in x.chunks_exact_mut(width).enumerate() {
+        let p = (pos0 + t) as f32;
+        for head in row.chunks_exact_mut(hd) {
+            for (i, pair) in head.chunks_exact_mut(2).enumerate() {
+                let (s, c) = (p * inv_freq[i]).sin_cos();
+                let (a, b) = (pair[0], pair[1]);
+                pair[0] = a * c - b * s;
+                pair[1] = a * s + b * c;
+            }
+        }
+    }
+}
+
+/// Which positions of the batch need logits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Want {
+    Last,
+    All,
+}
+
+impl Model {
+    /// Run `tokens` at positions `s.pos..` through the model, appending to
+    /// the cache; leaves the logits of the wanted positions in `s.logits`.
+    pub(crate) fn forward(&self, s: &mut Session, tokens: &[u32], want: Want) -> Result<()> {
+        let c = &self.cfg;
+        let n = tokens.len();
+        if n == 0 {
+            return Err(Error::InvalidInput("no tokens to run".into()));
+        }
+        if s.pos + n > c.context_length {
+            return Err(Error::ContextLength {
+                tokens: s.pos + n,
+                limit: c.context_length,
+            });
+        }
+        let (d, hd, kvd) = (c.dim, c.head_dim, c.n_kv_heads * c.head_dim);
+        let embed = self.mat(&self.embed);
+        s.x.resize(n * d, 0.0);
+        for (t, &id) in tokens.iter().enumerate() {
+            if id as usize >= c.vocab {
+                return Err(Error::InvalidInput(format!(
+                    "token id {id} is outside the vocabulary of {}",
+                    c.vocab
+                )));
+            }
+            embed.dequantize_row(id as usize, &mut s.x[t * d..(t + 1) * d])?;
+        }
+        s.h.resize(n * d, 0.0);
+        s.att.resize(n * d, 0.0);
+        let scale = 1.0 / (hd as f32).sqrt();
+        let group = c.n_heads / c.n_kv_heads;
+        let pos0 = s.pos;
+        for (li, layer) in self.layers.iter().enumerate() {
+            trueno::rms_norm_rows(&s.x, d, Some(&layer.attn_norm), c.rms_eps, &mut s.h)?;
+            s.acts.quantize(&s.h, d)?;
+            product(&s.team, &self.mat(&layer.wq), &s.acts, &mut s.q)?;
+            product(&s.team, &self.mat(&layer.wk), &s.acts, &mut s.kk)?;
+            product(&s.team, &self.mat(&layer.wv), &s.acts, &mut s.vv)?;
+            rope(&mut s.q, c.n_heads, hd, pos0, &self.inv_freq);
+            rope(&mut s.kk, c.n_kv_heads, hd, pos0, &self.inv_freq);
+            // llama.cpp keeps K and V in f16 and converts Q to f16 for Q K^T.
+            for v in s.q.iter_mut() {
+                *v = round_f16(*v);
+            }
+            let kc = &mut s.k[li];
+            kc.extend(s.kk.iter().map(|&v| round_f16(v)));
+            let vc = &mut s.v[li];
+            vc.extend(s.vv.iter().map(|&v| round_f16(v)));
+            let (kc, vc) = (&s.k[li], &s.v[li]);
+            for t in 0..n {
+                let len = pos0 + t + 1; // causal: keys 0..=pos
+                for h in 0..c.n_heads {
+                    let kvh = h / group;
+                    let q = &s.q[t * d + h * hd..t * d + (h + 1) * hd];
+                    s.scores.resize(len, 0.0);
+                    for (j, sc) in s.scores.iter_mut().enumerate() {
+                        let k = &kc[j * kvd + kvh * hd..j * kvd + (kvh + 1) * hd];
+                        *sc = trueno::dot(q, k)? * scale;
+                    }
+                    s.probs.resize(len, 0.0);
+                    trueno::softmax_rows(&s.scores, len, &mut s.probs)?;
+                    let out = &mut s.att[t * d + h * hd..t * d + (h + 1) * hd];
+                    out.fill(0.0);
+                    for (j, &p) in s.probs.iter().enumerate() {
+                        let v = &vc[j * kvd + kvh * hd..j * kvd + (kvh + 1) * hd];
+                        trueno::axpy(round_f16(p), v, out)?;
+                    }
+                }
+            }
+            s.acts.quantize(&s.att, d)?;
+            product(&s.team, &self.mat(&layer.wo), &s.acts, &mut s.o)?;
+            trueno::axpy(1.0, &s.o, &mut s.x)?;
+
+            trueno::rms_norm_rows(&s.x, d, Some(&layer.ffn_norm), c.rms_eps, &mut s.h)?;
+            s.acts.quantize(&s.h, d)?;
+            product(&s.team, &self.mat(&layer.gate), &s.acts, &mut s.g)?;
+            product(&s.team, &self.mat(&layer.up), &s.acts, &mut s.u)?;
+            // SwiGLU: silu(g) * u, with silu(g) = g * sigmoid(g).
+            s.o.resize(s.g.len(), 0.0);
+            trueno::sigmoid(&s.g, &mut s.o)?;
+            for ((o, &g), &u) in s.o.iter_mut().zip(&s.g).zip(&s.u) {
+                *o *= g * u;
+            }
+            s.acts.quantize(&s.o, c.ffn_dim)?;
+            product(&s.team, &self.mat(&layer.down), &s.acts, &mut s.g)?;
+            trueno::axpy(1.0, &s.g, &mut s.x)?;
+        }
+        s.pos += n;
+        let rows = match want {
+            Want::Last => (n - 1)..n,
+            Want::All => 0..n,
+        };
+        let xs = &s.x[rows.start * d..rows.end * d];
+        s.h.resize(xs.len(), 0.0);
+        trueno::rms_norm_rows(xs, d, Some(&self.out_norm), c.rms_eps, &mut s.h)?;
+        s.acts.quantize(&s.h, d)?;
+        let mut logits = std::mem::take(&mut s.logits);
+        product(&s.team, &self.mat(&self.output), &s.acts, &mut logits)?;
+        s.logits = logits;
+        Ok(())
+    }
+}
