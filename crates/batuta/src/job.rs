@@ -884,7 +884,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn parse(tasks: Value) -> Result<Job, JobError> {
+    fn parse(tasks: &Value) -> Result<Job, JobError> {
         Job::from_value(
             json!({"name": "t", "tasks": tasks}),
             &Locate {
@@ -901,7 +901,7 @@ mod tests {
 
     #[test]
     fn order_follows_dependencies_and_file_order() {
-        let job = parse(json!([
+        let job = parse(&json!([
             sh("report", &["train", "score"]),
             sh("ingest", &[]),
             sh("score", &["train"]),
@@ -919,7 +919,7 @@ mod tests {
 
     #[test]
     fn a_cycle_is_named_in_run_order() {
-        let err = parse(json!([
+        let err = parse(&json!([
             sh("a", &["c"]),
             sh("b", &["a"]),
             sh("c", &["b"]),
@@ -950,7 +950,7 @@ mod tests {
 
     #[test]
     fn every_problem_is_reported_at_once() {
-        let err = parse(json!([
+        let err = parse(&json!([
             sh("x", &["ghost"]),
             sh("x", &[]),
             {"task_key": "w", "python_wheel_task": {}},
@@ -978,7 +978,7 @@ mod tests {
                     sh(&format!("t{i}"), &d)
                 })
                 .collect();
-            let job = parse(Value::Array(tasks.clone())).unwrap();
+            let job = parse(&Value::Array(tasks.clone())).unwrap();
             let pos: HashMap<&str, usize> =
                 job.order.iter().enumerate().map(|(p, &i)| (job.tasks[i].key.as_str(), p)).collect();
             for t in &job.tasks {
@@ -996,7 +996,7 @@ mod tests {
                 }
                 t["depends_on"] = Value::Array(d);
             }
-            let err = parse(Value::Array(cyclic)).unwrap_err();
+            let err = parse(&Value::Array(cyclic)).unwrap_err();
             proptest::prop_assert!(err.problems.iter().any(|p| p.contains("cycle")), "{}", err);
         }
     }
