@@ -288,7 +288,7 @@ def setup(session: nox.Session) -> None:
         session.run(*pip, "--reinstall", "--no-deps", str(found[0]), external=True)
     session.run(str(python), "-m", "coursekit.kernel", "install", external=True)
     session.log(
-        f"ready: {VENV.relative_to(ROOT)}/ and the 'Databricks (local)' kernel; "
+        f"ready: {VENV} and the 'Databricks (local)' kernel; "
         "write a notebook's .ipynb with `.venv/bin/python -m coursekit.notebook NOTEBOOK.py`"
     )
 
@@ -322,6 +322,21 @@ def bench_realizar(session: nox.Session) -> None:
     install_models(session)
     install_wheels(session)
     session.run("python", "-m", "realizar.bench", "--out", str(BUILD / "bench"), *session.posargs)
+
+
+@nox.session(name="bench-aprender", requires=["build"])
+def bench_aprender(session: nox.Session) -> None:
+    """Benchmark aprender's fit times against scikit-learn (one thread each, interleaved)."""
+    session.install(*group("bench"))
+    install_wheels(session)
+    session.run(
+        "python",
+        "-m",
+        "realizar.bench_aprender",
+        "--out",
+        str(BUILD / "bench-aprender"),
+        *session.posargs,
+    )
 
 
 @nox.session(name="bench-rag", requires=["build"])
