@@ -46,7 +46,7 @@ pub fn confusion_matrix(
 ) -> Result<(Vec<i64>, Vec<u64>)> {
     same_length(y_true.len(), y_pred.len())?;
     let labels = match labels {
-        Some(l) if l.is_empty() => return Err(Error::Empty("labels is empty".into())),
+        Some([]) => return Err(Error::Empty("labels is empty".into())),
         Some(l) => l.to_vec(),
         None => union_labels(y_true, y_pred),
     };
@@ -216,7 +216,7 @@ pub fn log_loss(y_true: &[i64], proba: &[f64], labels: Option<&[i64]>) -> Result
     if labels.len() < 2 {
         return Err(Error::OneClass { label: labels[0] });
     }
-    if proba.len() % n != 0 {
+    if !proba.len().is_multiple_of(n) {
         return Err(Error::Shape(format!(
             "y_proba has {} values, not a whole number of columns for {n} samples",
             proba.len()
