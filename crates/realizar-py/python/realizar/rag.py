@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from realizar._realizar import Encoder, rag as _rag
+from realizar._realizar import Encoder
+from realizar._realizar import rag as _rag
 
 Chunk = _rag.Chunk
 BM25 = _rag.BM25
@@ -80,8 +81,8 @@ __all__ = [
     "groundedness",
     "ndcg_at_k",
     "precision_at_k",
-    "rrf",
     "recall_at_k",
     "reciprocal_rank",
+    "rrf",
     "sentence_spans",
 ]
