@@ -3,8 +3,10 @@
 # MAGIC # Task 1 of the orders job: bronze ingest
 # MAGIC
 # MAGIC Lands one batch of raw orders *as they arrive*, dirty rows included, and stamps each
-# MAGIC row with its batch number and ingestion time. Bronze keeps everything: cleaning is the
-# MAGIC next task's job, and the raw data stays available to re-clean later.
+# MAGIC row with its batch number and ingestion time. Running it twice for one batch leaves the
+# MAGIC batch in bronze once (it replaces the batch's rows): a job may retry it safely. Bronze
+# MAGIC keeps everything: cleaning is the next task's job, and the raw data stays available to
+# MAGIC re-clean later.
 # MAGIC
 # MAGIC Run by `jobs_workflows` (or a Databricks job) with the parameters below; it returns the
 # MAGIC number of rows it landed.
@@ -45,12 +47,20 @@ rows: list[tuple[int, str | None, int, float]] = [
 rows += [(first_id + 40, None, 2, 7.25), (first_id + 41, "east", -3, 2.5), rows[0]]
 
 spark.sql(f"CREATE SCHEMA IF NOT EXISTS {catalog}.{schema}")
+bronze_table = f"{catalog}.{schema}.bronze_orders"
+spark.sql(
+    f"CREATE TABLE IF NOT EXISTS {bronze_table} (order_id INT, region STRING, quantity INT, "
+    "unit_price DOUBLE, batch INT, ingested_at TIMESTAMP)"
+)
 bronze = (
     spark.createDataFrame(rows, "order_id INT, region STRING, quantity INT, unit_price DOUBLE")
     .withColumn("batch", sf.lit(batch))
     .withColumn("ingested_at", sf.current_timestamp())
 )
-bronze.write.mode("append").saveAsTable(f"{catalog}.{schema}.bronze_orders")
+# Idempotent: the write *replaces this batch's rows* (and only them) in one commit, so a
+# retried or re-run task lands the batch once. A plain append would land it twice.
+bronze.write.mode("overwrite").option("replaceWhere", f"batch = {batch}").saveAsTable(bronze_table)
+dbutils.jobs.taskValues.set("rows", len(rows))
 
 # COMMAND ----------
 

@@ -53,6 +53,9 @@ spark.sql(f"""
 
 # COMMAND ----------
 
+# Task values: what later tasks of the job (and its condition task) may read.
+dbutils.jobs.taskValues.set("rejected", rejected)
+dbutils.jobs.taskValues.set("clean", clean.count())
 result = {
     "task": "silver",
     "batch": batch,
