@@ -341,8 +341,9 @@ def bench_aprender(session: nox.Session) -> None:
 
 @nox.session(name="bench-rag", requires=["build"])
 def bench_rag(session: nox.Session) -> None:
-    """Benchmark realizar.rag: HNSW vs faiss and hnswlib, BM25 vs bm25s, chunking throughput."""
+    """Benchmark realizar.rag: HNSW vs faiss and hnswlib, BM25 vs bm25s, chunking, quality."""
     session.install(*group("bench"))
+    install_models(session)
     install_wheels(session)
     session.run(
         "python", "-m", "realizar.bench_rag", "--out", str(BUILD / "bench"), *session.posargs

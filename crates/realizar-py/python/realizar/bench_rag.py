@@ -11,6 +11,9 @@ Rows, each checked for correctness in the same run before it is timed:
   ``"robertson"``, its rank_bm25-like variant; bm25s floors idf differently, so top-10
   overlap is reported, not asserted equal) and rank_bm25 (scores asserted equal).
 - **Chunking**: throughput in MB/s of each strategy on the Course 4 knowledge base text.
+- **Retrieval quality** on the knowledge base's 123 labelled questions over its 1,406
+  passages: recall@5, MRR and nDCG@5 of BM25, of MiniLM vectors (realizar.Encoder + HNSW)
+  and of their reciprocal rank fusion, per question kind (lexical, semantic, both).
 
 Absolute figures drift on a shared machine: the report records the load average, and the
 ratios (measured back to back in one run) are what to compare. Outputs under ``--out``:
@@ -190,6 +193,49 @@ def bench_chunking(text: str) -> list[dict[str, Any]]:
     return rows
 
 
+def bench_quality(data: Path) -> list[dict[str, Any]]:
+    """BM25, vectors and RRF on the labelled questions, per question kind."""
+    import realizar  # noqa: PLC0415
+
+    sys.path.insert(0, str(data.resolve()))
+    import knowledge_base  # noqa: PLC0415
+
+    kb = knowledge_base.generate()
+    ids = {p.passage_id: i for i, p in enumerate(kb.passages)}
+    enc = realizar.Encoder.load()
+    t_embed, emb = timed(lambda: enc.encode([p.text for p in kb.passages]))
+    index = rag.HNSW(emb.shape[1], seed=1)
+    index.add(emb, list(range(len(kb.passages))))
+    bm = rag.BM25([rag.analyze(p.text, stop_words=True) for p in kb.passages])
+    qe = enc.encode([q.question for q in kb.questions])
+    runs: dict[str, list[tuple[str, list[int], list[int]]]] = {"bm25": [], "vector": [], "rrf": []}
+    for q, v in zip(kb.questions, qe, strict=True):
+        rel = [ids[x] for x in q.passage_ids]
+        lexical = bm.top_k(rag.analyze(q.question, stop_words=True), 50)[0].tolist()
+        vector = index.search(v, 50, ef=200)[0].tolist()
+        fused = [i for i, _ in rag.rrf([lexical, vector], [1.0, 1.0], 60.0)]
+        for name, ranked in (("bm25", lexical), ("vector", vector), ("rrf", fused)):
+            runs[name].append((q.kind, ranked, rel))
+    rows = []
+    for kind in ("lexical", "semantic", "both", "all"):
+        for name, rs in runs.items():
+            sel = [(r, rel) for k, r, rel in rs if kind in {"all", k}]
+            s = rag.evaluate(sel, 5)
+            rows.append(
+                {
+                    "row": "quality",
+                    "questions": kind,
+                    "n": len(sel),
+                    "retriever": name,
+                    "recall@5": round(s["recall"], 3),
+                    "mrr": round(s["mrr"], 3),
+                    "ndcg@5": round(s["ndcg"], 3),
+                    "embed_s": round(t_embed, 1),
+                }
+            )
+    return rows
+
+
 def knowledge_base_texts(data: Path) -> tuple[list[str], list[str], str]:
     """Passages, questions and the whole text of data/knowledge_base.py's knowledge base."""
     sys.path.insert(0, str(data.resolve()))
@@ -216,6 +262,12 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(f"| {r['library']} | {r['index_s']} | {r['qps']} | {note} |")
     lines += ["", "| chunking | MB/s | chunks |", "|---|---|---|"]
     lines += [f"| {r['strategy']} | {r['mb_per_s']} | {r['chunks']} |" for r in report["chunking"]]
+    lines += ["", "| questions | retriever | recall@5 | MRR | nDCG@5 |", "|---|---|---|---|---|"]
+    lines += [
+        f"| {r['questions']} ({r['n']}) | {r['retriever']} | {r['recall@5']} | {r['mrr']} | "
+        f"{r['ndcg@5']} |"
+        for r in report["quality"]
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -239,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
             "hnsw": bench_hnsw(args.n, args.queries, [int(x) for x in args.ef.split(",")]),
             "bm25": bench_bm25(passages, questions),
             "chunking": bench_chunking(corpus),
+            "quality": bench_quality(args.data),
         }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "rag.json").write_text(json.dumps(report, indent=1))
