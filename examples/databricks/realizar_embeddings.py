@@ -11,8 +11,8 @@
 # MAGIC
 # MAGIC **Running it.** Locally: `nox -s build`, then
 # MAGIC `python -m coursekit.run examples/databricks/realizar_embeddings.py`. On Databricks,
-# MAGIC open the repository as a Git folder (the NumPy reference lives in
-# MAGIC `tests/python/minilm_reference.py`), upload the `realizar` wheel from `dist/` to a
+# MAGIC open the repository as a Git folder (the NumPy reference ships in the wheel as
+# MAGIC `realizar.minilm_reference`), upload the `realizar` wheel from `dist/` to a
 # MAGIC volume, and run in a cell of its own first:
 # MAGIC
 # MAGIC ```

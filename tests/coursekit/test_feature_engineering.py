@@ -8,6 +8,7 @@ naming the table and the column.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "data"))
 def spark(tmp_path_factory):
     from coursekit.runtime.session import build_session  # noqa: PLC0415
 
+    # Spark's Python workers (score_batch's UDF) run this interpreter, not the PATH's python3.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     root = tmp_path_factory.mktemp("fe")
     session = build_session(root / "warehouse", app_name="test_fe", jvm_log=root / "jvm.log")
     session.sql("CREATE SCHEMA IF NOT EXISTS fe_test")
@@ -172,6 +175,9 @@ def test_static_lookup_and_score_batch(spark, fe, tmp_path):
     from coursekit.feature_engineering import FeatureLookup  # noqa: PLC0415
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    # Artifacts under tmp_path too (a SQLite store otherwise writes ./mlruns).
+    experiment = mlflow.create_experiment("fe", artifact_location=(tmp_path / "art").as_uri())
+    mlflow.set_experiment(experiment_id=experiment)
     feats = pd.DataFrame({"customer_id": range(1, 41), "x": np.linspace(-2, 2, 40)})
     fe.create_table(
         name="fe_test.cust", primary_keys="customer_id", df=spark.createDataFrame(feats)

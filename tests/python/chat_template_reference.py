@@ -23,13 +23,14 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 FIXTURE = Path(__file__).parent / "fixtures" / "chat_template_cases.json"
 
 # SmolLM2-135M-Instruct's template, as its GGUF file's tokenizer.chat_template holds it
-# (test_realizar_chat_template.py checks it against the file).
+# (real newlines inside the Jinja string literals; test_realizar_chat_template.py checks
+# it against the file).
 SMOLLM2 = (
     "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
-    "{{ '<|im_start|>system\\nYou are a helpful AI assistant named SmolLM, trained by Hugging "
-    "Face<|im_end|>\\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\\n' + "
-    "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}"
-    "{{ '<|im_start|>assistant\\n' }}{% endif %}"
+    "{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging "
+    "Face<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + "
+    "message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}"
+    "{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
 
 # Whitespace control: block tags on their own indented lines (trim_blocks/lstrip_blocks

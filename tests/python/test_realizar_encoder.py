@@ -15,7 +15,7 @@ import realizar
 from realizar import models
 
 sys.path.insert(0, str(Path(__file__).parent))
-from minilm_reference import MiniLMReference
+from realizar.minilm_reference import MiniLMReference
 
 CORPUS = [
     "A man is eating food.",

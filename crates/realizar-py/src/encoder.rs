@@ -4,23 +4,13 @@
 use std::path::PathBuf;
 
 use numpy::{PyArray1, PyArray2, PyArrayMethods};
-use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString};
 use realizar::encoder::SentenceEncoder;
 use realizar::tokenizer::{Encoding as RsEncoding, WordPiece};
 
-/// Missing files are `FileNotFoundError`, other I/O `OSError`, a file with bad content
-/// or a bad argument `ValueError`; every message names the path.
-fn to_py_err(e: &realizar::Error) -> PyErr {
-    match e {
-        realizar::Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-            PyFileNotFoundError::new_err(e.to_string())
-        }
-        realizar::Error::Io { .. } => PyOSError::new_err(e.to_string()),
-        _ => PyValueError::new_err(e.to_string()),
-    }
-}
+use crate::errors::to_py_err;
 
 /// A list or tuple of `str`, with a `TypeError` naming the first offending type.
 fn texts_of(texts: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {

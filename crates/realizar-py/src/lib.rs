@@ -3,6 +3,7 @@
 use pyo3::prelude::*;
 
 mod encoder;
+mod errors;
 mod rag;
 mod server;
 mod tabular;
@@ -11,7 +12,7 @@ mod tabular;
 fn _realizar(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__source_hash__", env!("SOURCE_FINGERPRINT"))?;
     m.add_class::<tabular::TabularModel>()?;
-    m.add_function(wrap_pyfunction!(server::serve, m)?)?;
+    m.add_function(wrap_pyfunction!(server::cli_main, m)?)?;
     m.add_class::<encoder::Encoder>()?;
     m.add_class::<encoder::Tokenizer>()?;
     m.add_class::<encoder::Encoding>()?;

@@ -3,17 +3,11 @@
 use std::path::PathBuf;
 
 use numpy::{IntoPyArray, PyArray1, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
-use pyo3::exceptions::{PyOSError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use realizar::tabular::{Prediction, TabularModel as Model};
 
-/// Map a realizar error onto the Python exception a caller expects.
-fn to_py_err(e: &realizar::Error) -> PyErr {
-    match e {
-        realizar::Error::Io { .. } => PyOSError::new_err(e.to_string()),
-        _ => PyValueError::new_err(e.to_string()),
-    }
-}
+use crate::errors::to_py_err;
 
 /// Copy a 2-D float64 or float32 array into a row-major float64 buffer.
 fn rows_of(x: &Bound<'_, PyAny>) -> PyResult<(Vec<f64>, usize, usize)> {

@@ -133,6 +133,11 @@ fn byte_to_char() -> [char; 256] {
 }
 
 static BYTE_TO_CHAR: LazyLock<[char; 256]> = LazyLock::new(byte_to_char);
+
+/// The character a byte is written as in a byte-level vocabulary (a space is `Ġ`).
+pub fn byte_char(b: u8) -> char {
+    BYTE_TO_CHAR[b as usize]
+}
 static CHAR_TO_BYTE: LazyLock<HashMap<char, u8>> = LazyLock::new(|| {
     BYTE_TO_CHAR
         .iter()

@@ -9,8 +9,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// The routes the server labels metrics with; everything else counts as `other`.
-pub const ROUTES: [&str; 6] = [
+pub const ROUTES: [&str; 8] = [
     "/v1/embeddings",
+    "/v1/chat/completions",
+    "/v1/completions",
     "/invocations",
     "/health",
     "/v1/models",
@@ -43,6 +45,10 @@ struct RouteMetrics {
 #[derive(Debug, Default)]
 pub struct Metrics {
     routes: [RouteMetrics; ROUTES.len()],
+    /// Generations finished, and of those, stopped because the client went away.
+    generations: AtomicU64,
+    generations_cancelled: AtomicU64,
+    generated_tokens: AtomicU64,
 }
 
 /// The metrics label for a request path.
@@ -73,6 +79,21 @@ impl Metrics {
         m.count.fetch_add(1, Ordering::Relaxed);
         let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
         m.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    /// Count one finished generation of `tokens` tokens.
+    pub fn record_generation(&self, tokens: usize, cancelled: bool) {
+        self.generations.fetch_add(1, Ordering::Relaxed);
+        self.generated_tokens
+            .fetch_add(tokens as u64, Ordering::Relaxed);
+        if cancelled {
+            self.generations_cancelled.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Generations stopped because their client disconnected.
+    pub fn generations_cancelled(&self) -> u64 {
+        self.generations_cancelled.load(Ordering::Relaxed)
     }
 
     /// Number of requests recorded for `route` with `status`.
@@ -142,6 +163,27 @@ impl Metrics {
                 out,
                 "realizar_request_duration_seconds_count{{route=\"{route}\"}} {count}"
             );
+        }
+        for (name, help, c) in [
+            (
+                "realizar_generations_total",
+                "Text generations finished (cancelled ones included).",
+                &self.generations,
+            ),
+            (
+                "realizar_generations_cancelled_total",
+                "Text generations stopped because the client disconnected.",
+                &self.generations_cancelled,
+            ),
+            (
+                "realizar_generated_tokens_total",
+                "Tokens sampled by text generations.",
+                &self.generated_tokens,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} counter");
+            let _ = writeln!(out, "{name} {}", c.load(Ordering::Relaxed));
         }
         out
     }

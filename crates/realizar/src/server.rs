@@ -1,12 +1,17 @@
-//! The HTTP server: an OpenAI-compatible embeddings endpoint and the MLflow scoring
-//! protocol, on axum and tokio.
+//! The HTTP server: OpenAI-compatible text generation and embeddings, and the MLflow
+//! scoring protocol, on axum and tokio. One server serves several models, each under a
+//! name (`realizar serve --model chat=SmolLM2.gguf --model embed=all-MiniLM-L6-v2/`);
+//! OpenAI requests pick theirs with `"model"`.
 //!
 //! | route | answers |
 //! |---|---|
+//! | `POST /v1/chat/completions` | OpenAI chat, streamed (SSE) or not (a GGUF language model) |
+//! | `POST /v1/completions` | OpenAI text completion, streamed or not |
 //! | `POST /v1/embeddings` | OpenAI embeddings (when serving a sentence encoder) |
+//! | `POST /tokenize`, `POST /detokenize` | a language model's token ids, as llama.cpp's server |
 //! | `POST /invocations` | MLflow scoring protocol (when serving a tabular model) |
 //! | `GET /health` | `{"status": "ok", ...}` |
-//! | `GET /v1/models` | the served model, OpenAI list format |
+//! | `GET /v1/models` | every served model, OpenAI list format |
 //! | `GET /metrics` | Prometheus text: requests by route and status, latency histogram |
 //!
 //! The model is loaded once and shared read-only through an `Arc`: requests never take a
@@ -14,8 +19,13 @@
 //! [`ServerConfig::inline_work`] multiply-adds or node visits runs on tokio's blocking
 //! pool; a small tabular batch (a few microseconds of work) runs inline, because handing
 //! it to another thread would cost more than computing it and would add latency.
-//! Every error is a JSON body with a 4xx/5xx status saying what was wrong.
+//! Text generation always runs on the blocking pool (see [`chat`]).
+//! Every error is a JSON body with a 4xx/5xx status saying what was wrong: an
+//! [`ApiError`], built from a typed [`crate::Error`] or by the request checks, never
+//! by reading an error's text.
 
+pub mod chat;
+pub mod cli;
 mod mlflow;
 mod openai;
 
@@ -39,6 +49,7 @@ use tower_http::timeout::TimeoutLayer;
 use crate::metrics::{Metrics, route_label};
 use crate::tabular::{Prediction, TabularModel};
 
+pub use chat::{Generator, TextModel};
 pub use openai::Embedder;
 
 /// Limits and tuning of a server.
@@ -54,6 +65,8 @@ pub struct ServerConfig {
     pub inline_work: usize,
     /// Batch size the encoder runs its forward passes with.
     pub encode_batch: usize,
+    /// Text generations computed at once; more requests wait for a slot.
+    pub max_generations: usize,
 }
 
 impl Default for ServerConfig {
@@ -66,6 +79,7 @@ impl Default for ServerConfig {
             // at most about 60 us on the reactor, a few times the cost of a thread hand-off.
             inline_work: 20_000,
             encode_batch: 32,
+            max_generations: 8,
         }
     }
 }
@@ -77,6 +91,8 @@ pub enum ServedModel {
     Tabular(Arc<TabularModel>),
     /// A sentence encoder behind `/v1/embeddings`.
     Embeddings(Arc<dyn Embedder>),
+    /// A language model behind `/v1/chat/completions` and `/v1/completions`.
+    Text(Arc<TextModel>),
 }
 
 impl std::fmt::Debug for ServedModel {
@@ -84,6 +100,7 @@ impl std::fmt::Debug for ServedModel {
         match self {
             ServedModel::Tabular(m) => write!(f, "Tabular({})", m.estimator()),
             ServedModel::Embeddings(e) => write!(f, "Embeddings({})", e.model_name()),
+            ServedModel::Text(m) => write!(f, "{m:?}"),
         }
     }
 }
@@ -93,28 +110,86 @@ impl ServedModel {
         match self {
             ServedModel::Tabular(_) => "tabular",
             ServedModel::Embeddings(_) => "embeddings",
+            ServedModel::Text(_) => "llm",
         }
     }
+}
+
+/// One model of a server and the name requests use for it.
+#[derive(Debug, Clone)]
+pub struct Served {
+    pub name: String,
+    pub model: ServedModel,
 }
 
 /// Shared, read-only state of every request.
 #[derive(Debug)]
 pub struct AppState {
-    model: ServedModel,
-    name: String,
+    models: Vec<Served>,
     config: ServerConfig,
     metrics: Metrics,
+    /// Slots for concurrent text generations.
+    generations: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
     /// State for serving `model` under `name`.
     pub fn new(model: ServedModel, name: impl Into<String>, config: ServerConfig) -> Self {
-        Self {
-            model,
+        let served = Served {
             name: name.into(),
+            model,
+        };
+        Self::build(vec![served], config)
+    }
+
+    /// State for serving several models; their names must differ.
+    pub fn with_models(models: Vec<Served>, config: ServerConfig) -> crate::Result<Self> {
+        if models.is_empty() {
+            return Err(crate::Error::InvalidInput("no model to serve".into()));
+        }
+        for (i, m) in models.iter().enumerate() {
+            if models[..i].iter().any(|o| o.name == m.name) {
+                return Err(crate::Error::InvalidInput(format!(
+                    "two models are named {:?}: name them with --model NAME=PATH",
+                    m.name
+                )));
+            }
+        }
+        Ok(Self::build(models, config))
+    }
+
+    fn build(models: Vec<Served>, config: ServerConfig) -> Self {
+        let slots = config.max_generations.max(1);
+        Self {
+            models,
             config,
             metrics: Metrics::default(),
+            generations: Arc::new(tokio::sync::Semaphore::new(slots)),
         }
+    }
+
+    /// The served models, in the order given.
+    pub fn models(&self) -> &[Served] {
+        &self.models
+    }
+
+    /// The model a request names; 404 in OpenAI's shape when there is none.
+    fn find(&self, name: &str, dialect: Dialect) -> Result<&Served, ApiError> {
+        self.models.iter().find(|m| m.name == name).ok_or_else(|| {
+            let names: Vec<&str> = self.models.iter().map(|m| m.name.as_str()).collect();
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                dialect,
+                format!("model {name:?} not found: this server serves {names:?}"),
+            )
+            .with_param("model")
+            .with_code("model_not_found")
+        })
+    }
+
+    /// The first model of a kind (for routes whose requests name no model).
+    fn first(&self, kind: &str) -> Option<&Served> {
+        self.models.iter().find(|m| m.model.kind() == kind)
     }
 
     /// The server's metrics.
@@ -131,12 +206,16 @@ enum Dialect {
     Mlflow,
 }
 
-/// An error answer.
+/// An error answer: a status and what to tell the client, in the route's dialect.
 #[derive(Debug)]
-struct ApiError {
+pub(crate) struct ApiError {
     status: StatusCode,
     message: String,
     dialect: Dialect,
+    /// OpenAI's `param`: the request field at fault.
+    param: Option<String>,
+    /// OpenAI's `code` (`context_length_exceeded`, `model_not_found`, ...).
+    code: Option<&'static str>,
 }
 
 impl ApiError {
@@ -145,19 +224,58 @@ impl ApiError {
             status,
             message: message.into(),
             dialect,
+            param: None,
+            code: None,
+        }
+    }
+
+    fn with_param(mut self, param: &str) -> Self {
+        self.param = (!param.is_empty()).then(|| param.to_owned());
+        self
+    }
+
+    fn with_code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
+        self
+    }
+
+    fn in_dialect(mut self, dialect: Dialect) -> Self {
+        self.dialect = dialect;
+        self
+    }
+}
+
+/// A model error as an answer: the variant decides the status, never the text. Bad
+/// input is the client's (400); a file or kernel failure is the server's (500).
+impl From<crate::Error> for ApiError {
+    fn from(e: crate::Error) -> Self {
+        use crate::Error as E;
+        let d = Dialect::OpenAi;
+        match &e {
+            E::InvalidInput(_) => ApiError::new(StatusCode::BAD_REQUEST, d, e.to_string()),
+            E::ContextLength { .. } => ApiError::new(StatusCode::BAD_REQUEST, d, e.to_string())
+                .with_code("context_length_exceeded"),
+            E::Io { .. } | E::Format { .. } | E::Kernel(_) => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, d, e.to_string())
+            }
         }
     }
 }
 
-fn error_body(status: StatusCode, dialect: Dialect, message: &str) -> Value {
-    match dialect {
+fn error_body(e: &ApiError) -> Value {
+    let (status, message) = (e.status, e.message.as_str());
+    match e.dialect {
         Dialect::OpenAi => {
-            let kind = if status.is_server_error() {
-                "server_error"
-            } else {
-                "invalid_request_error"
+            let kind = match status {
+                s if s.is_server_error() => "server_error",
+                StatusCode::NOT_FOUND => "not_found_error",
+                _ => "invalid_request_error",
             };
-            json!({"error": {"message": message, "type": kind, "param": null, "code": status.as_u16()}})
+            let code = match e.code {
+                Some(c) => json!(c),
+                None => Value::Null,
+            };
+            json!({"error": {"message": message, "type": kind, "param": e.param, "code": code}})
         }
         Dialect::Mlflow => {
             let code = match status {
@@ -176,7 +294,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (
             self.status,
-            axum::Json(error_body(self.status, self.dialect, &self.message)),
+            axum::Json(error_body(&self)),
         )
             .into_response()
     }
@@ -247,13 +365,16 @@ async fn invocations(
 ) -> Response {
     let d = Dialect::Mlflow;
     let result = async {
-        let ServedModel::Tabular(model) = &state.model else {
+        // MLflow's protocol names no model: this is the server's tabular model.
+        let Some(ServedModel::Tabular(model)) = state.first("tabular").map(|m| &m.model) else {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
                 d,
-                "this server serves an embeddings model: POST /v1/embeddings instead",
+                "this server serves no tabular model: POST /v1/embeddings or \
+                 /v1/chat/completions instead",
             ));
         };
+        let model = Arc::clone(model);
         // MLflow also takes CSV; say so plainly rather than "malformed JSON".
         let content_type = headers.get(header::CONTENT_TYPE).map(HeaderValue::as_bytes);
         if content_type.is_some_and(|t| t.starts_with(b"text/csv")) {
@@ -271,22 +392,18 @@ async fn invocations(
             feature_names: names,
             max_rows: state.config.max_batch,
         };
-        let matrix = schema.parse(&body).map_err(|e| {
-            let status = if e.0.contains("exceeds the limit") {
-                StatusCode::PAYLOAD_TOO_LARGE
-            } else {
-                StatusCode::BAD_REQUEST
+        let matrix = schema.parse(&body).map_err(|mlflow::BadInput(message, why)| {
+            let status = match why {
+                mlflow::Rejection::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+                mlflow::Rejection::Malformed => StatusCode::BAD_REQUEST,
             };
-            ApiError::new(status, d, e.0)
+            ApiError::new(status, d, message)
         })?;
         let work = matrix.rows.saturating_mul(model.cost_per_row());
-        let predictions = compute(&state, work, d, move |st| {
-            let ServedModel::Tabular(model) = &st.model else {
-                unreachable!("checked above")
-            };
+        let predictions = compute(&state, work, d, move |_| {
             let out = model
                 .predict(&matrix.data, matrix.rows)
-                .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, d, e.to_string()))?;
+                .map_err(|e| ApiError::from(e).in_dialect(d))?;
             Ok(match out {
                 Prediction::Classes(idx) => {
                     let classes = model.classes();
@@ -313,30 +430,40 @@ async fn embeddings(
 ) -> Response {
     let d = Dialect::OpenAi;
     let result = async {
-        let ServedModel::Embeddings(encoder) = &state.model else {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                d,
-                "this server serves a tabular model: POST /invocations instead",
-            ));
-        };
         let body = json_body(body, d, state.config.max_body_bytes)?;
-        let req = openai::EmbeddingRequest::parse(
-            &body,
-            &state.name,
-            encoder.dim(),
-            state.config.max_batch,
-        )
-        .map_err(|(status, message)| ApiError::new(status, d, message))?;
+        let name = match body.get("model") {
+            Some(Value::String(m)) => m.clone(),
+            Some(_) => {
+                return Err(ApiError::new(StatusCode::BAD_REQUEST, d, "'model' must be a string")
+                    .with_param("model"));
+            }
+            None => {
+                return Err(
+                    ApiError::new(StatusCode::BAD_REQUEST, d, "missing required field 'model'")
+                        .with_param("model"),
+                );
+            }
+        };
+        let served = state.find(&name, d)?;
+        let ServedModel::Embeddings(encoder) = &served.model else {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                d,
+                format!(
+                    "model {name:?} is a {} model, not an embeddings model",
+                    served.model.kind()
+                ),
+            )
+            .with_param("model"));
+        };
+        let encoder = Arc::clone(encoder);
+        let req = openai::EmbeddingRequest::parse(&body, &name, encoder.dim(), state.config.max_batch)
+            .map_err(|(status, message)| ApiError::new(status, d, message))?;
         // A transformer forward pass is always too much work for the reactor.
         let work = usize::MAX;
         let batch = state.config.encode_batch;
-        let reply = compute(&state, work, d, move |st| {
-            let ServedModel::Embeddings(encoder) = &st.model else {
-                unreachable!("checked above")
-            };
-            openai::embed(encoder.as_ref(), &req, &st.name, batch)
-                .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, d, e.to_string()))
+        let reply = compute(&state, work, d, move |_| {
+            openai::embed(encoder.as_ref(), &req, &name, batch).map_err(ApiError::from)
         })
         .await?;
         Ok(axum::Json(reply))
@@ -346,17 +473,37 @@ async fn embeddings(
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Response {
-    axum::Json(json!({"status": "ok", "model": state.name, "kind": state.model.kind()}))
-        .into_response()
+    let models: Vec<Value> = state
+        .models
+        .iter()
+        .map(|m| json!({"name": m.name, "kind": m.model.kind()}))
+        .collect();
+    // "model" and "kind" name the first model, as a one-model server always did.
+    let first = &state.models[0];
+    axum::Json(json!({
+        "status": "ok",
+        "model": first.name,
+        "kind": first.model.kind(),
+        "models": models,
+    }))
+    .into_response()
 }
 
 async fn models(State(state): State<Arc<AppState>>) -> Response {
-    let owned_by = "realizar";
-    axum::Json(json!({
-        "object": "list",
-        "data": [{"id": state.name, "object": "model", "created": 0, "owned_by": owned_by}],
-    }))
-    .into_response()
+    let data: Vec<Value> = state
+        .models
+        .iter()
+        .map(|m| {
+            json!({
+                "id": m.name,
+                "object": "model",
+                "created": 0,
+                "owned_by": "realizar",
+                "kind": m.model.kind(),
+            })
+        })
+        .collect();
+    axum::Json(json!({"object": "list", "data": data})).into_response()
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
@@ -414,6 +561,10 @@ pub fn router(state: Arc<AppState>) -> Router {
     let timeout = state.config.request_timeout + Duration::from_secs(1);
     Router::new()
         .route("/v1/embeddings", post(embeddings))
+        .route("/v1/chat/completions", post(chat::chat_completions))
+        .route("/v1/completions", post(chat::completions))
+        .route("/tokenize", post(chat::tokenize))
+        .route("/detokenize", post(chat::detokenize))
         .route("/invocations", post(invocations))
         .route("/health", get(health))
         .route("/ping", get(health))
@@ -428,24 +579,50 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Load what `path` names: a tabular model file, or (with an embedder loader) an
+/// Load what `path` names: a GGUF language model, a tabular model file, or an
 /// encoder directory. Returns the model and the name it is served under.
 ///
 /// `pacha://ROOT/NAME@ALIAS` (or `@v3`, or no `@` for the latest version) names a
 /// tabular model in a pacha registry: its signature, size and SHA-256 are verified by
 /// pacha before the bytes are parsed, and it is served under its registered name.
 pub fn load_model(path: &Path) -> crate::Result<(ServedModel, String)> {
+    load_model_with(path, cli::DEFAULT_LLM_THREADS)
+}
+
+/// [`load_model`], a language model computing each generation on `llm_threads` threads.
+pub fn load_model_with(path: &Path, llm_threads: usize) -> crate::Result<(ServedModel, String)> {
     if let Some(uri) = path.to_str().filter(|s| s.starts_with(PACHA_SCHEME)) {
         return load_from_pacha(uri);
     }
     if path.is_dir() {
         return openai::load_encoder(path).map(|(e, name)| (ServedModel::Embeddings(e), name));
     }
-    let model = TabularModel::load(path)?;
-    let name = path
+    let stem = path
         .file_stem()
         .map_or_else(|| "model".to_owned(), |s| s.to_string_lossy().into_owned());
-    Ok((ServedModel::Tabular(Arc::new(model)), name))
+    if is_gguf(path)? {
+        let llm = crate::llm::Llm::load(path, llm_threads)?;
+        let model = TextModel::from_llm(llm)?;
+        return Ok((ServedModel::Text(Arc::new(model)), stem));
+    }
+    let model = TabularModel::load(path)?;
+    Ok((ServedModel::Tabular(Arc::new(model)), stem))
+}
+
+/// Whether the file starts with GGUF's magic.
+fn is_gguf(path: &Path) -> crate::Result<bool> {
+    use std::io::Read as _;
+    let io = |source| crate::Error::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut magic = [0u8; 4];
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    match f.read_exact(&mut magic) {
+        Ok(()) => Ok(&magic == b"GGUF"),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(io(e)),
+    }
 }
 
 /// The prefix of a model reference into a pacha registry.
@@ -503,24 +680,37 @@ pub async fn serve_on(
         .await
 }
 
-/// Options of `realizar serve`.
+/// One `--model [NAME=]PATH`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelSpec {
+    /// Name requests use; defaults to the file stem or the encoder's name.
+    pub name: Option<String>,
+    pub path: std::path::PathBuf,
+}
+
+/// Options of `realizar serve` (parsed by [`cli::parse`]).
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
-    pub model: std::path::PathBuf,
+    pub models: Vec<ModelSpec>,
     pub host: String,
     pub port: u16,
-    /// Name the model is served under; defaults to the file stem or encoder name.
-    pub name: Option<String>,
     pub config: ServerConfig,
     /// Worker threads of the runtime; 0 means one per CPU.
     pub threads: usize,
+    /// Threads computing one text generation.
+    pub llm_threads: usize,
 }
 
-/// Load the model, bind, print the address to stderr and serve until SIGINT/SIGTERM.
+/// Load the models, bind, print the address to stderr and serve until SIGINT/SIGTERM.
 /// This is the whole of `realizar serve`, for the binary and for the Python wheel.
 pub fn run(opts: &ServeOptions) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let (model, default_name) = load_model(&opts.model)?;
-    let name = opts.name.clone().unwrap_or(default_name);
+    let mut models = Vec::with_capacity(opts.models.len());
+    for spec in &opts.models {
+        let (model, default_name) = load_model_with(&spec.path, opts.llm_threads)?;
+        let name = spec.name.clone().unwrap_or(default_name);
+        models.push(Served { name, model });
+    }
+    let state = Arc::new(AppState::with_models(models, opts.config.clone())?);
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if opts.threads > 0 {
         builder.worker_threads(opts.threads);
@@ -533,11 +723,12 @@ pub fn run(opts: &ServeOptions) -> Result<(), Box<dyn std::error::Error + Send +
             .ok_or_else(|| std::io::Error::other(format!("cannot resolve host {:?}", opts.host)))?;
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
-        eprintln!(
-            "realizar: serving {name} ({}) on http://{local}",
-            model.kind()
-        );
-        let state = Arc::new(AppState::new(model, name, opts.config.clone()));
+        let names: Vec<String> = state
+            .models()
+            .iter()
+            .map(|m| format!("{} ({})", m.name, m.model.kind()))
+            .collect();
+        eprintln!("realizar: serving {} on http://{local}", names.join(", "));
         serve_on(listener, state, shutdown_signal()).await?;
         eprintln!("realizar: shut down");
         Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())

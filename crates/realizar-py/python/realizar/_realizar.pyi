@@ -30,18 +30,11 @@ class TabularModel:
     @property
     def is_classifier(self) -> bool: ...
 
-def serve(
-    model: str | PathLike[str],
-    host: str = "127.0.0.1",
-    port: int = 8080,
-    *,
-    name: str | None = None,
-    max_batch: int = 4096,
-    max_body_bytes: int = 8388608,
-    timeout_secs: float = 30.0,
-    threads: int = 0,
-) -> None:
-    """Serve a model over HTTP until SIGINT/SIGTERM (blocks, GIL released)."""
+def cli_main(argv: list[str]) -> int:
+    """Run the ``realizar`` command line (``serve ...``) in Rust; returns the exit status.
+
+    Blocks until the server shuts down on SIGINT/SIGTERM, with the GIL released.
+    """
 
 class Encoder:
     """A sentence encoder (BERT + mean pooling + L2), e.g. all-MiniLM-L6-v2, run in Rust."""

@@ -7,7 +7,7 @@ per-round speed ratios with its interquartile range. BLAS is pinned to one threa
 realizar runs on one thread. The machine (CPU, load average, versions) is recorded.
 
 **Embeddings.** all-MiniLM-L6-v2 through ``realizar.Encoder`` against the independent
-NumPy forward pass of ``tests/python/minilm_reference.py`` (float32, the dtype
+NumPy forward pass of ``realizar.minilm_reference`` (float32, the dtype
 sentence-transformers computes in), on sentences of 8 to 128 tokens, at batch 1 (one
 call per sentence, the latency case) and batch 32 (the throughput case).
 sentence-transformers itself cannot be installed here (it pulls PyTorch's multi-GB CUDA
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import importlib
 import importlib.util
 import json
 import os
@@ -165,20 +166,16 @@ def machine_info() -> dict[str, Any]:
 
 
 def find_reference(path: str | None = None) -> ModuleType:
-    """Import ``minilm_reference.py`` (the NumPy forward) from the repository's tests."""
-    candidates = [Path(path)] if path else []
-    here = Path.cwd().resolve()
-    candidates += [p / "tests" / "python" / "minilm_reference.py" for p in (here, *here.parents)]
-    for c in candidates:
-        if c.is_file():
-            spec = importlib.util.spec_from_file_location("minilm_reference", c)
-            if spec is None or spec.loader is None:
-                continue
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            return module
-    msg = "tests/python/minilm_reference.py not found: run from the repository or pass --reference"
-    raise FileNotFoundError(msg)
+    """The NumPy forward (``realizar.minilm_reference``), or the module at ``path``."""
+    if path is None:
+        return importlib.import_module("realizar.minilm_reference")
+    spec = importlib.util.spec_from_file_location("minilm_reference", path)
+    if spec is None or spec.loader is None:
+        msg = f"cannot import a reference module from {path}"
+        raise FileNotFoundError(msg)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def make_corpus(encoder: Any, n: int, seed: int, lo: int = 8, hi: int = 128) -> list[str]:
@@ -298,7 +295,7 @@ def bench_embeddings(
             "min_cosine": float(cos.min()),
             "max_abs_diff": max_diff,
             "bar": "cosine >= 0.99999 and max |diff| <= 1e-4 per sentence",
-            "reference": "tests/python/minilm_reference.py, float32, BLAS 1 thread",
+            "reference": "realizar.minilm_reference, float32, BLAS 1 thread",
         },
         "cases": cases,
         "note": (

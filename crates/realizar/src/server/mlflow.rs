@@ -17,12 +17,20 @@ pub(crate) const INPUT_KEYS: [&str; 4] = [
     "inputs",
 ];
 
-/// A rejected request: what was wrong, for a 400 answer.
+/// A rejected request: what was wrong, and whether it was only too big (413) rather
+/// than malformed (400).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct BadInput(pub(crate) String);
+pub(crate) struct BadInput(pub(crate) String, pub(crate) Rejection);
+
+/// Why a request is refused, which is what decides the HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rejection {
+    Malformed,
+    TooLarge,
+}
 
 fn bad<T>(message: impl Into<String>) -> Result<T, BadInput> {
-    Err(BadInput(message.into()))
+    Err(BadInput(message.into(), Rejection::Malformed))
 }
 
 /// Where the model's features sit among the request's columns.
@@ -64,9 +72,12 @@ fn number(v: &Value, row: usize, col: &dyn std::fmt::Display) -> Result<f64, Bad
 impl Schema<'_> {
     fn check_rows(&self, rows: usize) -> Result<(), BadInput> {
         if rows > self.max_rows {
-            return bad(format!(
-                "batch of {rows} rows exceeds the limit of {} rows per request",
-                self.max_rows
+            return Err(BadInput(
+                format!(
+                    "batch of {rows} rows exceeds the limit of {} rows per request",
+                    self.max_rows
+                ),
+                Rejection::TooLarge,
             ));
         }
         Ok(())

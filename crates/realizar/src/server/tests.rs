@@ -193,11 +193,22 @@ async fn unknown_routes_and_methods_get_json_errors() {
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(v["error"]["code"], "model_not_found", "{v}");
     assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("/invocations"),
+        v["error"]["message"].as_str().unwrap().contains("logreg"),
+        "{v}"
+    );
+    // The right name, the wrong kind of model.
+    let (status, v) = call(
+        &state,
+        "POST",
+        "/v1/embeddings",
+        json!({"input": "x", "model": "logreg"}).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("tabular model"),
         "{v}"
     );
 }
@@ -210,7 +221,8 @@ async fn health_models_and_metrics() {
         (status, v),
         (
             StatusCode::OK,
-            json!({"status": "ok", "model": "logreg", "kind": "tabular"})
+            json!({"status": "ok", "model": "logreg", "kind": "tabular",
+                   "models": [{"name": "logreg", "kind": "tabular"}]})
         )
     );
     let (_, v) = call(&state, "GET", "/v1/models", Body::empty()).await;
@@ -368,3 +380,5 @@ async fn csv_is_refused_with_415() {
     let v: Value = serde_json::from_slice(&bytes).unwrap();
     assert!(v["message"].as_str().unwrap().contains("CSV"), "{v}");
 }
+
+mod chat;
