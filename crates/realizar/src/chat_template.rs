@@ -115,6 +115,10 @@ fn raise_exception(message: String) -> std::result::Result<Value, minijinja::Err
 /// `tojson` as transformers defines it: `json.dumps(x, ensure_ascii=False, indent=...,
 /// sort_keys=...)`, so `", "` and `": "` separators without an indent, and no HTML
 /// escaping (minijinja's own `tojson` escapes `<` for HTML, which a prompt must not).
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "minijinja hands a filter its keyword arguments by value"
+)]
 fn tojson(value: &Value, kwargs: Kwargs) -> std::result::Result<Value, minijinja::Error> {
     let indent: Option<usize> = kwargs.get("indent")?;
     let sort_keys: Option<bool> = kwargs.get("sort_keys")?;

@@ -292,11 +292,7 @@ fn error_body(e: &ApiError) -> Value {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            axum::Json(error_body(&self)),
-        )
-            .into_response()
+        (self.status, axum::Json(error_body(&self))).into_response()
     }
 }
 
@@ -392,13 +388,15 @@ async fn invocations(
             feature_names: names,
             max_rows: state.config.max_batch,
         };
-        let matrix = schema.parse(&body).map_err(|mlflow::BadInput(message, why)| {
-            let status = match why {
-                mlflow::Rejection::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-                mlflow::Rejection::Malformed => StatusCode::BAD_REQUEST,
-            };
-            ApiError::new(status, d, message)
-        })?;
+        let matrix = schema
+            .parse(&body)
+            .map_err(|mlflow::BadInput(message, why)| {
+                let status = match why {
+                    mlflow::Rejection::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+                    mlflow::Rejection::Malformed => StatusCode::BAD_REQUEST,
+                };
+                ApiError::new(status, d, message)
+            })?;
         let work = matrix.rows.saturating_mul(model.cost_per_row());
         let predictions = compute(&state, work, d, move |_| {
             let out = model
@@ -434,14 +432,18 @@ async fn embeddings(
         let name = match body.get("model") {
             Some(Value::String(m)) => m.clone(),
             Some(_) => {
-                return Err(ApiError::new(StatusCode::BAD_REQUEST, d, "'model' must be a string")
-                    .with_param("model"));
-            }
-            None => {
                 return Err(
-                    ApiError::new(StatusCode::BAD_REQUEST, d, "missing required field 'model'")
+                    ApiError::new(StatusCode::BAD_REQUEST, d, "'model' must be a string")
                         .with_param("model"),
                 );
+            }
+            None => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    d,
+                    "missing required field 'model'",
+                )
+                .with_param("model"));
             }
         };
         let served = state.find(&name, d)?;
@@ -457,8 +459,9 @@ async fn embeddings(
             .with_param("model"));
         };
         let encoder = Arc::clone(encoder);
-        let req = openai::EmbeddingRequest::parse(&body, &name, encoder.dim(), state.config.max_batch)
-            .map_err(|(status, message)| ApiError::new(status, d, message))?;
+        let req =
+            openai::EmbeddingRequest::parse(&body, &name, encoder.dim(), state.config.max_batch)
+                .map_err(|(status, message)| ApiError::new(status, d, message))?;
         // A transformer forward pass is always too much work for the reactor.
         let work = usize::MAX;
         let batch = state.config.encode_batch;

@@ -85,9 +85,8 @@ impl TextModel {
         let template = match llm.chat_template() {
             Some(source) => {
                 let tok = llm.tokenizer();
-                let text = |id: Option<u32>| {
-                    id.and_then(|i| tok.token_text(i)).unwrap_or("").to_owned()
-                };
+                let text =
+                    |id: Option<u32>| id.and_then(|i| tok.token_text(i)).unwrap_or("").to_owned();
                 Some(ChatTemplate::new(
                     source,
                     &text(tok.bos_id()),
@@ -142,7 +141,10 @@ fn number(obj: &Map<String, Value>, key: &str, lo: f64, hi: f64) -> Result<Optio
             if x.is_finite() && x >= lo && x <= hi {
                 Ok(Some(x))
             } else {
-                Err(bad(key, format!("'{key}' must be between {lo} and {hi}, got {n}")))
+                Err(bad(
+                    key,
+                    format!("'{key}' must be between {lo} and {hi}, got {n}"),
+                ))
             }
         }
         Some(other) => Err(bad(key, format!("'{key}' must be a number, got {other}"))),
@@ -164,7 +166,10 @@ fn boolean(obj: &Map<String, Value>, key: &str) -> Result<bool, ApiError> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(false),
         Some(Value::Bool(b)) => Ok(*b),
-        Some(other) => Err(bad(key, format!("'{key}' must be true or false, got {other}"))),
+        Some(other) => Err(bad(
+            key,
+            format!("'{key}' must be true or false, got {other}"),
+        )),
     }
 }
 
@@ -186,12 +191,20 @@ fn content(i: usize, v: Option<&Value>) -> Result<String, ApiError> {
                             format!("{param}[{j}] is of type {kind:?}: only text is supported"),
                         ));
                     }
-                    _ => return Err(bad(&param, format!("{param}[{j}] must be {{\"type\": \"text\", \"text\": ...}}"))),
+                    _ => {
+                        return Err(bad(
+                            &param,
+                            format!("{param}[{j}] must be {{\"type\": \"text\", \"text\": ...}}"),
+                        ));
+                    }
                 }
             }
             Ok(text)
         }
-        Some(other) => Err(bad(&param, format!("{param} must be a string, got {other}"))),
+        Some(other) => Err(bad(
+            &param,
+            format!("{param} must be a string, got {other}"),
+        )),
     }
 }
 
@@ -221,7 +234,10 @@ impl Request {
                     .enumerate()
                     .map(|(i, m)| {
                         let role = m.get("role").and_then(Value::as_str).ok_or_else(|| {
-                            bad(&format!("messages[{i}].role"), format!("messages[{i}] needs a string 'role'"))
+                            bad(
+                                &format!("messages[{i}].role"),
+                                format!("messages[{i}] needs a string 'role'"),
+                            )
                         })?;
                         if !crate::chat_template::ROLES.contains(&role) {
                             return Err(bad(
@@ -242,7 +258,9 @@ impl Request {
                 Some(Value::Array(items)) if items.len() == 1 && items[0].is_string() => {
                     Prompt::Text(items[0].as_str().unwrap_or_default().to_owned())
                 }
-                Some(Value::Array(items)) if !items.is_empty() && items.iter().all(Value::is_u64) => {
+                Some(Value::Array(items))
+                    if !items.is_empty() && items.iter().all(Value::is_u64) =>
+                {
                     let ids = items
                         .iter()
                         .map(|v| v.as_u64().and_then(|x| u32::try_from(x).ok()))
@@ -264,7 +282,10 @@ impl Request {
         if let Some(n) = integer(obj, "n")?
             && n != 1
         {
-            return Err(bad("n", format!("'n' must be 1 (one choice per request), got {n}")));
+            return Err(bad(
+                "n",
+                format!("'n' must be 1 (one choice per request), got {n}"),
+            ));
         }
         if let Some(n) = integer(obj, "best_of")?
             && n != 1
@@ -275,7 +296,10 @@ impl Request {
             if let Some(x) = number(obj, key, -2.0, 2.0)?
                 && x != 0.0
             {
-                return Err(bad(key, format!("'{key}' is not supported (only 0), got {x}")));
+                return Err(bad(
+                    key,
+                    format!("'{key}' is not supported (only 0), got {x}"),
+                ));
             }
         }
         if boolean(obj, "logprobs")? || obj.get("logprobs").is_some_and(Value::is_number) {
@@ -297,7 +321,11 @@ impl Request {
             |t| t as f32,
         );
         let top_p = number(obj, "top_p", 0.0, 1.0)?.map_or(defaults.top_p, |p| p as f32);
-        let (temperature, top_p) = if top_p == 0.0 { (0.0, 1.0) } else { (temperature, top_p) };
+        let (temperature, top_p) = if top_p == 0.0 {
+            (0.0, 1.0)
+        } else {
+            (temperature, top_p)
+        };
         let top_k = integer(obj, "top_k")?.map_or(defaults.top_k, |k| k as usize);
         let repetition_penalty = number(obj, "repetition_penalty", f64::MIN_POSITIVE, 100.0)?
             .map_or(defaults.repetition_penalty, |r| r as f32);
@@ -315,14 +343,22 @@ impl Request {
                 (None, Some(s)) => s as u64,
                 _ => return Err(bad("seed", format!("'seed' must be an integer, got {n}"))),
             },
-            Some(other) => return Err(bad("seed", format!("'seed' must be an integer, got {other}"))),
+            Some(other) => {
+                return Err(bad(
+                    "seed",
+                    format!("'seed' must be an integer, got {other}"),
+                ));
+            }
         };
         let stop = match obj.get("stop") {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::String(s)) => vec![s.clone()],
             Some(Value::Array(items)) => {
                 if items.len() > 4 {
-                    return Err(bad("stop", format!("'stop' takes at most 4 sequences, got {}", items.len())));
+                    return Err(bad(
+                        "stop",
+                        format!("'stop' takes at most 4 sequences, got {}", items.len()),
+                    ));
                 }
                 items
                     .iter()
@@ -372,7 +408,11 @@ fn completion_id(kind: Kind) -> String {
     let t = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
-    let prefix = if kind == Kind::Chat { "chatcmpl" } else { "cmpl" };
+    let prefix = if kind == Kind::Chat {
+        "chatcmpl"
+    } else {
+        "cmpl"
+    };
     format!("{prefix}-{t:x}{n:04x}")
 }
 
@@ -442,7 +482,10 @@ async fn start(
             let template = model.template.as_ref().ok_or_else(|| {
                 bad(
                     "messages",
-                    format!("model {:?} has no chat template: use /v1/completions", req.model),
+                    format!(
+                        "model {:?} has no chat template: use /v1/completions",
+                        req.model
+                    ),
                 )
             })?;
             let text = template.render(messages, true).map_err(ApiError::from)?;
@@ -454,7 +497,10 @@ async fn start(
             if let Some(&bad_id) = ids.iter().find(|&&i| i as usize >= tok.vocab_size()) {
                 return Err(bad(
                     "prompt",
-                    format!("token id {bad_id} is outside the vocabulary of {}", tok.vocab_size()),
+                    format!(
+                        "token id {bad_id} is outside the vocabulary of {}",
+                        tok.vocab_size()
+                    ),
                 ));
             }
             (tok.decode(ids), ids.clone())
@@ -474,7 +520,11 @@ async fn start(
                 ids.len()
             ),
         )
-        .with_param(if kind == Kind::Chat { "messages" } else { "prompt" })
+        .with_param(if kind == Kind::Chat {
+            "messages"
+        } else {
+            "prompt"
+        })
         .with_code("context_length_exceeded"));
     }
     let room = ctx - ids.len();
@@ -500,7 +550,11 @@ async fn start(
         .acquire_owned()
         .await
         .map_err(|_| {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, Dialect::OpenAi, "server shutting down")
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Dialect::OpenAi,
+                "server shutting down",
+            )
         })?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Event>(64);
     let st = Arc::clone(state);
@@ -523,7 +577,10 @@ async fn start(
         };
         let result = model.generator.generate(&ids, &opts, &mut on_token);
         if let Ok(g) = &result {
-            st.metrics.record_generation(g.completion_tokens, g.finish_reason == FinishReason::Cancelled);
+            st.metrics.record_generation(
+                g.completion_tokens,
+                g.finish_reason == FinishReason::Cancelled,
+            );
             if g.finish_reason == FinishReason::Cancelled {
                 eprintln!(
                     "realizar: generation cancelled after {} tokens (client went away)",
@@ -565,7 +622,12 @@ async fn complete(
         let (rx, prompt) = start(&state, req, kind, cancel).await?;
         let id = completion_id(kind);
         let created = unix_now();
-        let head = Head { id, created, model, kind };
+        let head = Head {
+            id,
+            created,
+            model,
+            kind,
+        };
         if stream {
             Ok(sse(head, rx, guard, include_usage, echo.then_some(prompt)))
         } else {
@@ -593,18 +655,17 @@ impl Head {
     }
 
     fn document(&self, chunk: bool, choices: Value, usage: Option<Value>) -> Value {
-        let mut doc = json!({
-            "id": self.id,
-            "object": self.object(chunk),
-            "created": self.created,
-            "model": self.model,
-            "system_fingerprint": null,
-            "choices": choices,
-        });
-        if let (Some(u), Value::Object(map)) = (usage, &mut doc) {
-            map.insert("usage".into(), u);
+        let mut doc = Map::new();
+        doc.insert("id".into(), json!(self.id));
+        doc.insert("object".into(), json!(self.object(chunk)));
+        doc.insert("created".into(), json!(self.created));
+        doc.insert("model".into(), json!(self.model));
+        doc.insert("system_fingerprint".into(), Value::Null);
+        doc.insert("choices".into(), choices);
+        if let Some(u) = usage {
+            doc.insert("usage".into(), u);
         }
-        doc
+        Value::Object(doc)
     }
 
     /// One streamed choice carrying `text` (and the finish reason on the last).
@@ -717,7 +778,11 @@ struct SseStream {
 impl SseStream {
     fn chunk(&self, choices: Value) -> Bytes {
         // With include_usage, OpenAI writes "usage": null on every chunk but the last.
-        event(&self.head.document(true, choices, self.include_usage.then_some(Value::Null)))
+        event(
+            &self
+                .head
+                .document(true, choices, self.include_usage.then_some(Value::Null)),
+        )
     }
 
     fn on_event(&mut self, ev: Option<Event>) -> Vec<Bytes> {
@@ -779,15 +844,10 @@ impl futures_core::Stream for SseStream {
             }
         }
         // Everything already waiting goes out in one write.
-        loop {
-            match this.rx.poll_recv(cx) {
-                Poll::Ready(ev) => {
-                    out.extend(this.on_event(ev));
-                    if this.done {
-                        break;
-                    }
-                }
-                Poll::Pending => break,
+        while let Poll::Ready(ev) = this.rx.poll_recv(cx) {
+            out.extend(this.on_event(ev));
+            if this.done {
+                break;
             }
         }
         if out.is_empty() {
@@ -811,7 +871,10 @@ fn text_model(state: &AppState, body: &Value) -> Result<Arc<TextModel>, ApiError
                 (Some(one), None) => one,
                 (None, _) => return Err(bad("model", "this server serves no language model")),
                 (Some(_), Some(_)) => {
-                    return Err(bad("model", "several language models are served: name one in 'model'"));
+                    return Err(bad(
+                        "model",
+                        "several language models are served: name one in 'model'",
+                    ));
                 }
             }
         }
@@ -820,7 +883,11 @@ fn text_model(state: &AppState, body: &Value) -> Result<Arc<TextModel>, ApiError
         ServedModel::Text(m) => Ok(Arc::clone(m)),
         other => Err(bad(
             "model",
-            format!("model {:?} is a {} model, not a language model", served.name, other.kind()),
+            format!(
+                "model {:?} is a {} model, not a language model",
+                served.name,
+                other.kind()
+            ),
         )),
     }
 }
@@ -891,7 +958,10 @@ pub(crate) async fn detokenize(
             .ok_or_else(|| {
                 bad(
                     "tokens",
-                    format!("'tokens' must hold ids below the vocabulary size {}", tok.vocab_size()),
+                    format!(
+                        "'tokens' must hold ids below the vocabulary size {}",
+                        tok.vocab_size()
+                    ),
                 )
             })?;
         Ok(axum::Json(json!({"content": tok.decode(&ids)})).into_response())

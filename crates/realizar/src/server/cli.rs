@@ -201,7 +201,10 @@ mod tests {
             ("serve --model a --port 70000", "0..65535"),
             ("serve --model a --llm-threads 0", "at least 1"),
             ("serve --model a --timeout-secs -1", "> 0"),
-            ("serve --model a=x --model b=y --name z", "--name names the only model"),
+            (
+                "serve --model a=x --model b=y --name z",
+                "--name names the only model",
+            ),
             ("serve --model a --frob 1", "unknown option"),
             ("launch", "unknown command"),
         ] {
@@ -209,7 +212,9 @@ mod tests {
             assert!(e.contains(want), "{line}: {e}");
         }
         assert!(matches!(parse(&args("serve --help")), Ok(Command::Help)));
-        let Command::Serve(o) = parse(&args("serve --model pacha:///r/fraud@champion --name f")).unwrap() else {
+        let Command::Serve(o) =
+            parse(&args("serve --model pacha:///r/fraud@champion --name f")).unwrap()
+        else {
             panic!("serve")
         };
         assert_eq!(o.models[0].name.as_deref(), Some("f"));

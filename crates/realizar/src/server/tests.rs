@@ -208,7 +208,10 @@ async fn unknown_routes_and_methods_get_json_errors() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(
-        v["error"]["message"].as_str().unwrap().contains("tabular model"),
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("tabular model"),
         "{v}"
     );
 }

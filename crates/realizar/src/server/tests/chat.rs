@@ -120,7 +120,10 @@ fn state_with(generator: Arc<Script>, config: ServerConfig) -> Arc<AppState> {
 }
 
 fn state() -> Arc<AppState> {
-    state_with(Arc::new(script(64, Duration::ZERO)), ServerConfig::default())
+    state_with(
+        Arc::new(script(64, Duration::ZERO)),
+        ServerConfig::default(),
+    )
 }
 
 async fn post(state: &Arc<AppState>, path: &str, body: Value) -> (StatusCode, Value, String) {
@@ -209,8 +212,15 @@ async fn chat_stream_is_openai_sse() {
         .iter()
         .map(|e| serde_json::from_str(e).unwrap())
         .collect();
-    assert!(chunks.iter().all(|c| c["object"] == "chat.completion.chunk"));
-    assert_eq!(chunks[0]["choices"][0]["delta"], json!({"role": "assistant", "content": ""}));
+    assert!(
+        chunks
+            .iter()
+            .all(|c| c["object"] == "chat.completion.chunk")
+    );
+    assert_eq!(
+        chunks[0]["choices"][0]["delta"],
+        json!({"role": "assistant", "content": ""})
+    );
     let text: String = chunks
         .iter()
         .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
@@ -230,24 +240,98 @@ async fn chat_stream_is_openai_sse() {
 async fn bad_requests_are_openai_errors() {
     let st = state();
     let cases = [
-        (json!({"model": "chat", "messages": []}), 400, "must not be empty", "messages"),
-        (json!({"model": "chat", "messages": [{"role": "wizard", "content": "x"}]}), 400, "wizard", "messages[0].role"),
-        (json!({"model": "nope", "messages": user("x")}), 404, "not found", "model"),
-        (json!({"model": "fake-encoder", "messages": user("x")}), 400, "embeddings model", "model"),
-        (json!({"model": "chat", "messages": user("x"), "temperature": 3}), 400, "temperature", "temperature"),
-        (json!({"model": "chat", "messages": user("x"), "temperature": -0.5}), 400, "temperature", "temperature"),
-        (json!({"model": "chat", "messages": user("x"), "top_p": 1.5}), 400, "top_p", "top_p"),
-        (json!({"model": "chat", "messages": user("x"), "n": 2}), 400, "'n' must be 1", "n"),
-        (json!({"model": "chat", "messages": user("x"), "max_tokens": -1}), 400, "max_tokens", "max_tokens"),
-        (json!({"model": "chat", "messages": user("x"), "stop": ["a", ""]}), 400, "stop", "stop"),
-        (json!({"model": "chat", "messages": user("x"), "max_tokens": 1000}), 400, "context length", "max_tokens"),
-        (json!({"model": "chat", "messages": user(&"x".repeat(100))}), 400, "context length", "messages"),
-        (json!({"model": "chat", "prompt": "x"}), 400, "messages", "messages"),
-        (json!({"model": "chat", "prompt": ["a", "b"]}), 400, "one prompt", "prompt"),
+        (
+            json!({"model": "chat", "messages": []}),
+            400,
+            "must not be empty",
+            "messages",
+        ),
+        (
+            json!({"model": "chat", "messages": [{"role": "wizard", "content": "x"}]}),
+            400,
+            "wizard",
+            "messages[0].role",
+        ),
+        (
+            json!({"model": "nope", "messages": user("x")}),
+            404,
+            "not found",
+            "model",
+        ),
+        (
+            json!({"model": "fake-encoder", "messages": user("x")}),
+            400,
+            "embeddings model",
+            "model",
+        ),
+        (
+            json!({"model": "chat", "messages": user("x"), "temperature": 3}),
+            400,
+            "temperature",
+            "temperature",
+        ),
+        (
+            json!({"model": "chat", "messages": user("x"), "temperature": -0.5}),
+            400,
+            "temperature",
+            "temperature",
+        ),
+        (
+            json!({"model": "chat", "messages": user("x"), "top_p": 1.5}),
+            400,
+            "top_p",
+            "top_p",
+        ),
+        (
+            json!({"model": "chat", "messages": user("x"), "n": 2}),
+            400,
+            "'n' must be 1",
+            "n",
+        ),
+        (
+            json!({"model": "chat", "messages": user("x"), "max_tokens": -1}),
+            400,
+            "max_tokens",
+            "max_tokens",
+        ),
+        (
+            json!({"model": "chat", "messages": user("x"), "stop": ["a", ""]}),
+            400,
+            "stop",
+            "stop",
+        ),
+        (
+            json!({"model": "chat", "messages": user("x"), "max_tokens": 1000}),
+            400,
+            "context length",
+            "max_tokens",
+        ),
+        (
+            json!({"model": "chat", "messages": user(&"x".repeat(100))}),
+            400,
+            "context length",
+            "messages",
+        ),
+        (
+            json!({"model": "chat", "prompt": "x"}),
+            400,
+            "messages",
+            "messages",
+        ),
+        (
+            json!({"model": "chat", "prompt": ["a", "b"]}),
+            400,
+            "one prompt",
+            "prompt",
+        ),
         (json!({"messages": user("x")}), 400, "model", "model"),
     ];
     for (body, status, needle, param) in cases {
-        let path = if body.get("prompt").is_some() && body.get("messages").is_none() && body["model"] == "chat" && body["prompt"].is_array() {
+        let path = if body.get("prompt").is_some()
+            && body.get("messages").is_none()
+            && body["model"] == "chat"
+            && body["prompt"].is_array()
+        {
             "/v1/completions"
         } else {
             "/v1/chat/completions"
@@ -255,7 +339,10 @@ async fn bad_requests_are_openai_errors() {
         let (s, v, _) = post(&st, path, body.clone()).await;
         assert_eq!(s.as_u16(), status, "{body}: {v}");
         let e = &v["error"];
-        assert!(e["message"].as_str().unwrap().contains(needle), "{body}: {v}");
+        assert!(
+            e["message"].as_str().unwrap().contains(needle),
+            "{body}: {v}"
+        );
         assert_eq!(e["param"], param, "{body}: {v}");
         assert!(e["type"].is_string() && e.get("code").is_some(), "{v}");
     }
@@ -268,7 +355,12 @@ async fn bad_requests_are_openai_errors() {
         .unwrap();
     let resp = router(Arc::clone(&st)).oneshot(req).await.unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-    let (_, v, _) = post(&st, "/v1/chat/completions", json!({"model": "chat", "messages": user(&"x".repeat(100))})).await;
+    let (_, v, _) = post(
+        &st,
+        "/v1/chat/completions",
+        json!({"model": "chat", "messages": user(&"x".repeat(100))}),
+    )
+    .await;
     assert_eq!(v["error"]["code"], "context_length_exceeded");
 }
 
@@ -322,6 +414,11 @@ async fn concurrent_generations_overlap() {
     assert_eq!((a.0, b.0), (StatusCode::OK, StatusCode::OK));
     assert_eq!(generator.max_running.load(Ordering::SeqCst), 2);
     // While generations run, the reactor still answers.
-    let (s, _, _) = post(&st, "/v1/embeddings", json!({"model": "fake-encoder", "input": "x"})).await;
+    let (s, _, _) = post(
+        &st,
+        "/v1/embeddings",
+        json!({"model": "fake-encoder", "input": "x"}),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK);
 }
