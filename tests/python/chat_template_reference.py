@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jinja2
 from jinja2.ext import loopcontrols
@@ -124,7 +124,7 @@ def render(template: str, messages: list[dict[str, str]], add_generation_prompt:
         trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols]
     )
     env.filters["tojson"] = tojson
-    env.globals["raise_exception"] = raise_exception
+    env.globals["raise_exception"] = cast(Any, raise_exception)
     return env.from_string(template).render(
         messages=messages,
         add_generation_prompt=add_generation_prompt,
