@@ -19,6 +19,9 @@ variables that the kernel inherits:
                         ``dbutils.notebook.run`` paths)
 ``COURSEKIT_PARAMS``    JSON object of widget values (``--param k=v``)
 ``COURSEKIT_RUN_DIR``   the run's directory under ``build/`` (warehouse, DBFS root)
+
+A job's orchestrator (``batuta run``) also sets ``COURSEKIT_TASK_KEY``: the tasks of one
+job then share one warehouse and see each other's tables (:mod:`coursekit.runtime.catalog`).
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from coursekit import notebook as nbsrc
-from coursekit.runtime import compat
+from coursekit.runtime import catalog, compat
 from coursekit.runtime.dbutils import (
     DBUtils,
     FileInfo,
@@ -84,6 +87,13 @@ class Runtime:
     secrets: Secrets = field(default_factory=Secrets)
     spark: Any = None
     dbutils: DBUtils | None = None
+    warehouse: Path | None = None
+
+    def refresh_catalog(self) -> list[str]:
+        """In a job task, register the tables other tasks saved (see :mod:`.catalog`)."""
+        if self.spark is None or self.warehouse is None:
+            return []
+        return catalog.refresh(self.spark, self.warehouse, os.environ)
 
     @property
     def base_dir(self) -> Path:
@@ -139,6 +149,7 @@ class Runtime:
     def run_child(self, path: Path, timeout_seconds: int, arguments: dict[str, str]) -> str | None:
         """``dbutils.notebook.run``: the child gets its own globals and widgets, shares Spark."""
         child_dbutils = self.make_dbutils(arguments, path)
+        self.refresh_catalog()
         namespace: dict[str, Any] = {"__name__": "__main__", "__file__": str(path)}
         namespace.update(self.globals_for(child_dbutils))
         try:
@@ -194,6 +205,7 @@ def setup(namespace: dict[str, Any], *, params: dict[str, str] | None = None) ->
     if _RUNTIME is not None:
         # Twice in one kernel (the "Databricks (local)" kernel ran it at start-up and the
         # paired .ipynb's first cell runs it again): the same runtime, the same globals.
+        _RUNTIME.refresh_catalog()
         namespace.update(_RUNTIME.globals_for(_RUNTIME.dbutils or _RUNTIME.make_dbutils({}, None)))
         return
     nb_env = os.environ.get("COURSEKIT_NOTEBOOK")
@@ -223,9 +235,11 @@ def setup(namespace: dict[str, Any], *, params: dict[str, str] | None = None) ->
     logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
     from coursekit.runtime.session import build_session  # noqa: PLC0415 (starts the JVM)
 
-    runtime = Runtime(notebook=notebook, params=params, run_dir=run_dir)
+    # A job's tasks share the run's warehouse; an independent notebook has its own.
+    warehouse = catalog.warehouse_dir(run_dir, name, os.environ)
+    runtime = Runtime(notebook=notebook, params=params, run_dir=run_dir, warehouse=warehouse)
     runtime.spark = build_session(
-        run_dir / "warehouse" / name,
+        warehouse,
         app_name=name,
         jvm_log=run_dir / "logs" / f"{name}.jvm.log",
         # dbutils.fs, Spark and plain Python see the same DBFS, /Volumes and /mnt.
@@ -233,9 +247,11 @@ def setup(namespace: dict[str, Any], *, params: dict[str, str] | None = None) ->
     )
     compat.install(display)
     confine_python(run_dir / "dbfs", keep=(root,))
+    found = runtime.refresh_catalog()
+    shared = f" (the job's, {len(found)} tables found)" if catalog.is_shared(os.environ) else ""
     print(
         f"coursekit local runtime: Spark {runtime.spark.version} with Delta Lake, "
-        f"warehouse {run_dir / 'warehouse' / name}"
+        f"warehouse {warehouse}{shared}"
     )
     runtime.dbutils = runtime.make_dbutils(params, notebook)
     namespace.update(runtime.globals_for(runtime.dbutils))
