@@ -15,11 +15,13 @@ with ``CREATE SCHEMA IF NOT EXISTS`` and ``CREATE TABLE IF NOT EXISTS ... USING 
 LOCATION``. The catalog is rebuilt from the files, the files are the truth.
 
 Why not Spark's Hive catalog with a metastore on disk: the only metastore that needs no
-server is embedded Derby, and embedded Derby lets one JVM at a time open a database
-(the second gets "Another instance of Derby may have already booted the database");
-batuta runs independent tasks side by side (``--parallelism 2``), so the second task
-would fail to start. A metastore server (Derby network, PostgreSQL) is a service to
-run for a course that otherwise needs none.
+server is embedded Derby, and embedded Derby lets one JVM at a time open a database.
+Checked with the Derby that pyspark ships (10.16.1.1): while one JVM holds
+``metastore_db`` open, a second JVM's connection fails with SQLState XJ040, "Another
+instance of Derby may have already booted the database". batuta runs independent tasks
+side by side (``--parallelism 2``), so the second task's session would fail. A
+metastore server (Derby network, PostgreSQL) is a service to run for a course that
+otherwise needs none.
 
 Who shares: a task of a job, i.e. a process that ``COURSEKIT_TASK_KEY`` names a task of
 (batuta sets it for every task, beside the shared ``COURSEKIT_RUN_DIR``). Independent
