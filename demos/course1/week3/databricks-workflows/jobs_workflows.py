@@ -189,8 +189,14 @@ assert rejected_rows == 4  # two per batch, each reported once
 # MAGIC notebook. The job is deleted afterwards (keep it, and add a `schedule`, to run it daily).
 # MAGIC
 # MAGIC Locally there is no Jobs service: the runs above are this notebook playing the
-# MAGIC scheduler. (The project's own runner for Jobs JSON, `batuta`, runs such files locally;
-# MAGIC this lesson does not use it yet.)
+# MAGIC scheduler. The project's own runner for Jobs JSON, `batuta` (`crates/batuta`), runs the
+# MAGIC same file as a job from a shell, each task in its own process, task values and the
+# MAGIC condition task included:
+# MAGIC
+# MAGIC ```sh
+# MAGIC batuta run demos/course1/week3/databricks-workflows/job.json \
+# MAGIC     --param catalog=spark_catalog --param schema=course1_workflows
+# MAGIC ```
 
 # COMMAND ----------
 
