@@ -12,6 +12,7 @@
 //! | [`matmul`] | GEMM and GEMV |
 //! | [`quant`] | ggml block formats (Q8_0, Q4_0, Q4_1): quantise, dequantise, products on the blocks |
 //! | [`gather`] | one query scored against a scattered list of rows (graph-index neighbours) |
+//! | [`rng`] | the seeded generator (xoshiro256**) every crate's random choices draw from |
 //! | [`cholesky`] | Cholesky factorisation and solve of small SPD systems (f64) |
 //!
 //! Kernels are written once over a small vector vocabulary (`simd::Simd`)
@@ -30,6 +31,7 @@ mod math64;
 pub mod matmul;
 pub mod quant;
 pub mod reduce;
+pub mod rng;
 pub mod rows;
 mod simd;
 pub mod similarity;
