@@ -4,6 +4,7 @@ use pyo3::prelude::*;
 
 mod encoder;
 mod errors;
+mod llm;
 mod rag;
 mod server;
 mod tabular;
@@ -16,6 +17,7 @@ fn _realizar(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<encoder::Encoder>()?;
     m.add_class::<encoder::Tokenizer>()?;
     m.add_class::<encoder::Encoding>()?;
+    llm::register(m)?;
     rag::register(m)?;
     Ok(())
 }

@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from realizar._realizar import Encoder, Encoding, TabularModel, Tokenizer, __source_hash__
+from realizar.llm import LLM
 
 
 def export_sklearn(estimator: Any, path: str | os.PathLike[str]) -> None:
@@ -19,6 +20,7 @@ def export_sklearn(estimator: Any, path: str | os.PathLike[str]) -> None:
 __all__ = [
     "Encoder",
     "Encoding",
+    "LLM",
     "TabularModel",
     "Tokenizer",
     "__source_hash__",
