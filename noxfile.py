@@ -43,7 +43,12 @@ DIST = ROOT / "dist"
 VENV = ROOT / ".venv"
 BUILD = ROOT / "build"
 # wheel name -> the maturin crate that builds it
-WHEELS = {"trueno": "crates/trueno-py", "realizar": "crates/realizar-py"}
+WHEELS = {
+    "trueno": "crates/trueno-py",
+    "realizar": "crates/realizar-py",
+    # The orchestrator's console command (`batuta run job.json`): a binary wheel.
+    "batuta": "crates/batuta",
+}
 # A fixed timestamp for the wheel archives' entries, so unchanged sources give
 # byte-identical wheels and install_wheels has nothing to reinstall.
 SOURCE_DATE_EPOCH = "1767225600"  # 2026-01-01T00:00:00Z
@@ -205,7 +210,8 @@ def test_python(session: nox.Session) -> None:
     session.install(*group("test"))
     install_models(session)
     install_wheels(session)
-    session.run("pytest", "tests/python", *session.posargs)
+    # Tests that start Spark run with the runtime's suite in test-course1.
+    session.run("pytest", "tests/python", "-m", "not spark", *session.posargs)
 
 
 def run_course(session: nox.Session, course: int) -> None:
@@ -223,8 +229,10 @@ def run_course(session: nox.Session, course: int) -> None:
 def test_course1(session: nox.Session) -> None:
     """Course 1 (Lakehouse Fundamentals): notebooks, labs, and the local runtime's own tests."""
     run_course(session, 1)
-    # The local runtime's own tests, the Spark ones included, live with its first course.
+    # The local runtime's own tests, the Spark ones included, live with its first course,
+    # and so do the wheels' tests that need Spark (batuta running notebook tasks).
     session.run("pytest", "tests/coursekit")
+    session.run("pytest", "tests/python", "-m", "spark")
 
 
 @nox.session(name="test-course3", requires=["build"])

@@ -16,7 +16,15 @@ from fingerprint import FNV_OFFSET, fingerprint, fnv1a
 
 CRATES = {
     "trueno": ["crates/trueno", "crates/trueno-py"],
-    "realizar": ["crates/trueno", "crates/realizar", "crates/realizar-py", "crates/trueno-rag"],
+    # Every crate the realizar wheel links (see crates/realizar-py/build.rs).
+    "realizar": [
+        "crates/trueno",
+        "crates/realizar",
+        "crates/realizar-py",
+        "crates/trueno-rag",
+        "crates/pacha",
+        "crates/aprender",
+    ],
 }
 
 

@@ -2,6 +2,7 @@
 
 use pyo3::prelude::*;
 
+mod aprender;
 mod encoder;
 mod errors;
 mod llm;
@@ -12,6 +13,7 @@ mod tabular;
 #[pymodule]
 fn _realizar(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__source_hash__", env!("SOURCE_FINGERPRINT"))?;
+    m.add_submodule(&aprender::module(m.py())?)?;
     m.add_class::<tabular::TabularModel>()?;
     m.add_function(wrap_pyfunction!(server::cli_main, m)?)?;
     m.add_class::<encoder::Encoder>()?;

@@ -10,6 +10,11 @@ from realizar import _rag
 
 rag = _rag
 
+# The `aprender` submodule (crates/realizar-py/src/aprender.rs); stubs in _aprender.pyi.
+from realizar import _aprender
+
+aprender = _aprender
+
 __source_hash__: str
 
 class TabularModel:
