@@ -419,11 +419,13 @@ impl Stats {
                 1.0 - sq / (self.w * self.w)
             }
             Criterion::Entropy => {
+                // ln(p) / ln(2), not log2(p): scikit-learn's `log`, rounded the same
+                // way, so near-ties between splits break the same way.
                 let mut e = 0.0;
                 for &c in &self.sums {
                     if c > 0.0 {
                         let p = c / self.w;
-                        e -= p * p.log2();
+                        e -= p * (p.ln() / std::f64::consts::LN_2);
                     }
                 }
                 e
