@@ -93,7 +93,12 @@ def post(server: Server, payload: Any) -> requests.Response:
 def test_health_models_and_ping(server: Server) -> None:
     r = requests.get(f"{server.url}/health", timeout=TIMEOUT)
     assert r.status_code == 200
-    assert r.json() == {"status": "ok", "model": "cancer-forest", "kind": "tabular"}
+    assert r.json() == {
+        "status": "ok",
+        "model": "cancer-forest",
+        "kind": "tabular",
+        "models": [{"name": "cancer-forest", "kind": "tabular"}],
+    }
     models = requests.get(f"{server.url}/v1/models", timeout=TIMEOUT).json()
     assert [m["id"] for m in models["data"]] == ["cancer-forest"]
 
@@ -202,7 +207,9 @@ def test_wrong_route_and_method_are_json(server: Server) -> None:
         f"{server.url}/v1/embeddings", json={"input": "x", "model": "m"}, timeout=TIMEOUT
     )
     assert r.status_code == 404
-    assert "/invocations" in r.json()["error"]["message"]
+    err = r.json()["error"]
+    assert "cancer-forest" in err["message"]
+    assert err["code"] == "model_not_found"
     r = requests.get(f"{server.url}/does-not-exist", timeout=TIMEOUT)
     assert r.status_code == 404
     assert r.json()["error"]["message"]
