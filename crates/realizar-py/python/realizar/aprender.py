@@ -199,6 +199,9 @@ class DecisionTreeClassifier(_Tree, _Classifier):
 
     feature_importances_: np.ndarray
     classes_: np.ndarray
+    node_count: int
+    depth: int
+    n_leaves: int
 
     def __init__(self, criterion: str = "gini", **kwargs: Any) -> None:
         super().__init__(criterion=criterion, **kwargs)
@@ -212,6 +215,9 @@ class DecisionTreeRegressor(_Tree, _Regressor):
     """CART regression tree (squared error)."""
 
     feature_importances_: np.ndarray
+    node_count: int
+    depth: int
+    n_leaves: int
 
     def __init__(self, criterion: str = "squared_error", **kwargs: Any) -> None:
         super().__init__(criterion=criterion, **kwargs)

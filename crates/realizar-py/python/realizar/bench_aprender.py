@@ -40,7 +40,6 @@ def cases(n: int) -> list[Case]:
     xc = (xc - xc.mean(0)) / xc.std(0)
     xm = (xm - xm.mean(0)) / xm.std(0)
     shape = f"{n}x20"
-    lr = {"max_iter": 1000, "tol": 1e-6}
     return [
         (
             "LinearRegression",
@@ -57,14 +56,14 @@ def cases(n: int) -> list[Case]:
         (
             "LogisticRegression binary",
             shape,
-            lambda: linear_model.LogisticRegression(**lr).fit(xc, yc),
-            lambda: ap.LogisticRegression(**lr).fit(xc, yc),
+            lambda: linear_model.LogisticRegression(max_iter=1000, tol=1e-6).fit(xc, yc),
+            lambda: ap.LogisticRegression(max_iter=1000, tol=1e-6).fit(xc, yc),
         ),
         (
             "LogisticRegression 4 classes",
             shape,
-            lambda: linear_model.LogisticRegression(**lr).fit(xm, ym),
-            lambda: ap.LogisticRegression(**lr).fit(xm, ym),
+            lambda: linear_model.LogisticRegression(max_iter=1000, tol=1e-6).fit(xm, ym),
+            lambda: ap.LogisticRegression(max_iter=1000, tol=1e-6).fit(xm, ym),
         ),
         (
             "DecisionTreeClassifier",
