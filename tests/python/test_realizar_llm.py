@@ -7,15 +7,21 @@
   correlation >= 0.995, and the top-1 token agrees wherever the reference's top-2 gap > 0.5.
   Measured on the three prompts: max |difference| 0.44-1.35 logits, at most 0.043 of the
   spread, correlation >= 0.9975, top-1 equal at 26 of 27 positions (the other a 0.01 tie).
-* Greedy decoding against llama.cpp: tests/python/llamacpp_reference_gen.py writes the fixture
-  of llama.cpp's greedy tokens; it has not been generated yet (see docs/benchmarks-realizar.md),
-  so no test reads it.
+* Greedy decoding: llama.cpp's tokens for 64 steps on twelve prompts, from the committed fixture
+  tests/python/fixtures/llamacpp_greedy.json (made by tests/python/llamacpp_reference_gen.py with
+  llama-cpp-python 0.3.36). Today 6 of 12 prompts match for all their tokens; the other six
+  agree for their first 7-59 tokens and then take the other side of a near-tie. The issue asks
+  for ten: the test pins what holds (every prompt's ids, six whole matches, seven tokens each)
+  so a regression fails, and says the gap.
 * Sampling properties: temperature 0 is the argmax of realizar's own logits, top_k=1 is greedy,
   one seed gives one text, stop sequences and max_tokens end generation, a prompt past the
   context is a ValueError.
 """
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,6 +30,8 @@ import realizar
 from gil_probe import ticks_during
 from llama_reference import LlamaReference
 from realizar.models import default_llm_path
+
+FIXTURE = Path(__file__).parent / "fixtures" / "llamacpp_greedy.json"
 
 PROMPTS = [
     "The capital of France is",
@@ -170,3 +178,21 @@ def test_two_threads_match_one(llm):
 def test_compute_releases_the_gil(llm):
     ids = llm.tokenize(PROMPTS[0])
     assert ticks_during(lambda: llm.generate(ids, max_tokens=4), repeats=1) > 0
+
+
+def test_greedy_tokens_against_llamacpp(llm):
+    fixture = json.loads(FIXTURE.read_text())
+    assert fixture["llama_cpp_python"] == "0.3.36"
+    cases = fixture["cases"]
+    assert len(cases) >= 10
+    whole = 0
+    for case in cases:
+        ids = llm.tokenize(case["prompt"])
+        assert ids == case["prompt_ids"], case["prompt"]
+        want = case["greedy"]
+        got = llm.generate(ids, max_tokens=len(want)).tokens
+        agree = next((i for i, (a, b) in enumerate(zip(got, want, strict=False)) if a != b), None)
+        agree = min(len(got), len(want)) if agree is None else agree
+        assert agree >= min(7, len(want)), (case["prompt"], agree)
+        whole += got == want
+    assert whole >= 6, f"{whole}/{len(cases)} prompts equal llama.cpp for all their tokens"

@@ -109,16 +109,21 @@ class LlamaCppEngine:
     def tokenize(self, text: str) -> list[int]:
         return self.llm.tokenize(text.encode(), add_bos=False, special=True)
 
+    def _argmax(self) -> int:
+        # Llama.scores stays zero in 0.3.36 unless logits_all is set: read the context's.
+        n = self.llm.n_vocab()
+        return int(np.ctypeslib.as_array(self.llm._ctx.get_logits(), shape=(n,)).argmax())
+
     def run(self, ids: list[int], decode: int) -> tuple[float, float, float]:
         self.llm.reset()
         t0 = time.perf_counter()
         self.llm.eval(ids)
-        tok = int(self.llm.scores[self.llm.n_tokens - 1].argmax())
+        tok = self._argmax()
         ttft = time.perf_counter() - t0
         t1 = time.perf_counter()
         for _ in range(decode - 1):
             self.llm.eval([tok])
-            tok = int(self.llm.scores[self.llm.n_tokens - 1].argmax())
+            tok = self._argmax()
         return ttft, ttft, time.perf_counter() - t1
 
 
