@@ -113,3 +113,13 @@ def test_bad_requests(server: Server) -> None:
     r = requests.post(f"{server.url}/detokenize", json={"tokens": [10**9]}, timeout=10)
     assert r.status_code == 400
     assert "vocabulary" in r.json()["error"]["message"]
+
+
+def test_prompts_equal_llama_cpp(server: Server) -> None:
+    """llama.cpp 0.3.36's own ids (``llm.tokenize(..., add_bos=False, special=True)``,
+    recorded in fixtures/llamacpp_greedy.json by llamacpp_reference_gen.py)."""
+    fixture = Path(__file__).parent / "fixtures" / "llamacpp_greedy.json"
+    cases = json.loads(fixture.read_text(encoding="utf-8"))["cases"]
+    assert len(cases) >= 10
+    for case in cases:
+        assert tokenize(server, case["prompt"]) == case["prompt_ids"], case["prompt"]
