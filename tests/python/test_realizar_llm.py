@@ -196,3 +196,17 @@ def test_greedy_tokens_against_llamacpp(llm):
         assert agree >= min(7, len(want)), (case["prompt"], agree)
         whole += got == want
     assert whole >= 6, f"{whole}/{len(cases)} prompts equal llama.cpp for all their tokens"
+
+
+def test_metadata_equals_the_gguf_package(llm):
+    from gguf import GGUFReader  # noqa: PLC0415
+
+    r = GGUFReader(str(default_llm_path()))
+    assert llm.name == r.fields["general.name"].contents()
+    assert llm.context_length == r.fields["llama.context_length"].contents()
+    assert llm.chat_template == r.fields["tokenizer.chat_template"].contents()
+    tokens = r.fields["tokenizer.ggml.tokens"].contents()
+    assert llm.vocab_size == len(tokens)
+    # Special tokens are stored as plain text: their detokenization is that text.
+    assert llm.detokenize([1, 2]) == tokens[1] + tokens[2]
+    assert llm.eos_token_id == r.fields["tokenizer.ggml.eos_token_id"].contents()
