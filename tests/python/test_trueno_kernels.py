@@ -14,12 +14,11 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
-trueno = pytest.importorskip("trueno")
-hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from hypothesis.extra import numpy as hnp  # noqa: E402
+import trueno
 
 BACKENDS = trueno.backends()
 EPS: dict[type, float] = {np.float32: 2.0**-23, np.float64: 2.0**-52}
