@@ -93,7 +93,7 @@ impl KMeans {
                 "n_clusters={k} must be in [1, n_samples={n}]"
             )));
         }
-        if self.n_init == 0 || self.max_iter == 0 || !(self.tol >= 0.0) {
+        if self.n_init == 0 || self.max_iter == 0 || self.tol.is_nan() || self.tol < 0.0 {
             return Err(Error::Parameter(format!(
                 "n_init and max_iter must be >= 1 and tol >= 0, got {}, {}, {}",
                 self.n_init, self.max_iter, self.tol
@@ -188,8 +188,10 @@ fn lloyd(
         far.sort_by(|&a, &b| dist[b].total_cmp(&dist[a]));
         let mut next_far = far.into_iter();
         for c in 0..k {
-            if counts[c] == 0 {
-                if let Some(i) = next_far.find(|&i| counts[new_labels[i]] > 1) {
+            if counts[c] == 0
+                && let Some(i) = next_far.find(|&i| counts[new_labels[i]] > 1)
+            {
+                {
                     let old = new_labels[i];
                     counts[old] -= 1;
                     sums[old * p..(old + 1) * p]

@@ -222,7 +222,7 @@ impl LogisticRegression {
                 self.c
             )));
         }
-        if !(self.tol >= 0.0) || self.max_iter == 0 {
+        if self.tol.is_nan() || self.tol < 0.0 || self.max_iter == 0 {
             return Err(Error::Parameter(format!(
                 "tol must be >= 0 and max_iter >= 1, got tol={} max_iter={}",
                 self.tol, self.max_iter

@@ -564,8 +564,8 @@ mod tests {
             let t = DecisionTree { min_samples_leaf: leaf, ..DecisionTree::classifier() }.fit_classifier(&m, &y).unwrap();
             let mut counts = vec![0usize; t.node_count()];
             for i in 0..n { counts[t.leaf(m.row(i))] += 1; }
-            for node in 0..t.node_count() {
-                if t.left[node] < 0 { prop_assert!(counts[node] >= leaf.min(n)); }
+            for (node, &count) in counts.iter().enumerate() {
+                if t.left[node] < 0 { prop_assert!(count >= leaf.min(n)); }
                 else { prop_assert!(t.left[node] as usize > node && t.right[node] as usize > node); }
             }
             let imp = t.feature_importances();

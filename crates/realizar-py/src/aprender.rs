@@ -4,6 +4,10 @@
 //! returns an opaque fitted [`Model`]; the scikit-learn-shaped classes live in
 //! `python/realizar/aprender.py`. aprender's errors (shape, NaN, one class, bad
 //! parameters) become `ValueError`, a failed save `OSError`.
+#![allow(
+    clippy::needless_pass_by_value,
+    reason = "pyo3 extracts NumPy arrays and paths into owned PyReadonlyArray/PathBuf arguments"
+)]
 
 use std::path::PathBuf;
 
@@ -456,6 +460,9 @@ fn fit_scaler(py: Python<'_>, x: PyReadonlyArray2<'_, f64>) -> PyResult<Model> {
         .map_err(err)
 }
 
+/// `(train, test)` row indices.
+type Indices<'py> = (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<i64>>);
+
 #[pyfunction]
 #[pyo3(signature = (n, test_size, seed, stratify=None))]
 fn split_indices<'py>(
@@ -464,7 +471,7 @@ fn split_indices<'py>(
     test_size: &Bound<'py, PyAny>,
     seed: u64,
     stratify: Option<PyReadonlyArray1<'py, i64>>,
-) -> PyResult<(Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<i64>>)> {
+) -> PyResult<Indices<'py>> {
     let size = if test_size.is_instance_of::<pyo3::types::PyInt>() {
         TestSize::Count(test_size.extract()?)
     } else {
