@@ -4,6 +4,10 @@
 //! `GenerateOptions::validate` has the last word; every computation runs
 //! with the GIL released. Chat rendering lives in Python (`realizar.llm`),
 //! over `realizar::chat_template`.
+#![allow(
+    clippy::needless_pass_by_value,
+    reason = "pyo3 extracts paths and callables into owned PathBuf / Py arguments"
+)]
 
 use std::path::PathBuf;
 use std::sync::Arc;
