@@ -18,9 +18,9 @@ def export_sklearn(estimator: Any, path: str | os.PathLike[str]) -> None:
 
 
 __all__ = [
+    "LLM",
     "Encoder",
     "Encoding",
-    "LLM",
     "TabularModel",
     "Tokenizer",
     "__source_hash__",

@@ -5,14 +5,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-# The `rag` submodule (crates/realizar-py/src/rag.rs); its stubs live in _rag.pyi.
-from realizar import _rag
+# The submodules `rag` (crates/realizar-py/src/rag.rs) and `aprender`
+# (crates/realizar-py/src/aprender.rs); their stubs live in _rag.pyi and _aprender.pyi.
+from realizar import _aprender, _rag
 
 rag = _rag
-
-# The `aprender` submodule (crates/realizar-py/src/aprender.rs); stubs in _aprender.pyi.
-from realizar import _aprender
-
 aprender = _aprender
 
 __source_hash__: str
