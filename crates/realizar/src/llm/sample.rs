@@ -15,45 +15,8 @@
 /// The tokens the repetition penalty looks back over (llama.cpp's default).
 pub const PENALTY_WINDOW: usize = 64;
 
-/// xoshiro256** (Blackman and Vigna), seeded with SplitMix64.
-#[derive(Debug, Clone)]
-pub struct Rng {
-    s: [u64; 4],
-}
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        let mut z = seed;
-        let mut next = || {
-            z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut x = z;
-            x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            x ^ (x >> 31)
-        };
-        Rng {
-            s: [next(), next(), next(), next()],
-        }
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        let s = &mut self.s;
-        let out = s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
-        let t = s[1] << 17;
-        s[2] ^= s[0];
-        s[3] ^= s[1];
-        s[1] ^= s[2];
-        s[0] ^= s[3];
-        s[2] ^= t;
-        s[3] = s[3].rotate_left(45);
-        out
-    }
-
-    /// Uniform in [0, 1).
-    pub fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
-}
+/// The stack's one seeded generator (xoshiro256**): same seed, same tokens.
+pub use trueno::rng::Rng;
 
 /// The sampling knobs (validated by `GenerateOptions::validate`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -156,7 +119,7 @@ pub fn sample(
         cand.truncate(keep.max(1));
     }
     let total: f64 = cand.iter().map(|c| f64::from(c.0)).sum();
-    let mut r = rng.next_f64() * total;
+    let mut r = rng.uniform() * total;
     for c in cand.iter() {
         r -= f64::from(c.0);
         if r < 0.0 {
