@@ -179,7 +179,7 @@ def test_fast(session: nox.Session) -> None:
 
 @nox.session
 def build(session: nox.Session) -> None:
-    """Build the release wheels of trueno and realizar into dist/."""
+    """Build the release wheels (trueno, realizar, batuta) into dist/."""
     session.install(*group("build"))
     DIST.mkdir(exist_ok=True)
     for name, crate in WHEELS.items():
@@ -237,14 +237,17 @@ def test_course1(session: nox.Session) -> None:
 
 @nox.session(name="test-course3", requires=["build"])
 def test_course3(session: nox.Session) -> None:
-    """Course 3 (MLOps): its notebooks executed, its labs graded, its Rust demos tested."""
+    """Course 3 (MLOps): its notebooks executed, its labs graded, its Rust demos run."""
     run_course(session, 3)
+    # The demos run in this session's venv: experiment-tracking starts `mlflow server`.
+    run_demos(session, "3")
 
 
 @nox.session(name="test-course4", requires=["build"])
 def test_course4(session: nox.Session) -> None:
-    """Course 4 (GenAI): its notebooks executed, its labs graded, its Rust demos tested."""
+    """Course 4 (GenAI): its notebooks executed, its labs graded, its Rust demos run."""
     run_course(session, 4)
+    run_demos(session, "4")
 
 
 @nox.session(requires=["build"])
@@ -301,15 +304,30 @@ def setup(session: nox.Session) -> None:
     )
 
 
-@nox.session(venv_backend="none")
+def run_demos(session: nox.Session, course: str) -> None:
+    """Build a course's Rust demos in one cargo call, then run each end to end.
+
+    Each demo asserts what it shows and exits non-zero when it does not hold. They build
+    with the `demo` profile (optimised, no whole-program LTO): a demo's speed is not
+    the point, and fat LTO per binary would cost minutes.
+    """
+    manifests = sorted(ROOT.glob(f"demos/course{course}/week*/*/Cargo.toml"))
+    if not manifests:
+        session.log(f"course {course}: no Rust demos under demos/course{course}/")
+        return
+    packages = [nox.project.load_toml(m)["package"]["name"] for m in manifests]
+    cargo(session, "build", "--locked", "--profile", "demo", *(f"-p={p}" for p in packages))
+    for package in packages:
+        cargo(session, "run", "--locked", "--profile", "demo", "-p", package)
+
+
+@nox.session
 def demos(session: nox.Session) -> None:
     """Run every Rust demo binary (demos/course*/week*/<demo>/) end to end."""
-    manifests = sorted(ROOT.glob("demos/course*/week*/*/Cargo.toml"))
-    if not manifests:
-        nothing_yet(session, "no Rust demo crates under demos/course{3,4}/")
-        return
-    for manifest in manifests:
-        cargo(session, "run", "--release", "--locked", "--manifest-path", str(manifest))
+    # experiment-tracking starts a real `mlflow server` from this venv.
+    session.install(*group("demos"))
+    for course in ("3", "4"):
+        run_demos(session, course)
 
 
 @nox.session(requires=["build"])
@@ -366,12 +384,11 @@ def bench_rag(session: nox.Session) -> None:
         "test-course1",
         "test-course3",
         "test-course4",
-        "demos",
     ],
     venv_backend="none",
 )
 def test(session: nox.Session) -> None:
-    """Everything that tests: Rust, Python, every course's notebooks and labs, demos."""
+    """Everything that tests: Rust, Python, every course's notebooks, labs and demos."""
     session.log("all test sessions passed")
 
 
