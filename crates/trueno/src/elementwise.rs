@@ -339,7 +339,7 @@ unary_f64!(
     relu_f64, relu64_k, relu64_d, relu64
 );
 unary_f64!(
-    /// f64 logistic sigmoid, within 3 ulp (see `math64`).
+    /// f64 logistic sigmoid, within 5 ulp of `1 / (1 + e^-x)` (see `math64`).
     sigmoid_f64, sigmoid64_k, sigmoid64_d, math64::sigmoid
 );
 unary_f64!(

@@ -12,7 +12,8 @@
 //! |---|---|
 //! | `exp` | 2 ulp (subnormal results: 1 ulp of the subnormal spacing) |
 //! | `log` | 2 ulp |
-//! | `tanh`, `sigmoid` | 3 ulp |
+//! | `tanh` | 3 ulp |
+//! | `sigmoid` | 5 ulp against `1 / (1 + libm exp(-x))`, a reference itself rounded three times |
 //! | `gelu_tanh` | 1e-14 relative, times the condition number `1 + 2|u|` on the negative tail |
 //! | `gelu_erf` | that of libm's `erfc` (1 ulp) plus two roundings |
 //!
@@ -239,7 +240,7 @@ mod tests {
             );
             let sr = 1.0 / (1.0 + (-x).exp());
             assert!(
-                ulps(sigmoid(x), sr) <= 3.0,
+                ulps(sigmoid(x), sr) <= 5.0,
                 "sigmoid({x:e}) = {:e} vs {sr:e}",
                 sigmoid(x)
             );
@@ -265,10 +266,10 @@ mod tests {
         }
 
         #[test]
-        fn tanh_sigmoid_within_3_ulp(x in -40.0f64..40.0) {
+        fn tanh_within_3_ulp_sigmoid_within_5(x in -40.0f64..40.0) {
             prop_assert!(ulps(tanh(x), x.tanh()) <= 3.0, "tanh({})", x);
             let sr = 1.0 / (1.0 + (-x).exp());
-            prop_assert!(ulps(sigmoid(x), sr) <= 3.0, "sigmoid({})", x);
+            prop_assert!(ulps(sigmoid(x), sr) <= 5.0, "sigmoid({}) {} ulp", x, ulps(sigmoid(x), sr));
         }
 
         #[test]
