@@ -13,8 +13,9 @@ Selecting notebooks::
     python -m coursekit.run --course examples              # examples/databricks only
     python -m coursekit.run nb.py --param schema=dev       # widget values
 
-A course collects ``demos/course<N>/**``, except notebooks in a ``tasks/`` folder: those
-are job tasks that their orchestrating notebook runs with ``dbutils.notebook.run``. Its
+A course collects ``demos/course<N>/**``, except notebooks in a ``tasks/`` folder (job
+tasks that their orchestrating notebook runs with ``dbutils.notebook.run``) or an
+``includes/`` folder (definitions a lesson pulls in with ``%run``). Its
 labs (``labs/course<N>/``) are then graded both ways by :func:`coursekit.grade.prove`:
 each solution must pass every check and each learner version fail every one.
 ``examples/databricks`` (notebooks over the Rust wheels: trueno against NumPy, realizar
@@ -45,9 +46,9 @@ from coursekit.runtime import SKIP_MIME, project_root
 from coursekit.runtime.session import jars_cached
 
 COURSES = ("1", "3", "4")
-# Notebooks in a folder of this name are tasks that another notebook runs with
-# dbutils.notebook.run (as a job would); on their own they lack their inputs.
-TASKS_DIR = "tasks"
+# Notebooks in a folder of these names run only through another notebook: tasks by
+# dbutils.notebook.run (as a job would), includes by %run (shared definitions).
+PART_DIRS = {"tasks", "includes"}
 GROUPS = (*COURSES, "examples")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -100,8 +101,8 @@ def collect_course(root: Path, group: str) -> list[Path]:
             parts = path.relative_to(root).parts
             if parts[0] == "labs":
                 continue
-            # Task notebooks run through the notebook that orchestrates them.
-            if TASKS_DIR in parts[:-1]:
+            # Task and include notebooks run through the notebook that uses them.
+            if PART_DIRS & set(parts[:-1]):
                 continue
             notebooks.append(path)
     return notebooks

@@ -95,6 +95,7 @@ def test_course_collects_demos_not_labs_or_tasks(project: Path) -> None:
     write_notebook(project / "labs/course1/week1/solutions/lab_x.py", "x = 1")
     (project / "demos/course1/week1/databricks-x/helper.py").write_text("not a notebook\n")
     write_notebook(project / "demos/course1/week1/databricks-x/tasks/step.py", "x = 1")
+    write_notebook(project / "demos/course1/week1/databricks-x/includes/rules.py", "x = 1")
     assert collect_course(project, "1") == [demo.resolve()]
 
 
