@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,6 +63,16 @@ def grade(notebooks: list[Path], *, root: Path, timeout: int = 600, jobs: int = 
     for target in files.values():
         target.parent.mkdir(parents=True, exist_ok=True)
         target.unlink(missing_ok=True)
+    # A lab's two versions use the same volume paths and tables, and run side by side:
+    # each notebook gets a run directory (DBFS root, volumes, warehouse) of its own.
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    runs_dir = root / "build" / "runs" / f"grade-{stamp}-pid{os.getpid()}"
+
+    def env_for(nb: Path) -> dict[str, str]:
+        rel = results_file(root, nb).relative_to(root / "build" / "grade").with_suffix("")
+        own = runs_dir / rel
+        return {"LABKIT_RESULTS": str(files[nb]), "COURSEKIT_RUN_DIR": str(own)}
+
     runs, _ = execute(
         notebooks,
         root=root,
@@ -69,7 +81,7 @@ def grade(notebooks: list[Path], *, root: Path, timeout: int = 600, jobs: int = 
         timeout=timeout,
         jobs=jobs,
         keep_going=True,
-        env_for=lambda nb: {"LABKIT_RESULTS": str(files[nb])},
+        env_for=env_for,
     )
     grades = []
     for run in runs:
