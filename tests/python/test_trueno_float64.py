@@ -2,7 +2,8 @@
 
 References are NumPy's own float64 functions (and SciPy-free closed forms for GELU);
 bounds are in float64 ulps as trueno's math64 module states them: exp and log 2 ulp,
-tanh 3 ulp, sigmoid 5 ulp (against a reference rounded three times). Each kernel runs on every backend this CPU offers.
+tanh 3 ulp, sigmoid 5 ulp (against a reference rounded three times). Each kernel runs
+on every backend this CPU offers.
 """
 
 from __future__ import annotations
