@@ -354,8 +354,8 @@ def prove_labs(root: Path, course: str, *, timeout: int, jobs: int) -> bool:
     return bool(problems)
 
 
-def select(root: Path, paths: list[Path], courses: list[str]) -> list[Path]:
-    """The notebooks named by paths and courses (all courses when neither is given)."""
+def select(root: Path, paths: list[Path], courses: list[str], *, every: bool) -> list[Path]:
+    """The notebooks named by paths and courses; every course's when ``every``."""
     notebooks = collect(paths) if paths else []
     for group in courses:
         found = collect_course(root, group)
@@ -363,7 +363,7 @@ def select(root: Path, paths: list[Path], courses: list[str]) -> list[Path]:
             where = ", ".join(str(d.relative_to(root)) for d in course_dirs(root, group))
             print(f"course {group}: no notebooks yet (looked in {where}); nothing to run")
         notebooks.extend(found)
-    if not paths and not courses:
+    if every:
         for group in COURSES:
             notebooks.extend(collect_course(root, group))
     return list(dict.fromkeys(notebooks))
@@ -408,7 +408,12 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     try:
         params = parse_params(args.param)
-        notebooks = select(root, args.paths, [g for g in args.course if g not in skipped])
+        notebooks = select(
+            root,
+            args.paths,
+            [g for g in args.course if g not in skipped],
+            every=not args.paths and not args.course,
+        )
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -71,9 +71,14 @@ def test_a_passing_course_is_not_run_again_until_an_input_changes(tmp_path: Path
     first = run(root, "--course", "3")
     assert first.returncode == 0, first.stderr
     assert "inputs unchanged" not in first.stdout
+    # Another course's notebook: a skipped course must not turn into "run everything".
+    other = root / "demos" / "course1" / "week1" / "databricks-x" / "a.py"
+    other.parent.mkdir(parents=True)
+    other.write_text("# Databricks notebook source\nx = 1\n")
     second = run(root, "--course", "3")
     assert second.returncode == 0, second.stderr
     assert "course 3: inputs unchanged since it passed" in second.stdout
+    assert "a.py" not in second.stdout
     assert "inputs unchanged" not in run(root, "--course", "3", "--no-cache").stdout
     (root / "demos" / "course3" / "week1" / "notes.md").write_text("edited\n")
     assert "inputs unchanged" not in run(root, "--course", "3").stdout
