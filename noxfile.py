@@ -88,9 +88,19 @@ def wheelhouse(session: nox.Session) -> list[str]:
             session.log(f"{pin}: building its wheel once for this machine into {WHEELHOUSE}")
             with tempfile.TemporaryDirectory(dir=WHEELHOUSE) as tmp:
                 session.run(
-                    sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-cache-dir",
-                    "--no-binary", name, pin, "--wheel-dir", tmp, external=True,
-                )  # fmt: skip
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "wheel",
+                    "--no-deps",
+                    "--no-cache-dir",
+                    "--no-binary",
+                    name,
+                    pin,
+                    "--wheel-dir",
+                    tmp,
+                    external=True,
+                )
                 (built,) = Path(tmp).glob(f"{name}-{version}-*.whl")
                 built.rename(WHEELHOUSE / built.name)
     return ["--find-links", str(WHEELHOUSE)]
@@ -214,6 +224,31 @@ def test_python(session: nox.Session) -> None:
     session.run("pytest", "tests/python", "-m", "not spark", *session.posargs)
 
 
+# What the runtime's tests read: the runtime, every notebook (test_notebook parses them
+# all), the lab kit, the data generators, the wheels and the pins.
+RUNTIME_INPUTS = ("src", "tests/coursekit", "demos", "labs", "examples", "data", "dist")
+WHEEL_INPUTS = ("src", "tests/python", "data", "dist")
+# A Rust demo is built from the workspace and may read the project's data or start tools
+# from the session's venv.
+DEMO_INPUTS = ("crates", "demos", "data", "Cargo.toml", "Cargo.lock")
+
+
+def cached(
+    session: nox.Session,
+    name: str,
+    inputs: tuple[str, ...],
+    *command: str,
+    env: dict[str, str] | None = None,
+) -> None:
+    """Run ``command`` in the session unless it passed with the same inputs (coursekit.cache).
+
+    The pins (pyproject.toml) and this file are inputs of everything; a fresh clone has no
+    record, so CI runs every suite. COURSEKIT_NO_CACHE=1 forces a run.
+    """
+    flags = [f"--input={path}" for path in (*inputs, "pyproject.toml", "noxfile.py")]
+    session.run("python", "-m", "coursekit.cache", "run", name, *flags, "--", *command, env=env)
+
+
 def run_course(session: nox.Session, course: int) -> None:
     """Execute a course's notebooks; grade its labs both ways (solutions pass, blanks fail)."""
     if not (ROOT / "src" / "coursekit" / "run.py").exists():
@@ -230,9 +265,10 @@ def test_course1(session: nox.Session) -> None:
     """Course 1 (Lakehouse Fundamentals): notebooks, labs, and the local runtime's own tests."""
     run_course(session, 1)
     # The local runtime's own tests, the Spark ones included, live with its first course,
-    # and so do the wheels' tests that need Spark (batuta running notebook tasks).
-    session.run("pytest", "tests/coursekit")
-    session.run("pytest", "tests/python", "-m", "spark")
+    # and so do the wheels' tests that need Spark (batuta running notebook tasks). Like a
+    # course, each suite is not run again while its inputs are unchanged (coursekit.cache).
+    cached(session, "runtime-tests", RUNTIME_INPUTS, "pytest", "tests/coursekit")
+    cached(session, "spark-wheel-tests", WHEEL_INPUTS, "pytest", "tests/python", "-m", "spark")
 
 
 @nox.session(name="test-course3", requires=["build"])
@@ -318,7 +354,11 @@ def run_demos(session: nox.Session, course: str) -> None:
     packages = [nox.project.load_toml(m)["package"]["name"] for m in manifests]
     cargo(session, "build", "--locked", "--profile", "demo", *(f"-p={p}" for p in packages))
     for package in packages:
-        cargo(session, "run", "--locked", "--profile", "demo", "-p", package)
+        run = ("cargo", "run", "--locked", "--profile", "demo", "-p", package)
+        if session.name == "demos":
+            session.run(*run, external=True, env=CARGO_ENV)  # asked for by name: always run
+        else:
+            cached(session, f"demo-{package}", DEMO_INPUTS, *run, env=CARGO_ENV)
 
 
 @nox.session

@@ -1,4 +1,4 @@
-"""Remember passing course runs, so an unchanged course is not executed again.
+"""Remember passing runs, so an unchanged course or test suite is not executed again.
 
 A course run (its notebooks executed, its labs graded both ways) is a pure function of
 its inputs: the course's notebooks and lab files, the runtime (``src/``), the lab kit,
@@ -10,29 +10,42 @@ everything; ``--no-cache`` (or ``COURSEKIT_NO_CACHE=1``) forces a run here.
 
 The digest is deliberately coarse: any change to the runtime or a wheel reruns every
 course; any file in a course's folders reruns that course.
+
+The same record guards any other command whose inputs are known, such as the runtime's
+Spark tests or a course's Rust demos: ``python -m coursekit.cache run NAME --input PATH
+... -- COMMAND...`` runs ``COMMAND`` unless it passed before with the same bytes in every
+``PATH`` (and the same interpreter), and records it when it exits 0.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 # Inputs of every course, relative to the project root (files or directories).
 SHARED = ("src", "labs/_labkit.py", "data", "pyproject.toml", "noxfile.py", "dist")
-SKIP_PARTS = {"__pycache__", ".ipynb_checkpoints"}
+SKIP_PARTS = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache", "target"}
 
 
 def course_inputs(root: Path, course: str) -> list[Path]:
     """The files a course run depends on, sorted."""
-    roots = [root / "demos" / f"course{course}", root / "labs" / f"course{course}"]
+    names = [f"demos/course{course}", f"labs/course{course}"]
     if course == "4":
-        roots.append(root / "examples" / "databricks")
-    roots += [root / name for name in SHARED]
+        names.append("examples/databricks")
+    return expand(root, [*names, *SHARED])
+
+
+def expand(root: Path, names: Iterable[str]) -> list[Path]:
+    """Every file under the named files or directories (relative to ``root``), sorted."""
+    roots = [root / name for name in names]
     files: set[Path] = set()
     for entry in roots:
         if entry.is_file():
@@ -48,16 +61,23 @@ def course_inputs(root: Path, course: str) -> list[Path]:
 
 def course_key(root: Path, course: str) -> str:
     """A digest of every input of the course run (paths, bytes, interpreter)."""
+    return digest_of(root, course_inputs(root, course))
+
+
+def digest_of(root: Path, files: Sequence[Path], extra: str = "") -> str:
+    """A digest of the files' paths and bytes, the interpreter, and ``extra``."""
     digest = hashlib.sha256()
-    digest.update(f"{sys.version}\n{platform.machine()}\n".encode())
-    for path in course_inputs(root, course):
+    digest.update(f"{sys.version}\n{platform.machine()}\n{extra}\n".encode())
+    for path in files:
         digest.update(str(path.relative_to(root)).encode() + b"\0")
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 
 
 def _file(root: Path, course: str) -> Path:
-    return root / "build" / "course-cache" / f"course{course}.json"
+    # A course's record is named after its number; other suites by their own name.
+    name = f"course{course}" if course.isdigit() else course
+    return root / "build" / "course-cache" / f"{name}.json"
 
 
 def disabled() -> bool:
@@ -90,3 +110,64 @@ def record(root: Path, course: str, key: str, seconds: float, *, passed: bool = 
         )
     )
     tmp.replace(path)
+
+
+def run_cached(root: Path, name: str, inputs: Sequence[str], command: Sequence[str]) -> int:
+    """Run ``command`` unless it passed before with these inputs; record a pass."""
+    if not name or name.isdigit() or "/" in name:
+        msg = f"a suite name must be a word that is not a course number, got {name!r}"
+        raise ValueError(msg)
+    if not command:
+        msg = "no command to run after --"
+        raise ValueError(msg)
+    missing = [n for n in inputs if not (root / n).exists()]
+    if missing:
+        msg = f"inputs not found under {root}: {', '.join(missing)}"
+        raise ValueError(msg)
+    key = digest_of(root, expand(root, inputs), extra="\0".join(command))
+    done = up_to_date(root, name, key)
+    if done:
+        print(
+            f"{name}: inputs unchanged since it passed at {done['passed_at']} "
+            f"({done['seconds']:.0f} s; key {key[:12]}): not run again "
+            "(COURSEKIT_NO_CACHE=1 runs it)",
+            flush=True,
+        )
+        return 0
+    started = time.monotonic()
+    code = subprocess.call(list(command), cwd=root)
+    record(root, name, key, time.monotonic() - started, passed=code == 0)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Everything after the first "--" is the command, passed through untouched.
+    cut = argv.index("--") if "--" in argv else len(argv)
+    options, command = argv[:cut], argv[cut + 1 :]
+    parser = argparse.ArgumentParser(
+        prog="python -m coursekit.cache",
+        description="Run a command unless it passed before with the same inputs.",
+    )
+    sub = parser.add_subparsers(dest="verb", required=True)
+    run = sub.add_parser(
+        "run", help="run the command after -- unless its inputs are unchanged since it passed"
+    )
+    run.add_argument("name", help="the suite's name (its record is build/course-cache/NAME.json)")
+    run.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a file or directory the command depends on (repeat)",
+    )
+    args = parser.parse_args(options)
+    try:
+        return run_cached(Path.cwd(), args.name, args.input, command)
+    except ValueError as exc:
+        parser.error(str(exc))
+    return 2  # parser.error exits; this line satisfies the type checker
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -82,3 +82,54 @@ def test_a_passing_course_is_not_run_again_until_an_input_changes(tmp_path: Path
     assert "inputs unchanged" not in run(root, "--course", "3", "--no-cache").stdout
     (root / "demos" / "course3" / "week1" / "notes.md").write_text("edited\n")
     assert "inputs unchanged" not in run(root, "--course", "3").stdout
+
+
+def cached_run(root: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "COURSEKIT_NO_CACHE"}
+    return subprocess.run(
+        [sys.executable, "-m", "coursekit.cache", "run", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_suite_runs_again_only_when_an_input_or_the_command_changes(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    count = root / "runs.txt"  # not an input: the command appends a line per real run
+    command = ["--", sys.executable, "-c", f"open({str(count)!r}, 'a').write('x')"]
+    args = ["suite", "--input=src", "--input=pyproject.toml", *command]
+    assert cached_run(root, *args).returncode == 0
+    assert count.read_text() == "x"
+    again = cached_run(root, *args)
+    assert again.returncode == 0
+    assert "suite: inputs unchanged since it passed" in again.stdout
+    assert count.read_text() == "x"
+    (root / "src" / "mod.py").write_text("x = 3\n")
+    assert cached_run(root, *args).returncode == 0
+    assert count.read_text() == "xx"
+    # Another command under the same name is another suite run.
+    other = [*args[:-1], args[-1] + " or None"]
+    assert cached_run(root, *other).returncode == 0
+    assert count.read_text() == "xxx"
+
+
+def test_a_failing_suite_is_not_recorded_and_bad_use_is_refused(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    fail = ["suite", "--input=src", "--", sys.executable, "-c", "raise SystemExit(3)"]
+    assert cached_run(root, *fail).returncode == 3
+    assert cached_run(root, *fail).returncode == 3  # a failure is never remembered
+    assert not (root / "build" / "course-cache" / "suite.json").exists()
+    missing = cached_run(root, "suite", "--input=nowhere", "--", "true")
+    assert missing.returncode == 2
+    assert "inputs not found" in missing.stderr
+    assert "nowhere" in missing.stderr
+    number = cached_run(root, "3", "--input=src", "--", "true")  # would overwrite course 3's
+    assert number.returncode == 2
+    assert "not a course number" in number.stderr
+    empty = cached_run(root, "suite", "--input=src")
+    assert empty.returncode == 2
+    assert "no command" in empty.stderr
