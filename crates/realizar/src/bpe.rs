@@ -29,6 +29,9 @@ use std::sync::{LazyLock, Mutex};
 
 use crate::error::{Error, Result};
 
+pub mod train;
+pub use train::{TrainOptions, train};
+
 /// llama.cpp's token types (`tokenizer.ggml.token_type`).
 const TOKEN_TYPE_NORMAL: i32 = 1;
 const TOKEN_TYPE_UNKNOWN: i32 = 2;
@@ -492,6 +495,38 @@ impl BpeTokenizer {
             self.types.get(id as usize),
             Some(&TOKEN_TYPE_CONTROL) | Some(&TOKEN_TYPE_UNKNOWN)
         )
+    }
+
+    /// The merges in rank order, as `(left, right)` token texts (a pair the file lists
+    /// twice appears once, at its first rank, which is the one encoding uses).
+    pub fn merges(&self) -> Vec<(&str, &str)> {
+        let mut ranked: Vec<(u32, u32, u32)> = self
+            .merges
+            .iter()
+            .map(|(&(l, r), &(rank, _))| (rank, l, r))
+            .collect();
+        ranked.sort_unstable();
+        ranked
+            .into_iter()
+            .map(|(_, l, r)| {
+                (
+                    self.tokens[l as usize].as_str(),
+                    self.tokens[r as usize].as_str(),
+                )
+            })
+            .collect()
+    }
+
+    /// Every token text by id, in the byte-to-unicode alphabet (a space is `Ġ`).
+    pub fn tokens(&self) -> &[String] {
+        &self.tokens
+    }
+
+    /// Ids of the tokens cut out of text whole (control, unknown and user-defined), by id.
+    pub fn special_ids(&self) -> Vec<u32> {
+        let mut ids: Vec<u32> = self.specials.iter().map(|&(id, _)| id).collect();
+        ids.sort_unstable();
+        ids
     }
 
     pub fn token_to_id(&self, text: &str) -> Option<u32> {
