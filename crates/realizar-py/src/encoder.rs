@@ -13,7 +13,7 @@ use realizar::tokenizer::{Encoding as RsEncoding, WordPiece};
 use crate::errors::to_py_err;
 
 /// A list or tuple of `str`, with a `TypeError` naming the first offending type.
-fn texts_of(texts: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+pub(crate) fn texts_of(texts: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
     if texts.is_instance_of::<PyString>() {
         return Err(PyTypeError::new_err(
             "texts must be a list of str, got a single str; wrap it in a list: [text]",

@@ -3,6 +3,7 @@
 use pyo3::prelude::*;
 
 mod aprender;
+mod bpe;
 mod encoder;
 mod errors;
 mod llm;
@@ -20,6 +21,7 @@ fn _realizar(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<encoder::Tokenizer>()?;
     m.add_class::<encoder::Encoding>()?;
     llm::register(m)?;
+    bpe::register(m)?;
     rag::register(m)?;
     Ok(())
 }

@@ -47,7 +47,7 @@ impl PyGeneration {
     }
 }
 
-fn ids_of(ids: &Bound<'_, PyAny>) -> PyResult<Vec<u32>> {
+pub(crate) fn ids_of(ids: &Bound<'_, PyAny>) -> PyResult<Vec<u32>> {
     let seq = ids.try_iter().map_err(|_| {
         PyTypeError::new_err("ids must be a sequence of non-negative int token ids")
     })?;
@@ -155,6 +155,12 @@ impl PyLlm {
     #[getter]
     fn eos_token_id(&self) -> Option<u32> {
         self.inner.tokenizer().eos_id()
+    }
+
+    /// The model's own byte-level BPE tokenizer (shares the loaded model).
+    #[getter]
+    fn tokenizer(&self) -> crate::bpe::PyBpe {
+        crate::bpe::PyBpe::of_model(Arc::clone(&self.inner))
     }
 
     #[getter]

@@ -5,7 +5,14 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from realizar._realizar import Encoder, Encoding, TabularModel, Tokenizer, __source_hash__
+from realizar._realizar import (
+    BpeTokenizer,
+    Encoder,
+    Encoding,
+    TabularModel,
+    Tokenizer,
+    __source_hash__,
+)
 from realizar.llm import LLM
 
 
@@ -19,6 +26,7 @@ def export_sklearn(estimator: Any, path: str | os.PathLike[str]) -> None:
 
 __all__ = [
     "LLM",
+    "BpeTokenizer",
     "Encoder",
     "Encoding",
     "TabularModel",

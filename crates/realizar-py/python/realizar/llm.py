@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from realizar import _realizar
-from realizar._realizar import Generation
+from realizar._realizar import BpeTokenizer, Generation
 
 _DONE = object()
 
@@ -57,6 +57,11 @@ class LLM:
     @property
     def eos_token_id(self) -> int | None:
         return self._inner.eos_token_id
+
+    @property
+    def tokenizer(self) -> BpeTokenizer:
+        """The model's own byte-level BPE (vocabulary, merges, special tokens)."""
+        return self._inner.tokenizer
 
     @property
     def chat_template(self) -> str | None:
