@@ -725,7 +725,7 @@ mod tests {
 
     #[test]
     fn streaming_outputs_match_scalar_from_unaligned_starts() {
-        let n = crate::simd::STREAM_MIN + 37;
+        let n = crate::machine::stream_min_elements() + 37;
         let a: Vec<f32> = (0..n + 3).map(|i| (i % 1000) as f32 * 0.01 - 5.0).collect();
         let b: Vec<f32> = (0..n + 3).map(|i| (i % 777) as f32 * 0.02 + 0.5).collect();
         for off in 0..3 {

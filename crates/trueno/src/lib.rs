@@ -11,6 +11,7 @@
 //! | [`similarity`] | cosine / dot / squared L2 for a pair, 1xN, MxN; fused top-k |
 //! | [`matmul`] | GEMM and GEMV |
 //! | [`quant`] | ggml block formats (Q8_0, Q4_0, Q4_1): quantise, dequantise, products on the blocks |
+//! | [`machine`] | the CPU measured: caches (sysfs/cpuid), features, peak FLOP/s and bandwidth per level, cached per machine |
 //! | [`gather`] | one query scored against a scattered list of rows (graph-index neighbours) |
 //! | [`rng`] | the seeded generator (xoshiro256**) every crate's random choices draw from |
 //! | [`cholesky`] | Cholesky factorisation and solve of small SPD systems (f64) |
@@ -26,6 +27,7 @@ pub mod backend;
 pub mod cholesky;
 pub mod elementwise;
 pub mod gather;
+pub mod machine;
 mod math;
 mod math64;
 pub mod matmul;
@@ -79,6 +81,9 @@ pub enum Error {
     /// A matrix that must be symmetric positive definite has a non-positive pivot
     /// (it is singular or indefinite to working precision).
     NotPositiveDefinite { pivot: usize },
+    /// A cached machine description ([`machine`]) is unreadable, foreign or invalid;
+    /// the message names the file and what is wrong with it.
+    InvalidMachineFile(String),
 }
 
 impl std::fmt::Display for Error {
@@ -108,6 +113,7 @@ impl std::fmt::Display for Error {
                 f,
                 "matrix is not positive definite (pivot {pivot} is not positive)"
             ),
+            Error::InvalidMachineFile(msg) => write!(f, "invalid machine file: {msg}"),
         }
     }
 }

@@ -710,16 +710,14 @@ macro_rules! multiversion {
 }
 pub(crate) use multiversion;
 
-/// Outputs at least this long (16 MiB of f32, half the L3) are written with
-/// non-temporal stores: they would not stay cached anyway.
-pub(crate) const STREAM_MIN: usize = 1 << 22;
-
 /// If `out` is big enough to stream, how many leading elements to write
 /// normally so that the rest starts 64-byte aligned.
 #[inline(always)]
 pub(crate) fn stream_split(out: &[f32]) -> Option<usize> {
     let addr = out.as_ptr() as usize;
-    if out.len() < STREAM_MIN || !addr.is_multiple_of(4) {
+    // Outputs of at least half the last-level cache (machine.rs reads its size) are
+    // written with non-temporal stores: they would not stay cached anyway.
+    if out.len() < crate::machine::stream_min_elements() || !addr.is_multiple_of(4) {
         return None;
     }
     Some(((64 - addr % 64) % 64) / 4)
