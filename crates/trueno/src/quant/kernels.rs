@@ -1,7 +1,7 @@
-//! The inner loops of the quantised products: activation quantisation and
-//! block dot products, scalar reference and x86 (AVX2, AVX-512 VNNI).
+//! The inner loops of the quantised products: block dot products, scalar
+//! reference and x86 (AVX2, AVX-512 VNNI).
 
-use super::{BLOCK, DotIsa, QuantKind, QuantMatrix, f16_to_f32, round_f16};
+use super::{BLOCK, DotIsa, QuantKind, QuantMatrix, f16_to_f32};
 
 /// One quantised activation row, borrowed block by block.
 #[derive(Clone, Copy)]
@@ -32,48 +32,6 @@ pub(super) fn has_f16c() -> bool {
     #[cfg(not(target_arch = "x86_64"))]
     {
         false
-    }
-}
-
-/// ggml's Q8_1 quantiser (`quantize_row_q8_1`, SIMD variant): per block
-/// `d = max|x| / 127`, `q = round_half_even(x * 127 / max|x|)`, `d` and
-/// `s = d Σq` rounded to f16. A block containing NaN gets NaN scales, so the
-/// NaN reaches the product instead of disappearing.
-pub(super) fn quantize_acts(
-    x: &[f32],
-    d: &mut [f32],
-    s: &mut [f32],
-    isum: &mut [i32],
-    qs: &mut [i8],
-) {
-    for (b, (xb, qb)) in x
-        .chunks_exact(BLOCK)
-        .zip(qs.chunks_exact_mut(BLOCK))
-        .enumerate()
-    {
-        let mut amax = 0f32;
-        let mut nan = false;
-        for &v in xb {
-            nan |= v.is_nan();
-            amax = amax.max(v.abs());
-        }
-        let db = amax / 127.0;
-        let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
-        let mut sum = 0i32;
-        for (q, &v) in qb.iter_mut().zip(xb) {
-            // |v * id| <= 127 up to rounding; `as` saturates anything else.
-            let r = (v * id).round_ties_even() as i8;
-            *q = r;
-            sum += i32::from(r);
-        }
-        let (db, sb) = if nan {
-            (f32::NAN, f32::NAN)
-        } else {
-            (round_f16(db), round_f16(db * sum as f32))
-        };
-        d[b] = db;
-        s[b] = sb;
-        isum[b] = sum;
     }
 }
 

@@ -40,6 +40,12 @@
 //! portable code.
 
 mod kernels;
+mod quantize;
+
+pub use quantize::{
+    Q8_1_BLOCK_BYTES, quantize, quantize_q4_0, quantize_q4_1, quantize_q8_0, quantize_q8_1,
+    quantize_row_q8_0, quantize_row_q8_1,
+};
 
 use crate::Error;
 use crate::backend::{self, Backend};
@@ -196,60 +202,6 @@ pub fn dequantize(kind: QuantKind, src: &[u8], out: &mut [f32]) -> Result<(), Er
     Ok(())
 }
 
-/// Encode `x` (whole blocks of 32) as `kind`, exactly as ggml's reference
-/// quantisers (`quantize_row_*_ref`) do, so a file written here reads the same
-/// in llama.cpp.
-pub fn quantize(kind: QuantKind, x: &[f32]) -> Result<Vec<u8>, Error> {
-    let mut out = vec![0u8; kind.row_bytes(x.len())?];
-    let bb = kind.block_bytes();
-    for (blk, o) in x.chunks_exact(BLOCK).zip(out.chunks_exact_mut(bb)) {
-        match kind {
-            QuantKind::Q8_0 => {
-                let amax = blk.iter().fold(0f32, |a, v| a.max(v.abs()));
-                let d = amax / 127.0;
-                let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-                o[0..2].copy_from_slice(&f32_to_f16(d).to_le_bytes());
-                for (q, &v) in o[2..].iter_mut().zip(blk) {
-                    *q = (v * id).round() as i8 as u8;
-                }
-            }
-            QuantKind::Q4_0 => {
-                // The signed value of largest magnitude maps to -8.
-                let mut amax = 0f32;
-                let mut max = 0f32;
-                for &v in blk {
-                    if v.abs() > amax {
-                        amax = v.abs();
-                        max = v;
-                    }
-                }
-                let d = max / -8.0;
-                let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-                o[0..2].copy_from_slice(&f32_to_f16(d).to_le_bytes());
-                for j in 0..16 {
-                    let lo = ((blk[j] * id + 8.5) as i8).min(15) as u8;
-                    let hi = ((blk[j + 16] * id + 8.5) as i8).min(15) as u8;
-                    o[2 + j] = lo | (hi << 4);
-                }
-            }
-            QuantKind::Q4_1 => {
-                let min = blk.iter().copied().fold(f32::INFINITY, f32::min);
-                let max = blk.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let d = (max - min) / 15.0;
-                let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-                o[0..2].copy_from_slice(&f32_to_f16(d).to_le_bytes());
-                o[2..4].copy_from_slice(&f32_to_f16(min).to_le_bytes());
-                for j in 0..16 {
-                    let lo = (((blk[j] - min) * id + 0.5) as i8).min(15) as u8;
-                    let hi = (((blk[j + 16] - min) * id + 0.5) as i8).min(15) as u8;
-                    o[4 + j] = lo | (hi << 4);
-                }
-            }
-        }
-    }
-    Ok(out)
-}
-
 /// A row-major matrix of quantised rows, borrowed from a file or a buffer,
 /// with its shape checked once.
 #[derive(Debug, Clone, Copy)]
@@ -354,7 +306,7 @@ impl Q8Activations {
         self.s.resize(nb, 0.0);
         self.isum.resize(nb, 0);
         self.qs.resize(x.len(), 0);
-        kernels::quantize_acts(x, &mut self.d, &mut self.s, &mut self.isum, &mut self.qs);
+        quantize::quantize_acts(x, &mut self.d, &mut self.s, &mut self.isum, &mut self.qs);
         Ok(())
     }
 

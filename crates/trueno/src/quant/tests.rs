@@ -217,3 +217,81 @@ fn zeros_nan_and_huge_values() {
         assert!(!y[0].is_finite());
     }
 }
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// Every quantiser against bytes from an independent reference: the `gguf`
+/// package's port of ggml's `quantize_row_*_ref` for weights, NumPy written
+/// from ggml's C for Q8_1 and the CPU backend's activation quantisers
+/// (tests/python/ggml_quants_gen.py; ties, zeros, constant, f16-overflowing
+/// and subnormal rows included).
+#[test]
+fn quantisers_equal_ggml_fixture() {
+    let text = include_str!("../../../../tests/python/fixtures/ggml_quants.txt");
+    let mut seen = std::collections::BTreeMap::<&str, usize>::new();
+    for line in text.lines() {
+        let mut it = line.split(' ');
+        let (kind, inp, want) = (it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
+        let x: Vec<f32> = unhex(inp)
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        let got = match kind {
+            "q8_0" => quantize_q8_0(&x),
+            "q4_0" => quantize_q4_0(&x),
+            "q4_1" => quantize_q4_1(&x),
+            "q8_1" => quantize_q8_1(&x),
+            "row_q8_0" => quantize_row_q8_0(&x),
+            "row_q8_1" => quantize_row_q8_1(&x),
+            other => panic!("unknown kind {other}"),
+        }
+        .unwrap();
+        assert_eq!(got, unhex(want), "{kind} of {x:?}");
+        *seen.entry(kind).or_default() += 1;
+    }
+    assert_eq!(seen.len(), 6);
+    assert!(seen.values().all(|&n| n >= 10), "{seen:?}");
+}
+
+/// The activation quantiser the products read is the byte format's
+/// `quantize_row_q8_1`, decoded: same values, same f16 scales.
+#[test]
+fn activations_are_quantize_row_q8_1() {
+    let x: Vec<f32> = (0..128)
+        .map(|i| ((i * 53 % 97) as f32 - 48.0) * 0.071)
+        .collect();
+    let bytes = quantize_row_q8_1(&x).unwrap();
+    let mut a = Q8Activations::new();
+    a.quantize(&x, 64).unwrap();
+    let back = a.dequantized();
+    for (b, blk) in bytes.chunks_exact(Q8_1_BLOCK_BYTES).enumerate() {
+        let d = f16_to_f32(u16::from_le_bytes([blk[0], blk[1]]));
+        assert_eq!(a.d[b], d);
+        assert_eq!(a.s[b], f16_to_f32(u16::from_le_bytes([blk[2], blk[3]])));
+        for j in 0..BLOCK {
+            assert_eq!(back[b * BLOCK + j], d * f32::from(blk[4 + j] as i8));
+        }
+    }
+}
+
+#[test]
+fn quantisers_reject_partial_blocks_and_keep_nan_visible() {
+    for f in [quantize_q8_1, quantize_row_q8_0, quantize_row_q8_1] {
+        assert!(matches!(f(&[0.0; 33]), Err(Error::Shape(_))));
+        assert_eq!(f(&[]).unwrap(), Vec::<u8>::new());
+    }
+    let mut x = vec![1.0f32; 32];
+    x[3] = f32::NAN;
+    let q = quantize_row_q8_1(&x).unwrap();
+    assert!(f16_to_f32(u16::from_le_bytes([q[0], q[1]])).is_nan());
+    // Weights: NaN is skipped by min/max as in ggml's C; the rest quantise normally.
+    let w = quantize_q4_1(&x).unwrap();
+    let mut y = [0f32; 32];
+    dequantize(QuantKind::Q4_1, &w, &mut y).unwrap();
+    assert_eq!(y[0], 1.0);
+}
