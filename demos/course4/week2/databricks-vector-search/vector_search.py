@@ -310,8 +310,8 @@ assert np.mean([h["gold in top 3"] for h in hits]) >= 0.75
 # MAGIC ### Filters on the index
 # MAGIC
 # MAGIC The same dictionary syntax, on the table's columns: only FAQ passages, or only
-# MAGIC passages about the Ember thermostats (the `line` column). A filter on a column the index does not have is
-# MAGIC an error, not an empty result.
+# MAGIC passages about the Ember thermostats (the `line` column). A filter on a column the
+# MAGIC index does not have is an error, not an empty result.
 
 # COMMAND ----------
 
