@@ -148,6 +148,9 @@ def build_session(
         *JVM_OPTIONS,
         *os.environ.get("COURSEKIT_JVM_OPTS", "").split(),
     ]
+    if jvm_log is not None:
+        # A JVM that dies writes its crash report next to its log, not into the cwd.
+        java_options.append(f"-XX:ErrorFile={jvm_log.parent / 'hs_err_pid%p.log'}")
     builder = SparkSession.builder.master("local[2]").appName(app_name)
     conf = dict(LOCAL_CONF)
     if dbfs_root is not None:

@@ -1,0 +1,41 @@
+"""When a Spark test fails, show what its JVM said.
+
+The in-process Spark tests write the JVM's output to ``jvm.log`` under pytest's temporary
+directory (and a JVM that crashes writes ``hs_err_pid*.log`` beside it). A failure whose
+cause is in the JVM (it died, it ran out of memory) otherwise shows only a broken Py4J
+connection, and the temporary directory is gone by the time anyone looks: the report
+carries the logs' last lines instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+TAIL = 40
+_BASE: list[Path] = []  # pytest's temporary root of this session
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _remember_temporary_root(tmp_path_factory: pytest.TempPathFactory) -> None:
+    _BASE.append(tmp_path_factory.getbasetemp())
+
+
+def _tails(base: Path) -> str:
+    parts = []
+    for log in sorted([*base.rglob("jvm.log"), *base.rglob("hs_err_pid*.log")]):
+        lines = log.read_text(errors="replace").splitlines()
+        parts.append(f"--- last {min(TAIL, len(lines))} lines of {log} ---")
+        parts += lines[-TAIL:]
+    return "\n".join(parts)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    if report.failed and item.get_closest_marker("spark") is not None:
+        text = _tails(_BASE[0]) if _BASE else ""
+        if text:
+            report.sections.append(("JVM logs", text))
+    return report
