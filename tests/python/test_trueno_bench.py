@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +49,7 @@ RESULT_KEYS = {
     "throughput_unit",
     "roofline_s",
     "roofline_pct",
+    "roofline_basis",
     "passed",
     "error",
 }
@@ -66,6 +69,10 @@ def test_smoke_run_writes_json_markdown_and_png(tmp_path: Path) -> None:
     machine = report["machine"]
     for key in ("cpu", "ncpu", "numpy", "trueno", "trueno_backend", "threadpools", "loadavg_start"):
         assert key in machine
+    model = machine["roofline_model"]
+    assert set(model["read"]) >= {"L1", "L2", "DRAM"}
+    assert model["caches"]["L1"] == machine["trueno_machine"]["caches"]["l1d_bytes"]
+    assert 0 < model["call_floor_s"] < 1e-5
     assert machine["numpy"] == np.__version__
     results = report["results"]
     kernels = {r["kernel"] for r in results}
@@ -132,6 +139,18 @@ def test_crashing_kernel_is_reported_not_raised(tmp_path: Path) -> None:
     assert "kernel exploded" in row["error"]
 
 
+def _model(**kw: object) -> bench.MachineModel:
+    base = {
+        "caches": {"L1": 48 << 10, "L2": 2 << 20, "L3": 480 << 20},
+        "read": {"L1": 400e9, "L2": 200e9, "L3": 80e9, "DRAM": 20e9},
+        "rw": {"L1": 500e9, "L2": 180e9, "L3": 70e9, "DRAM": 25e9},
+        "peak": {"scalar": 8e9, "avx2": 150e9, "avx512": 300e9},
+        "call_floor_s": 100e-9,
+        "backend": "avx512",
+    }
+    return bench.MachineModel(**(base | kw))
+
+
 def test_kernel_filter_and_roofline_levels() -> None:
     cases = bench.build_cases(bench.MODES["full"], ["matmul"])
     assert [c.size for c in cases if c.group == "1 thread"] == [
@@ -139,12 +158,83 @@ def test_kernel_filter_and_roofline_levels() -> None:
         "512x512x512",
         "1024x1024x1024",
     ]
-    assert bench.level_of(4 * 1000) == "L1"
-    assert bench.level_of(4 * 65_536) == "L2"
-    assert bench.level_of(4 << 20) == "L3"
-    assert bench.level_of(256 << 20) == "DRAM"
+    # Levels come from the machine's caches, not from one CPU's sizes.
+    xeon = _model()
+    assert xeon.level_of(4 * 1000) == "L1"
+    assert xeon.level_of(1 << 20) == "L2"
+    assert xeon.level_of(256 << 20) == "L3"
+    assert xeon.level_of(512 << 20 + 1) == "DRAM"
+    laptop = _model(
+        caches={"L1": 32 << 10, "L2": 256 << 10, "L3": 0},
+        read={"L1": 200e9, "L2": 100e9, "DRAM": 20e9},
+    )
+    assert laptop.level_of(1 << 20) == "DRAM"
+    assert laptop.bandwidth("L3", "read") == 20e9  # no L3: the next level out bounds it
     mm = cases[0]
-    assert mm.roofline_s() == pytest.approx(2 * 256**3 / bench.PEAK_FLOPS)
+    roof, basis = mm.roofline(xeon)
+    assert roof == pytest.approx(2 * 256**3 / 300e9)
+    assert basis == "FP32 peak 300 GFLOP/s"
+    two = next(c for c in cases if c.cores == 2)
+    assert two.roofline(xeon)[0] == pytest.approx(2 * 256**3 / 600e9)
+    # The active backend's peak: scalar runs are judged against scalar FMA chains.
+    assert mm.roofline(_model(backend="scalar"))[0] == pytest.approx(2 * 256**3 / 8e9)
+    f64 = next(c for c in bench.build_cases(bench.MODES["full"], ["matmul float64"]))
+    assert f64.roofline(xeon)[0] == pytest.approx(f64.flops / 150e9)
+    # Memory-bound rows: read or read-write bandwidth of their level, or the call floor.
+    (add,) = [c for c in bench.build_cases(bench.MODES["full"], ["add"]) if c.size == "128M"]
+    assert add.traffic == "rw"
+    assert add.roofline(xeon) == (pytest.approx(add.nbytes / 25e9), "DRAM read-write 25 GB/s")
+    (dot,) = [c for c in bench.build_cases(bench.MODES["full"], ["dot"]) if c.size == "1e3"]
+    assert dot.roofline(xeon) == (pytest.approx(100e-9), "call floor 100 ns")
+
+
+def test_targets_follow_the_issue_sizes_not_the_machine() -> None:
+    cases = bench.build_cases(bench.MODES["full"])
+    by = {(c.kernel, c.size): c.target for c in cases if c.group == "1 thread"}
+    assert by[("dot", "1e3")] == 2.5
+    assert by[("dot", "64K")] == 1.0
+    assert by[("dot", "1M")] is None
+    assert by[("sum", "128M")] == 1.25
+    assert by[("norm", "1M")] == 1.0
+    assert by[("softmax", "16M")] == 3.0
+    assert by[("matmul", "1024x1024x1024")] == 0.8
+
+
+def test_a_row_faster_than_the_probe_is_flagged_not_clipped() -> None:
+    model = _model()
+    (case,) = [c for c in bench.build_cases(bench.MODES["full"], ["sum"]) if c.size == "128M"]
+    res = bench.Result(
+        case.kernel, case.size, case.group, case.level(model), case.nbytes, case.flops, "ok", 1.25
+    )
+    res.roofline_s, res.roofline_basis = case.roofline(model)
+    fast = res.roofline_s / 1.2  # 120 % of the probed DRAM read ceiling
+    bench._summarise(
+        res,
+        case,
+        {"numpy": [0.03] * 3, "trueno": [fast] * 3},
+        {"numpy": [0.03] * 3, "trueno": [fast] * 3},
+        3,
+    )
+    assert res.roofline_pct == pytest.approx(120.0)
+    assert "FASTER THAN THE PROBED CEILING" in res.note
+    assert "DRAM read 20 GB/s" in res.note
+    report = bench.report_dict([res], "full", {"ncpu": 2, "loadavg_start": None}, {"command": "x"})
+    assert report["summary"]["over_roofline"] == 1
+
+
+def test_quiesce_waits_for_a_spinning_thread() -> None:
+    stop = time.perf_counter() + 0.4
+
+    def spin() -> None:
+        while time.perf_counter() < stop:
+            pass
+
+    assert bench._quiesce(limit=1.0) < 0.5  # idle: returns after a window or two
+    t = threading.Thread(target=spin)
+    t.start()
+    waited = bench._quiesce(limit=2.0)
+    t.join()
+    assert waited >= 0.3
 
 
 def test_quick_mode_skips_dram_sizes() -> None:

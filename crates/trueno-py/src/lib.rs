@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 mod convert;
 mod kernels;
 mod linalg;
+mod machine;
 
 #[pymodule]
 fn _trueno(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -16,5 +17,6 @@ fn _trueno(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__source_hash__", env!("SOURCE_FINGERPRINT"))?;
     kernels::register(m)?;
     linalg::register(m)?;
+    machine::register(m)?;
     Ok(())
 }

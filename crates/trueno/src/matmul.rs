@@ -687,61 +687,132 @@ mod x86 {
 }
 
 // ---------------------------------------------------------------------------
-// Kernel tables: tile shape and blocking per instruction set.
+// Kernel tables: the tile shape per instruction set; the blocking follows from the
+// caches of the machine the code runs on (`Blocking::for_caches`).
 //
 // The textbook sizes (A sliver in L1, B block in L2: KC=256, NC=512) were measured
-// against larger blocks on Zen 4, interleaved, by thread CPU time: KC=1024, NC=2048
-// was 13 % faster at n=1024 and 23 % at n=2048, and equal at n<=512. Zen 4's L2
-// streams a 128 KiB B sliver plus a 48 KiB A sliver at one zmm FMA per cycle with
-// bandwidth to spare, so the L1 need not hold them; what the big blocks buy is fewer
-// passes over C (k / KC read-modify-writes of the whole output) and fewer re-packs of
-// A (one per NC columns). The packed B block (8 MiB f32) lives in L3. f64 uses the
-// same byte sizes. MC only bounds the A pack buffer.
+// against larger blocks on Zen 4 (1 MiB L2, 32 MiB L3), interleaved, by thread CPU
+// time: KC=1024, NC=2048 was 13 % faster at n=1024 and 23 % at n=2048, and equal at
+// n<=512. Zen 4's L2 streams a 128 KiB B sliver plus a 48 KiB A sliver at one zmm FMA
+// per cycle with bandwidth to spare, so the L1 need not hold them; what the big blocks
+// buy is fewer passes over C (k / KC read-modify-writes of the whole output) and fewer
+// re-packs of A (one per NC columns). The rule below reproduces exactly those sizes
+// from that machine's caches and scales them to others.
 // ---------------------------------------------------------------------------
+
+/// Cache blocking of the Goto loops: `KC` (depth of a packed sliver), `MC` (rows of
+/// a packed A block), `NC` (columns of a packed B block).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Blocking {
+    pub kc: usize,
+    pub mc: usize,
+    pub nc: usize,
+}
+
+impl Blocking {
+    /// Blocking for an `mr x nr` register tile of `elem`-byte values on caches `c`:
+    ///
+    /// - `KC`: the B sliver (`KC x NR`) takes at most 1/8 of L2 and the A sliver
+    ///   (`MR x KC`) at most 1/16, in steps of 256, clamped to 128..=1024 (longer
+    ///   slivers were never measured; shorter ones are what a small L2 needs).
+    /// - `MC`: the A block (`MC x KC`) fills 15/16 of L2, in whole `MR` tiles.
+    /// - `NC`: the packed B block (`KC x NC`) takes half of this core's share of L3
+    ///   (L3 / the CPUs sharing it; half of L2 without an L3), in whole `NR` slivers,
+    ///   clamped to 4 slivers..=4096 columns (it bounds the pack buffer).
+    ///
+    /// On Zen 4 (1 MiB L2, 32 MiB L3 for 2 CPUs) this gives the measured 1024 / 240 /
+    /// 2048 for the f32 AVX-512 tile and 512 / 240 / 2048 for f64.
+    pub fn for_caches(mr: usize, nr: usize, elem: usize, c: &crate::machine::Caches) -> Blocking {
+        let l2 = usize::try_from(c.l2_bytes)
+            .unwrap_or(usize::MAX)
+            .max(64 << 10);
+        let kc_b = l2 / 8 / (nr * elem);
+        let kc_a = l2 / 16 / (mr * elem);
+        let kc = (kc_b.min(kc_a) / 256 * 256).clamp(128, 1024);
+        let mc = ((l2 / 16 * 15) / (kc * elem) / mr * mr).max(mr);
+        let share = if c.l3_bytes > 0 {
+            c.l3_bytes / u64::from(c.l3_shared_by.max(1))
+        } else {
+            c.l2_bytes
+        };
+        let share = usize::try_from(share).unwrap_or(usize::MAX);
+        let nc = (share / 2 / (kc * elem) / nr * nr).clamp(4 * nr, 4096 / nr * nr);
+        Blocking { kc, mc, nc }
+    }
+}
+
+/// The register tile and blocking [`matmul`] uses for `T` on backend `isa` on this
+/// machine, as `(MR, NR, blocking)` (what the benchmark reports).
+pub fn tile_and_blocking<T: Element>(isa: Backend) -> Result<(usize, usize, Blocking), Error> {
+    let k = T::kernel(require(isa)?);
+    Ok((
+        k.mr,
+        k.nr,
+        Blocking {
+            kc: k.kc,
+            mc: k.mc,
+            nc: k.nc,
+        },
+    ))
+}
+
+impl<T: Element> Kernel<T> {
+    /// A kernel table entry, blocked for this machine's caches.
+    fn tile(
+        mr: usize,
+        nr: usize,
+        micro: MicroKernel<T>,
+        micro_strided: MicroKernel<T>,
+        small: Option<[(usize, MicroKernel<T>); 3]>,
+    ) -> Kernel<T> {
+        let b = Blocking::for_caches(mr, nr, size_of::<T>(), crate::machine::caches());
+        Kernel {
+            mr,
+            nr,
+            kc: b.kc,
+            mc: b.mc,
+            nc: b.nc,
+            micro,
+            micro_strided,
+            small,
+        }
+    }
+}
 
 impl Element for f32 {
     fn kernel(isa: Backend) -> Kernel<f32> {
         match isa {
             #[cfg(target_arch = "x86_64")]
-            Backend::Avx512 => Kernel {
-                mr: 12,
-                nr: 32,
-                kc: 1024,
-                mc: 240,
-                nc: 2048,
-                micro: x86::micro_f32_avx512,
-                micro_strided: x86::micro_f32_avx512_strided,
-                small: Some([
+            Backend::Avx512 => Kernel::tile(
+                12,
+                32,
+                x86::micro_f32_avx512,
+                x86::micro_f32_avx512_strided,
+                Some([
                     (4, x86::micro_f32_avx512_r4),
                     (2, x86::micro_f32_avx512_r2),
                     (1, x86::micro_f32_avx512_r1),
                 ]),
-            },
+            ),
             #[cfg(target_arch = "x86_64")]
-            Backend::Avx2 => Kernel {
-                mr: 6,
-                nr: 16,
-                kc: 1024,
-                mc: 240,
-                nc: 2048,
-                micro: x86::micro_f32_avx2,
-                micro_strided: x86::micro_f32_avx2_strided,
-                small: Some([
+            Backend::Avx2 => Kernel::tile(
+                6,
+                16,
+                x86::micro_f32_avx2,
+                x86::micro_f32_avx2_strided,
+                Some([
                     (4, x86::micro_f32_avx2_r4),
                     (2, x86::micro_f32_avx2_r2),
                     (1, x86::micro_f32_avx2_r1),
                 ]),
-            },
-            _ => Kernel {
-                mr: SCALAR_MR,
-                nr: SCALAR_NR,
-                kc: 512,
-                mc: 128,
-                nc: 512,
-                micro: micro_scalar::<f32>,
-                micro_strided: micro_scalar::<f32>,
-                small: None,
-            },
+            ),
+            _ => Kernel::tile(
+                SCALAR_MR,
+                SCALAR_NR,
+                micro_scalar::<f32>,
+                micro_scalar::<f32>,
+                None,
+            ),
         }
     }
 
@@ -771,45 +842,36 @@ impl Element for f64 {
     fn kernel(isa: Backend) -> Kernel<f64> {
         match isa {
             #[cfg(target_arch = "x86_64")]
-            Backend::Avx512 => Kernel {
-                mr: 12,
-                nr: 16,
-                kc: 512,
-                mc: 240,
-                nc: 1024,
-                micro: x86::micro_f64_avx512,
-                micro_strided: x86::micro_f64_avx512_strided,
-                small: Some([
+            Backend::Avx512 => Kernel::tile(
+                12,
+                16,
+                x86::micro_f64_avx512,
+                x86::micro_f64_avx512_strided,
+                Some([
                     (4, x86::micro_f64_avx512_r4),
                     (2, x86::micro_f64_avx512_r2),
                     (1, x86::micro_f64_avx512_r1),
                 ]),
-            },
+            ),
             #[cfg(target_arch = "x86_64")]
-            Backend::Avx2 => Kernel {
-                mr: 6,
-                nr: 8,
-                kc: 512,
-                mc: 240,
-                nc: 1024,
-                micro: x86::micro_f64_avx2,
-                micro_strided: x86::micro_f64_avx2_strided,
-                small: Some([
+            Backend::Avx2 => Kernel::tile(
+                6,
+                8,
+                x86::micro_f64_avx2,
+                x86::micro_f64_avx2_strided,
+                Some([
                     (4, x86::micro_f64_avx2_r4),
                     (2, x86::micro_f64_avx2_r2),
                     (1, x86::micro_f64_avx2_r1),
                 ]),
-            },
-            _ => Kernel {
-                mr: SCALAR_MR,
-                nr: SCALAR_NR,
-                kc: 256,
-                mc: 128,
-                nc: 256,
-                micro: micro_scalar::<f64>,
-                micro_strided: micro_scalar::<f64>,
-                small: None,
-            },
+            ),
+            _ => Kernel::tile(
+                SCALAR_MR,
+                SCALAR_NR,
+                micro_scalar::<f64>,
+                micro_scalar::<f64>,
+                None,
+            ),
         }
     }
 
@@ -992,7 +1054,64 @@ const PACK_A_MIN_PANELS: usize = 4;
 /// copy would cost as much as the product and B is read in place.
 const PACK_B_MIN_SLIVERS: usize = 2;
 
+/// The packed B block the threads of one product share. Packing B once instead of
+/// once per thread halves both the packing work and the L3 the B blocks occupy (two
+/// private 8 MiB blocks would fill half of a 32 MiB L3): each thread packs its share of
+/// the slivers, a barrier, then every thread reads all of them.
+struct SharedPack<T> {
+    ptr: *mut T,
+    len: usize,
+    parties: usize,
+    barrier: std::sync::Barrier,
+}
+
+// SAFETY: the buffer is only written between the two barriers of `pack`, each party
+// to a disjoint range, and only read after the second; `T` is plain data (f32/f64).
+unsafe impl<T: Element> Sync for SharedPack<T> {}
+
+impl<T: Element> SharedPack<T> {
+    /// Pack block `(pc, kc, jc, nc)` of B cooperatively as party `me` and return it.
+    /// Every party calls this for every block in the same order; a caller must not use
+    /// the returned slice after its next call (the buffer is rewritten then).
+    #[allow(clippy::too_many_arguments)] // the blocking coordinates, as in `pack_b`
+    fn pack(
+        &self,
+        me: usize,
+        b: &[T],
+        ldb: usize,
+        pc: usize,
+        kc: usize,
+        jc: usize,
+        nc: usize,
+        nr: usize,
+    ) -> &[T] {
+        // Everyone has finished reading the previous block.
+        self.barrier.wait();
+        let slivers = nc.div_ceil(nr);
+        let per = slivers.div_ceil(self.parties);
+        let (s0, s1) = ((me * per).min(slivers), ((me + 1) * per).min(slivers));
+        let total = slivers * nr * kc;
+        debug_assert!(total <= self.len);
+        if s0 < s1 {
+            let cols = (s1 * nr).min(nc) - s0 * nr;
+            // SAFETY: [s0 NR KC, s1 NR KC) lies inside the buffer (`total <= len`) and no
+            // other party writes or reads it until the barrier below.
+            let dst = unsafe {
+                std::slice::from_raw_parts_mut(self.ptr.add(s0 * nr * kc), (s1 - s0) * nr * kc)
+            };
+            pack_b(b, ldb, pc, kc, jc + s0 * nr, cols, nr, dst);
+        }
+        self.barrier.wait();
+        // SAFETY: every sliver of the block is written; nobody writes again before every
+        // party's next call, by which time this view is no longer used.
+        unsafe { std::slice::from_raw_parts(self.ptr.cast_const(), total) }
+    }
+}
+
 /// Single-threaded blocked GEMM over a band of rows: `c[m x n] = a[m x k] * b[k x n]`.
+/// With `shared`, B is packed together with the other bands' threads (see
+/// [`SharedPack`]); every band then packs B, whatever its height.
+#[allow(clippy::too_many_arguments)] // operands, sizes, then the thread context
 fn gemm_band<T: Element>(
     kern: &Kernel<T>,
     a: &[T],
@@ -1001,6 +1120,7 @@ fn gemm_band<T: Element>(
     m: usize,
     k: usize,
     n: usize,
+    shared: Option<(&SharedPack<T>, usize)>,
 ) {
     let Kernel {
         mr,
@@ -1013,7 +1133,7 @@ fn gemm_band<T: Element>(
         small,
     } = *kern;
     let pack_a_all = n >= PACK_A_MIN_PANELS * nr;
-    let pack_b_all = m > PACK_B_MIN_SLIVERS * mr;
+    let pack_b_all = shared.is_some() || m > PACK_B_MIN_SLIVERS * mr;
     // Unpacked operands still pack their one partial (edge) sliver, zero-padded, so the
     // kernel never reads past the matrix.
     let a_slivers = if pack_a_all {
@@ -1021,7 +1141,9 @@ fn gemm_band<T: Element>(
     } else {
         1
     };
-    let b_slivers = if pack_b_all {
+    let b_slivers = if shared.is_some() {
+        0
+    } else if pack_b_all {
         nc_max.min(n).div_ceil(nr)
     } else {
         1
@@ -1035,12 +1157,17 @@ fn gemm_band<T: Element>(
             for pc in (0..k).step_by(kc_max) {
                 let kc = kc_max.min(k - pc);
                 let accumulate = pc > 0;
-                if pack_b_all {
-                    pack_b(b, n, pc, kc, jc, nc, nr, bpack);
-                } else if nc % nr != 0 {
-                    let full = nc / nr * nr;
-                    pack_b(b, n, pc, kc, jc + full, nc - full, nr, bpack);
-                }
+                let bview: &[T] = if let Some((sh, me)) = shared {
+                    sh.pack(me, b, n, pc, kc, jc, nc, nr)
+                } else {
+                    if pack_b_all {
+                        pack_b(b, n, pc, kc, jc, nc, nr, bpack);
+                    } else if nc % nr != 0 {
+                        let full = nc / nr * nr;
+                        pack_b(b, n, pc, kc, jc + full, nc - full, nr, bpack);
+                    }
+                    bpack
+                };
                 for ic in (0..m).step_by(mc_max) {
                     let mc = mc_max.min(m - ic);
                     if pack_a_all {
@@ -1080,11 +1207,11 @@ fn gemm_band<T: Element>(
                         for jr in (0..nc).step_by(nr) {
                             let cols = nr.min(nc - jr);
                             let (b_ptr, b_rs) = if pack_b_all {
-                                (bpack[jr * kc..].as_ptr(), nr)
+                                (bview[jr * kc..].as_ptr(), nr)
                             } else if cols == nr {
                                 (b[pc * n + jc + jr..].as_ptr(), n)
                             } else {
-                                (bpack.as_ptr(), nr)
+                                (bview.as_ptr(), nr)
                             };
                             for &(r, h, a_ptr, a_rs, a_cs, kernel) in &slivers[..count] {
                                 let panels = Panels {
@@ -1184,16 +1311,42 @@ pub fn matmul_with<T: Element>(
     let tiles = m.div_ceil(kern.mr);
     let threads = threads.clamp(1, tiles);
     if threads == 1 {
-        gemm_band(&kern, a, b, out, m, k, n);
+        gemm_band(&kern, a, b, out, m, k, n, None);
         return Ok(());
     }
     let band_rows = tiles.div_ceil(threads) * kern.mr;
-    std::thread::scope(|s| {
-        for (a_band, c_band) in a.chunks(band_rows * k).zip(out.chunks_mut(band_rows * n)) {
-            let rows = c_band.len() / n;
-            s.spawn(move || gemm_band(&kern, a_band, b, c_band, rows, k, n));
+    let bands = m.div_ceil(band_rows);
+    // Share one packed B when the bands are tall enough that one would pack it anyway.
+    let mut buf: Vec<Line> = Vec::new();
+    let shared = (band_rows > PACK_B_MIN_SLIVERS * kern.mr).then(|| {
+        let len = kern.nc.min(n).div_ceil(kern.nr) * kern.nr * kern.kc.min(k);
+        buf.resize(len.div_ceil(64 / size_of::<T>()), Line([0; 64]));
+        SharedPack {
+            ptr: buf.as_mut_ptr().cast::<T>(),
+            len,
+            parties: bands,
+            barrier: std::sync::Barrier::new(bands),
         }
     });
+    let kern = &kern;
+    let shared = shared.as_ref();
+    std::thread::scope(|s| {
+        let mut parts = a
+            .chunks(band_rows * k)
+            .zip(out.chunks_mut(band_rows * n))
+            .enumerate();
+        // The calling thread computes the first band itself: one spawn fewer per call.
+        let first = parts.next();
+        for (i, (a_band, c_band)) in parts {
+            let rows = c_band.len() / n;
+            s.spawn(move || gemm_band(kern, a_band, b, c_band, rows, k, n, shared.map(|p| (p, i))));
+        }
+        if let Some((_, (a_band, c_band))) = first {
+            let rows = c_band.len() / n;
+            gemm_band(kern, a_band, b, c_band, rows, k, n, shared.map(|p| (p, 0)));
+        }
+    });
+    drop(buf);
     Ok(())
 }
 
@@ -1356,6 +1509,91 @@ mod tests {
             }
         }
         check_f32(backend::detect(), 250, 300, 70, 0);
+    }
+
+    /// Threads that share one packed B (bands taller than two tiles), across KC and
+    /// NC block boundaries and with a short last band.
+    #[test]
+    fn threads_share_the_packed_b_exactly() {
+        for isa in backend::supported() {
+            for threads in [2, 3, 5] {
+                check_f32(isa, 61, 1100, 70, threads);
+                check_f32(isa, 80, 40, 2100, threads);
+                check_f32(isa, 150, 33, 97, threads);
+            }
+        }
+        let (m, k, n) = (97, 300, 45);
+        let a: Vec<f64> = fill(m * k, 8).into_iter().map(f64::from).collect();
+        let b: Vec<f64> = fill(k * n, 9).into_iter().map(f64::from).collect();
+        let want = matmul_reference(&a, &b, m, k, n);
+        let mut c = vec![f64::NAN; m * n];
+        matmul_with(backend::detect(), &a, &b, &mut c, m, k, n, 2).unwrap();
+        for (got, w) in c.iter().zip(&want) {
+            assert!((got - w).abs() <= 1e-12 * k as f64);
+        }
+    }
+
+    fn caches(l1: u64, l2: u64, l3: u64, shared: u32) -> crate::machine::Caches {
+        crate::machine::Caches {
+            l1d_bytes: l1,
+            l2_bytes: l2,
+            l3_bytes: l3,
+            l3_shared_by: shared,
+            line_bytes: 64,
+            source: "test".into(),
+            levels: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn blocking_follows_the_caches() {
+        // Zen 4 (1 MiB L2, 32 MiB L3 for 2 CPUs): the sizes measured best there.
+        let zen4 = caches(32 << 10, 1 << 20, 32 << 20, 2);
+        let b = Blocking::for_caches(12, 32, 4, &zen4);
+        assert_eq!(
+            b,
+            Blocking {
+                kc: 1024,
+                mc: 240,
+                nc: 2048
+            }
+        );
+        let b = Blocking::for_caches(12, 16, 8, &zen4);
+        assert_eq!(
+            b,
+            Blocking {
+                kc: 512,
+                mc: 240,
+                nc: 2048
+            }
+        );
+        // A laptop core with 256 KiB L2 and no L3: short slivers, B block in L2.
+        let small = caches(32 << 10, 256 << 10, 0, 1);
+        let b = Blocking::for_caches(12, 32, 4, &small);
+        assert_eq!(b.kc, 256);
+        assert!(b.kc * 32 * 4 <= (256 << 10) / 8);
+        assert!(b.mc * b.kc * 4 <= 256 << 10);
+        assert!(b.nc * b.kc * 4 <= 128 << 10);
+        // The Xeon (2 MiB L2, 480 MiB L3): the long-sliver cap and the NC cap apply.
+        let xeon = caches(48 << 10, 2 << 20, 480 << 20, 2);
+        let b = Blocking::for_caches(12, 32, 4, &xeon);
+        assert_eq!((b.kc, b.nc), (1024, 4096));
+        assert_eq!(b.mc, 480);
+        // Every result is whole tiles, whatever the caches (even absurd ones).
+        for c in [
+            zen4,
+            small,
+            xeon,
+            caches(1, 1, 1, 0),
+            caches(1 << 40, 1 << 40, 1 << 50, 1),
+        ] {
+            for (mr, nr, e) in [(12, 32, 4), (6, 16, 4), (12, 16, 8), (4, 8, 8)] {
+                let b = Blocking::for_caches(mr, nr, e, &c);
+                assert!(b.mc.is_multiple_of(mr) && b.mc >= mr, "{b:?}");
+                assert!(b.nc.is_multiple_of(nr) && b.nc >= 4 * nr, "{b:?}");
+                assert!((128..=1024).contains(&b.kc), "{b:?}");
+            }
+        }
     }
 
     #[test]

@@ -10,10 +10,21 @@ C-contiguous). No broadcasting and no implicit upcasting: a wrong dtype is a
 TypeError naming it, a shape mismatch a ValueError naming both shapes. Empty
 input behaves like NumPy (sum 0, mean nan, min/argmax raise ValueError).
 The functions are the Rust ones re-exported directly, for minimal call overhead.
+
+``trueno.machine()`` describes the CPU as the crate measures it (cache sizes from the
+OS, features from cpuid, peak FLOP/s and bandwidth per cache level from a short probe
+cached per machine); the benchmark's roofline comes from it.
 """
+
+from __future__ import annotations
+
+import json
+from typing import Any
 
 from trueno._trueno import (
     __source_hash__,
+    _gemm_blocking,
+    _machine_json,
     add,
     argmax,
     argmin,
@@ -88,3 +99,26 @@ __all__ = [
     "var",
 ]
 __all__ += ["gemv", "matmul"]
+__all__ += ["machine"]
+
+
+def machine(refresh: bool = False, *, probe: bool = True) -> dict[str, Any]:
+    """This machine as trueno measures it: ``cpu`` (vendor, model, features, usable
+    backends), ``caches`` (from sysfs or cpuid), ``probe`` (peak FLOP/s per backend,
+    read and read-write bandwidth per cache level; ``None`` with ``probe=False``),
+    ``origin`` (cached file or fresh measurement) and ``gemm`` (the register tile and
+    cache blocking ``matmul`` derives from the caches, per dtype).
+
+    The probe takes about a second and is cached per machine (``$TRUENO_CACHE_DIR``,
+    else ``~/.cache/trueno``); ``refresh=True`` measures again and rewrites the cache.
+    """
+    if not isinstance(refresh, bool) or not isinstance(probe, bool):
+        raise TypeError(f"refresh and probe must be bool, got {refresh!r}, {probe!r}")
+    text, origin = _machine_json(refresh, probe)
+    info: dict[str, Any] = json.loads(text)
+    info["origin"] = origin
+    info["gemm"] = {
+        dtype: dict(zip(("mr", "nr", "kc", "mc", "nc"), _gemm_blocking(dtype), strict=True))
+        for dtype in ("float32", "float64")
+    }
+    return info

@@ -149,3 +149,8 @@ def matmul(
     a: npt.NDArray[_F], b: npt.NDArray[_F], out: npt.NDArray[_F] | None = None, threads: int = 1
 ) -> npt.NDArray[_F]: ...
 def gemv(a: npt.NDArray[_F], x: npt.NDArray[_F]) -> npt.NDArray[_F]: ...
+def _machine_json(refresh: bool = False, probe: bool = True) -> tuple[str, str]:
+    """(machine JSON, where its probe came from); see trueno.machine()."""
+
+def _gemm_blocking(dtype: str) -> tuple[int, int, int, int, int]:
+    """(MR, NR, KC, MC, NC) matmul uses for dtype on the active backend."""
