@@ -24,6 +24,8 @@ use std::path::{Path, PathBuf};
 
 use trueno::quant::QuantKind;
 
+pub mod write;
+
 /// The four bytes every GGUF file starts with.
 pub const MAGIC: &[u8; 4] = b"GGUF";
 /// Alignment of tensor data when `general.alignment` is absent.
