@@ -24,9 +24,11 @@
 import math
 import os
 import time
+from typing import Any
 
 import numpy as np
 from openai import OpenAI
+from openai.types.chat import ChatCompletionMessageParam
 
 IS_DATABRICKS = "DATABRICKS_RUNTIME_VERSION" in os.environ
 
@@ -36,9 +38,12 @@ if IS_DATABRICKS:
     # Databricks' pay-per-token chat endpoints have no /completions; name a completions
     # endpoint here (an external model or provisioned throughput) to run that cell.
     dbutils.widgets.text("completion_endpoint", "")
-    ctx = dbutils.notebook.entry_point.getDbutils().notebook().getContext()
-    base_url = f"{ctx.apiUrl().get()}/serving-endpoints"
-    token = ctx.apiToken().get()
+    from databricks.sdk import WorkspaceClient
+
+    # The notebook's own credentials, as the SDK finds them on Databricks compute.
+    config = WorkspaceClient().config
+    base_url = f"{config.host}/serving-endpoints"
+    token = config.authenticate()["Authorization"].removeprefix("Bearer ")
 else:
     from coursekit import foundation_models
 
@@ -71,9 +76,9 @@ print(f"base URL {base_url}; chat {CHAT!r}, embeddings {EMBED!r}, completions {C
 
 # COMMAND ----------
 
-calls = []  # (endpoint, usage) of every call, for the cost table at the end
+calls: list[tuple[str, Any]] = []  # (endpoint, usage) of every call, for the cost table
 
-messages = [
+messages: list[ChatCompletionMessageParam] = [
     {"role": "system", "content": "You are a helpful assistant for a home robot company."},
     {"role": "user", "content": "In one sentence, what does a robot vacuum do?"},
 ]
@@ -82,6 +87,7 @@ answer = client.chat.completions.create(
 )
 choice = answer.choices[0]
 usage = answer.usage
+assert usage is not None
 calls.append((CHAT, usage))
 print(f"[{choice.finish_reason}] {choice.message.content}")
 print(f"usage: {usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens")
@@ -112,6 +118,7 @@ if COMPLETION:
         max_tokens=MAX_TOKENS,
         temperature=0.0,
     )
+    assert completion.usage is not None
     calls.append((COMPLETION, completion.usage))
     print(f"[{completion.choices[0].finish_reason}] ...{completion.choices[0].text}")
     assert completion.usage.completion_tokens <= MAX_TOKENS

@@ -39,8 +39,12 @@ import support_tickets  # noqa: E402 (found through sys.path above)
 
 if IS_DATABRICKS:
     dbutils.widgets.text("chat_endpoint", "databricks-meta-llama-3-3-70b-instruct")
-    ctx = dbutils.notebook.entry_point.getDbutils().notebook().getContext()
-    base_url, token = f"{ctx.apiUrl().get()}/serving-endpoints", ctx.apiToken().get()
+    from databricks.sdk import WorkspaceClient
+
+    # The notebook's own credentials, as the SDK finds them on Databricks compute.
+    config = WorkspaceClient().config
+    base_url = f"{config.host}/serving-endpoints"
+    token = config.authenticate()["Authorization"].removeprefix("Bearer ")
 else:
     from coursekit import foundation_models
 
@@ -53,11 +57,17 @@ N_EVAL = int(dbutils.widgets.get("n_eval"))
 client = OpenAI(base_url=base_url, api_key=token)
 
 
-def ask(messages, max_tokens=6, **kwargs):
+def ask(messages, max_tokens=6, temperature=0.0, seed=None, stop=None):
     """One chat call; the text and the completion's token count."""
     out = client.chat.completions.create(
-        model=CHAT, messages=messages, max_tokens=max_tokens, **{"temperature": 0.0, **kwargs}
+        model=CHAT,
+        messages=messages,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        seed=seed,
+        stop=stop,
     )
+    assert out.usage is not None
     return out.choices[0].message.content or "", out.usage.completion_tokens
 
 
