@@ -25,11 +25,14 @@
 //! the quantised blocks directly (`trueno::quant`) with activations quantised
 //! to 8 bits, as llama.cpp does. Keys, values, queries and attention
 //! probabilities are rounded to f16 where llama.cpp stores or converts them
-//! in f16 (its default KV cache type), so greedy decoding follows it.
+//! in f16 (its default KV cache type), and every other step (RMSNorm, RoPE,
+//! the attention dots, softmax, SwiGLU) is llama.cpp's CPU arithmetic to the
+//! rounding (`trueno::quant::ggml`), so greedy decoding follows it token for
+//! token: all twelve fixture prompts, 64 tokens each, equal llama.cpp 0.3.36.
 
 use std::ops::Range;
 
-use trueno::quant::{self, Q8Activations, QuantKind, QuantMatrix, round_f16};
+use trueno::quant::{self, Q8Activations, QuantKind, QuantMatrix, ggml, round_f16};
 
 use super::pool::Team;
 use crate::gguf::{Gguf, TensorType};
@@ -81,8 +84,8 @@ pub(crate) struct Model {
     output: QWeight,
     out_norm: Vec<f32>,
     layers: Vec<Layer>,
-    /// cos/sin of `pos * base^(-2i/d)`, computed per position on demand.
-    inv_freq: Vec<f32>,
+    /// `base^(-2/d)`: RoPE's theta is multiplied by it pair by pair, as in ggml.
+    theta_scale: f32,
 }
 
 fn bad(g: &Gguf, message: String) -> Error {
@@ -198,10 +201,7 @@ impl Model {
             });
         }
         let out_norm = vector(&g, "output_norm.weight", dim)?;
-        let half = head_dim / 2;
-        let inv_freq = (0..half)
-            .map(|i| cfg.rope_base.powf(-2.0 * i as f32 / head_dim as f32))
-            .collect();
+        let theta_scale = cfg.rope_base.powf(-2.0 / head_dim as f32);
         Ok(Model {
             cfg,
             bytes: g.bytes,
@@ -209,7 +209,7 @@ impl Model {
             output,
             out_norm,
             layers,
-            inv_freq,
+            theta_scale,
         })
     }
 
@@ -238,6 +238,7 @@ pub(crate) struct Session {
     u: Vec<f32>,
     scores: Vec<f32>,
     probs: Vec<f32>,
+    rope: Vec<(f32, f32)>,
     acts: Q8Activations,
     pub(crate) logits: Vec<f32>,
     team: Team,
@@ -265,6 +266,7 @@ impl Session {
             u: Vec::new(),
             scores: Vec::with_capacity(capacity),
             probs: Vec::with_capacity(capacity),
+            rope: Vec::new(),
             acts: Q8Activations::new(),
             logits: Vec::new(),
             team: Team::new(threads),
@@ -330,19 +332,29 @@ fn product(team: &Team, w: &QuantMatrix<'_>, x: &Q8Activations, out: &mut Vec<f3
 }
 
 /// Rotate adjacent pairs of every head of `x` (`n` rows of `heads * hd`)
-/// for positions `pos0..pos0 + n`.
-fn rope(x: &mut [f32], heads: usize, hd: usize, pos0: usize, inv_freq: &[f32]) {
-    let width = heads * hd;
-    for (t, row) in x.chunks_exact_mut(width).enumerate() {
-        let p = (pos0 + t) as f32;
+/// for positions `pos0..pos0 + n`, with ggml's theta recurrence and fused
+/// rotation (`quant::ggml`).
+fn rope(
+    x: &mut [f32],
+    heads: usize,
+    hd: usize,
+    pos0: usize,
+    theta_scale: f32,
+    cache: &mut Vec<(f32, f32)>,
+) {
+    cache.resize(hd / 2, (0.0, 0.0));
+    for (t, row) in x.chunks_exact_mut(heads * hd).enumerate() {
+        ggml::rope_cache(pos0 + t, theta_scale, cache);
         for head in row.chunks_exact_mut(hd) {
-            for (i, pair) in head.chunks_exact_mut(2).enumerate() {
-                let (s, c) = (p * inv_freq[i]).sin_cos();
-                let (a, b) = (pair[0], pair[1]);
-                pair[0] = a * c - b * s;
-                pair[1] = a * s + b * c;
-            }
+            ggml::rope_pairs(head, cache);
         }
+    }
+}
+
+/// `out[i] = rmsnorm(x[i]) * w` for each row, in ggml's rounding.
+fn rms_norm_rows(x: &[f32], d: usize, w: &[f32], eps: f32, out: &mut [f32]) {
+    for (xr, yr) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
+        ggml::rms_norm(xr, w, eps, yr);
     }
 }
 
@@ -386,13 +398,20 @@ impl Model {
         let group = c.n_heads / c.n_kv_heads;
         let pos0 = s.pos;
         for (li, layer) in self.layers.iter().enumerate() {
-            trueno::rms_norm_rows(&s.x, d, Some(&layer.attn_norm), c.rms_eps, &mut s.h)?;
+            rms_norm_rows(&s.x, d, &layer.attn_norm, c.rms_eps, &mut s.h);
             s.acts.quantize(&s.h, d)?;
             product(&s.team, &self.mat(&layer.wq), &s.acts, &mut s.q)?;
             product(&s.team, &self.mat(&layer.wk), &s.acts, &mut s.kk)?;
             product(&s.team, &self.mat(&layer.wv), &s.acts, &mut s.vv)?;
-            rope(&mut s.q, c.n_heads, hd, pos0, &self.inv_freq);
-            rope(&mut s.kk, c.n_kv_heads, hd, pos0, &self.inv_freq);
+            rope(&mut s.q, c.n_heads, hd, pos0, self.theta_scale, &mut s.rope);
+            rope(
+                &mut s.kk,
+                c.n_kv_heads,
+                hd,
+                pos0,
+                self.theta_scale,
+                &mut s.rope,
+            );
             // llama.cpp keeps K and V in f16 and converts Q to f16 for Q K^T.
             for v in s.q.iter_mut() {
                 *v = round_f16(*v);
@@ -402,6 +421,14 @@ impl Model {
             let vc = &mut s.v[li];
             vc.extend(s.vv.iter().map(|&v| round_f16(v)));
             let (kc, vc) = (&s.k[li], &s.v[li]);
+            // llama.cpp multiplies a batch of 2+ query rows through its
+            // tinyBLAS f16 GEMM and a single row through ggml_vec_dot_f16;
+            // the two sum in different orders, and so do we.
+            let dot = if n >= 2 {
+                ggml::dot_f16_gemm
+            } else {
+                ggml::dot_f16_vec
+            };
             for t in 0..n {
                 let len = pos0 + t + 1; // causal: keys 0..=pos
                 for h in 0..c.n_heads {
@@ -410,15 +437,20 @@ impl Model {
                     s.scores.resize(len, 0.0);
                     for (j, sc) in s.scores.iter_mut().enumerate() {
                         let k = &kc[j * kvd + kvh * hd..j * kvd + (kvh + 1) * hd];
-                        *sc = trueno::dot(q, k)? * scale;
+                        *sc = dot(q, k) * scale;
                     }
-                    s.probs.resize(len, 0.0);
-                    trueno::softmax_rows(&s.scores, len, &mut s.probs)?;
+                    ggml::softmax(&mut s.scores);
+                    // The probabilities enter the V product as f16.
+                    for p in s.scores.iter_mut() {
+                        *p = round_f16(*p);
+                    }
+                    // V is read transposed (ggml keeps V^T in its cache):
+                    // each output is a dot over positions.
                     let out = &mut s.att[t * d + h * hd..t * d + (h + 1) * hd];
-                    out.fill(0.0);
-                    for (j, &p) in s.probs.iter().enumerate() {
-                        let v = &vc[j * kvd + kvh * hd..j * kvd + (kvh + 1) * hd];
-                        trueno::axpy(round_f16(p), v, out)?;
+                    for (i, o) in out.iter_mut().enumerate() {
+                        s.probs.clear();
+                        s.probs.extend((0..len).map(|j| vc[j * kvd + kvh * hd + i]));
+                        *o = dot(&s.probs, &s.scores);
                     }
                 }
             }
@@ -426,16 +458,13 @@ impl Model {
             product(&s.team, &self.mat(&layer.wo), &s.acts, &mut s.o)?;
             trueno::axpy(1.0, &s.o, &mut s.x)?;
 
-            trueno::rms_norm_rows(&s.x, d, Some(&layer.ffn_norm), c.rms_eps, &mut s.h)?;
+            rms_norm_rows(&s.x, d, &layer.ffn_norm, c.rms_eps, &mut s.h);
             s.acts.quantize(&s.h, d)?;
             product(&s.team, &self.mat(&layer.gate), &s.acts, &mut s.g)?;
             product(&s.team, &self.mat(&layer.up), &s.acts, &mut s.u)?;
-            // SwiGLU: silu(g) * u, with silu(g) = g * sigmoid(g).
+            // SwiGLU: silu(g) * u, with silu(g) = g / (1 + exp(-g)).
             s.o.resize(s.g.len(), 0.0);
-            trueno::sigmoid(&s.g, &mut s.o)?;
-            for ((o, &g), &u) in s.o.iter_mut().zip(&s.g).zip(&s.u) {
-                *o *= g * u;
-            }
+            ggml::silu_mul(&s.g, &s.u, &mut s.o);
             s.acts.quantize(&s.o, c.ffn_dim)?;
             product(&s.team, &self.mat(&layer.down), &s.acts, &mut s.g)?;
             trueno::axpy(1.0, &s.g, &mut s.x)?;
@@ -447,7 +476,7 @@ impl Model {
         };
         let xs = &s.x[rows.start * d..rows.end * d];
         s.h.resize(xs.len(), 0.0);
-        trueno::rms_norm_rows(xs, d, Some(&self.out_norm), c.rms_eps, &mut s.h)?;
+        rms_norm_rows(xs, d, &self.out_norm, c.rms_eps, &mut s.h);
         s.acts.quantize(&s.h, d)?;
         let mut logits = std::mem::take(&mut s.logits);
         product(&s.team, &self.mat(&self.output), &s.acts, &mut logits)?;

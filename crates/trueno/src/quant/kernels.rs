@@ -163,8 +163,11 @@ mod x86 {
             debug_assert!(a.qs.len() >= nb * BLOCK && a.d.len() >= nb);
             let wp = w.as_ptr();
             let qp = a.qs.as_ptr();
-            let mut acc0 = _mm256_setzero_ps();
-            let mut acc1 = _mm256_setzero_ps();
+            // One accumulator and a fused `m * s` sum, as ggml's
+            // `ggml_vec_dot_q4_1_q8_1` / `ggml_vec_dot_q8_0_q8_0` (AVX2 path,
+            // which its AVX-512 build also runs): the same rounding, so the
+            // same greedy tokens as llama.cpp.
+            let mut acc = _mm256_setzero_ps();
             let mut extra = 0f32;
             for b in 0..nb {
                 // SAFETY: block b of the row lies in `w` (nb whole blocks) and
@@ -188,21 +191,17 @@ mod x86 {
                         }
                         QuantKind::Q4_1 => {
                             let m = _mm_cvtss_f32(_mm_movehdup_ps(h));
-                            extra += m * *a.s.get_unchecked(b);
+                            extra = m.mul_add(*a.s.get_unchecked(b), extra);
                             $dotu(nibbles(blk.add(4)), q)
                         }
                     };
                     let f = _mm256_cvtepi32_ps(sums);
                     let scale = _mm256_set1_ps(dw * ad);
-                    if b % 2 == 0 {
-                        acc0 = _mm256_fmadd_ps(scale, f, acc0);
-                    } else {
-                        acc1 = _mm256_fmadd_ps(scale, f, acc1);
-                    }
+                    acc = _mm256_fmadd_ps(scale, f, acc);
                 }
             }
             // SAFETY: register arithmetic under the enabled features.
-            unsafe { hsum(_mm256_add_ps(acc0, acc1)) + extra }
+            unsafe { hsum(acc) + extra }
         }};
     }
 

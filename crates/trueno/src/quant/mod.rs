@@ -39,6 +39,7 @@
 //! `avx512vnni` (else the AVX2 kernel), Avx2 uses AVX2, Scalar and Neon the
 //! portable code.
 
+pub mod ggml;
 mod kernels;
 mod quantize;
 
