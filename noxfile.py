@@ -383,11 +383,21 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(name="bench-realizar", requires=["build"])
 def bench_realizar(session: nox.Session) -> None:
-    """Benchmark realizar: embeddings vs a NumPy forward, serving vs `mlflow models serve`."""
+    """Benchmark realizar: embeddings vs a NumPy forward, serving vs `mlflow models serve`,
+    the LLM (prefill, decode, first token, memory, roofline) vs llama.cpp."""
     session.install(*group("bench"))
+    # llama.cpp, the LLM baseline, compiles from the sdist (minutes), so only here. A native
+    # build crashed on a CPU reporting AMX; these flags build the AVX-512 VNNI kernels.
+    llama_flags = (
+        "-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=ON"
+        " -DGGML_AVX512_VNNI=ON"
+    )
+    session.install(*group("bench-llm"), env={"CMAKE_ARGS": llama_flags})
     install_models(session)
     install_wheels(session)
     session.run("python", "-m", "realizar.bench", "--out", str(BUILD / "bench"), *session.posargs)
+    (BUILD / "bench").mkdir(parents=True, exist_ok=True)
+    session.run("python", "-m", "realizar.bench_llm", "--json", str(BUILD / "bench" / "llm.json"))
 
 
 @nox.session(name="bench-aprender", requires=["build"])
