@@ -9,6 +9,9 @@
 //! borrowed straight from Arrow's buffer when the file held it that way (one batch,
 //! the right type, no nulls), copied once otherwise. Shuffles and splits are seeded.
 //!
+//! [`Dataset::write`] writes a table back (CSV, Parquet, Arrow IPC) through the same
+//! libraries, atomically: a reader sees the old file or the new one, never half of one.
+//!
 //! Everything read from a file is checked before it is trusted: a truncated or
 //! corrupt file, a schema that does not match, a missing column or a null where a
 //! number is required is an [`Error`] naming the file and the column, never a panic.
@@ -26,6 +29,9 @@ use arrow_schema::{ArrowError, DataType, Schema, SchemaRef};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::statistics::Statistics;
+
+mod write;
+pub use write::WriteOptions;
 
 /// The formats alimentar reads, chosen by file extension unless given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
