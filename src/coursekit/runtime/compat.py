@@ -6,6 +6,12 @@ Notebooks written for Databricks lean on a few things open-source Spark lacks:
 - ``hive_metastore`` as a catalog name (``hive_metastore.default.t``): on Databricks the
   workspace's legacy metastore, locally Spark's session catalog ``spark_catalog`` (with
   Delta), so both names reach the same tables;
+- ``workspace``, the catalog Free Edition (and every new Unity Catalog workspace) gives
+  its users, so a notebook or a job definition whose default catalog is ``workspace``
+  runs locally unchanged (``batuta run job.json`` without ``--param catalog=...``).
+  Locally it is only ever a catalog *qualifier*: ``workspace.s.t``, ``workspace.s`` and
+  ``USE CATALOG workspace`` reach ``spark_catalog``; a bare ``workspace`` (a table or
+  column of that name) is left alone, and a schema cannot be called ``workspace``;
 - ``file:/dbfs/...``, ``file:/Volumes/...`` and ``file:/mnt/...`` URIs, which on
   Databricks reach DBFS through its FUSE mount (see :mod:`coursekit.runtime.paths`).
 
@@ -27,20 +33,33 @@ from typing import Any
 from coursekit.runtime.paths import spark_path, spark_sql_paths
 
 ALIAS = "hive_metastore"
+WORKSPACE = "workspace"
 SESSION_CATALOG = "spark_catalog"
 
 _CODE_ALIAS = re.compile(rf"(?<![\w.`]){ALIAS}\b", re.IGNORECASE)
+# `workspace` followed by a dot: the first part of a qualified name.
+_CODE_WORKSPACE = re.compile(rf"(?<![\w.`]){WORKSPACE}(?=\s*\.)", re.IGNORECASE)
+_CATALOG_STATEMENT = re.compile(
+    rf"^(\s*(?:USE|SET)\s+CATALOG\s+)`?{WORKSPACE}`?(\s*;?\s*)$", re.IGNORECASE
+)
 
 
 def rename_catalog_sql(statement: str) -> str:
-    """``hive_metastore`` as an identifier becomes ``spark_catalog`` (not in literals)."""
-    if ALIAS not in statement.lower():
+    """``hive_metastore`` and ``workspace`` as catalogs become ``spark_catalog``.
+
+    Not inside string literals, comments or other identifiers; ``workspace`` only as the
+    first part of a qualified name or in ``USE``/``SET CATALOG``.
+    """
+    lowered = statement.lower()
+    if ALIAS not in lowered and WORKSPACE not in lowered:
         return statement
+    statement = _CATALOG_STATEMENT.sub(rf"\g<1>{SESSION_CATALOG}\g<2>", statement)
     out: list[str] = []
     i, n, start = 0, len(statement), 0
 
     def code(upto: int) -> None:
-        out.append(_CODE_ALIAS.sub(SESSION_CATALOG, statement[start:upto]))
+        segment = _CODE_ALIAS.sub(SESSION_CATALOG, statement[start:upto])
+        out.append(_CODE_WORKSPACE.sub(SESSION_CATALOG, segment))
 
     while i < n:
         ch = statement[i]
@@ -50,7 +69,9 @@ def rename_catalog_sql(statement: str) -> str:
             while j < n and statement[j] != ch:
                 j += 2 if statement[j] == "\\" and ch != "`" else 1
             token = statement[i : j + 1]
-            if ch == "`" and token[1:-1].lower() == ALIAS:
+            quoted = token[1:-1].lower()
+            qualifier = statement[j + 1 :].lstrip().startswith(".")
+            if ch == "`" and (quoted == ALIAS or (quoted == WORKSPACE and qualifier)):
                 token = f"`{SESSION_CATALOG}`"
             out.append(token)
             i = start = j + 1
@@ -67,12 +88,24 @@ def rename_catalog_sql(statement: str) -> str:
 
 
 def rename_catalog(name: str) -> str:
-    """A table or catalog name with ``hive_metastore`` as its catalog part renamed."""
+    """A table or schema name whose catalog part is ``hive_metastore`` or ``workspace``.
+
+    ``hive_metastore`` alone is renamed too (it can only be a catalog); ``workspace``
+    only with a dot after it (alone it may be a table's name).
+    """
     if not isinstance(name, str):
         return name
     head, dot, rest = name.partition(".")
-    if head.strip("`").lower() == ALIAS:
+    head = head.strip().strip("`").lower()
+    if head == ALIAS or (head == WORKSPACE and dot):
         return SESSION_CATALOG + dot + rest
+    return name
+
+
+def rename_catalog_name(name: str) -> str:
+    """A catalog's name (``setCurrentCatalog``): both aliases become ``spark_catalog``."""
+    if isinstance(name, str) and name.strip().strip("`").lower() in (ALIAS, WORKSPACE):
+        return SESSION_CATALOG
     return name
 
 
@@ -133,7 +166,8 @@ def install(display: Callable[..., None]) -> None:
         _patch(DataFrameWriter, method, rename_catalog, arg, every=False)
     _patch(DataStreamWriter, "toTable", rename_catalog, "tableName", every=False)
     _patch(DataFrame, "writeTo", rename_catalog, "table", every=False)
-    for method in ("setCurrentCatalog", "tableExists", "getTable", "databaseExists"):
+    _patch(Catalog, "setCurrentCatalog", rename_catalog_name, "catalogName", every=False)
+    for method in ("tableExists", "getTable", "databaseExists"):
         _patch(Catalog, method, rename_catalog, "tableName", every=False)
     _patch(Catalog, "listTables", rename_catalog, "dbName", every=False)
     _patch(Catalog, "getDatabase", rename_catalog, "dbName", every=False)
