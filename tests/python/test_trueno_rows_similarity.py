@@ -259,3 +259,23 @@ def test_top_k_nan_rows_rank_last() -> None:
     idx, scores = trueno.top_k(np.array([1, 0], np.float32), mat, 4, metric="dot")
     np.testing.assert_array_equal(idx, [3, 0, 2, 1])
     assert np.isnan(scores[-1])
+
+
+def test_top_k_zero_length_vectors_follow_numpy() -> None:
+    # Decided in the crate (trueno::similarity::top_k_rows), not the binding: NumPy's
+    # expressions give 0 for dot and squared L2 and 0 / 0 = nan for cosine.
+    mat = np.empty((5, 0), np.float32)
+    q = np.empty(0, np.float32)
+    with np.errstate(invalid="ignore"):
+        want = {
+            "cosine": (mat @ q) / (np.linalg.norm(mat, axis=1) * np.linalg.norm(q)),
+            "dot": mat @ q,
+            "sqeuclidean": ((mat - q) ** 2).sum(axis=1),
+        }
+    for metric, scores in want.items():
+        idx, got = trueno.top_k(q, mat, 3, metric=metric)
+        np.testing.assert_array_equal(idx, [0, 1, 2])
+        np.testing.assert_array_equal(got, scores[:3])
+        idx2, got2 = trueno.top_k(np.empty((2, 0), np.float32), mat, 9, metric=metric)
+        assert idx2.shape == got2.shape == (2, 5)
+        np.testing.assert_array_equal(idx2, [[0, 1, 2, 3, 4]] * 2)

@@ -764,22 +764,11 @@ fn top_k<'py>(
     let d = sm[1];
     let (rq, rm) = (read("query", &q)?, read("matrix", &mat)?);
     let (vq, vm) = (c_order(&rq), c_order(&rm));
-    let (idx, scores) = if d == 0 {
-        // Zero-length vectors: every score is the empty sum (cosine 0/0).
-        let n = sm[0];
-        let m = if sq.len() == 1 { 1 } else { sq[0] };
-        let kk = k.min(n);
-        let fill = if metric == trueno::Metric::Cosine {
-            f32::NAN
-        } else {
-            0.0
-        };
-        let idx: Vec<i64> = (0..m).flat_map(|_| (0..kk).map(index)).collect();
-        let sc = vec![fill; m * kk];
-        (idx, sc)
-    } else {
-        run(py, vm.len(), || trueno::top_k(&vq, &vm, d, k, metric)).map_err(kernel_error)?
-    };
+    let m = if sq.len() == 1 { 1 } else { sq[0] };
+    let (idx, scores) = run(py, vm.len(), || {
+        trueno::similarity::top_k_rows(&vq, m, &vm, sm[0], d, k, metric)
+    })
+    .map_err(kernel_error)?;
     let kk = k.min(sm[0]);
     let idx = PyArray1::from_vec(py, idx);
     let scores = PyArray1::from_vec(py, scores);

@@ -15,8 +15,8 @@
 //! - **Peak FLOP/s and bandwidth per cache level** come from a short probe ([`probe`]):
 //!   independent FMA chains per backend, and reads (and a `c = a + b` read-write mix)
 //!   over working sets sized by the cache levels above. Each figure is the best of many
-//!   short samples, so a shared machine that deschedules the probe lowers it less than it
-//!   lowers the median of a benchmark row.
+//!   short samples timed on the thread's CPU clock, so a shared machine that deschedules
+//!   the probe does not lower it (the benchmark's one-thread rows use CPU time too).
 //!
 //! The probe takes about a second, so [`machine`] caches it per machine in a small JSON
 //! file (`$TRUENO_CACHE_DIR`, else `$XDG_CACHE_HOME/trueno`, else `~/.cache/trueno`,
@@ -42,7 +42,7 @@ use std::time::Instant;
 pub const SCHEMA: &str = "trueno-machine/1";
 /// Bumped whenever the probe changes what it measures: old cache files are then
 /// ignored (the version is part of the fingerprint).
-pub const PROBE_VERSION: u32 = 1;
+pub const PROBE_VERSION: u32 = 2;
 /// A cached file larger than this is refused unread.
 const MAX_FILE_BYTES: u64 = 1 << 20;
 
@@ -713,9 +713,39 @@ fn floats_mut(v: &mut [Line]) -> &mut [f32] {
     unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<f32>(), v.len() * 16) }
 }
 
+/// Seconds on the calling thread's CPU clock, where the OS has one: time the thread
+/// actually ran, so a sample during which a busy machine descheduled the probe is not
+/// slower for it (the benchmark judges one-thread rows on CPU time too). Wall time
+/// elsewhere.
+#[cfg(unix)]
+fn thread_seconds() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the call only writes it.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &raw mut ts) };
+    if rc == 0 {
+        ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+    } else {
+        wall_seconds()
+    }
+}
+
+#[cfg(not(unix))]
+fn thread_seconds() -> f64 {
+    wall_seconds()
+}
+
+fn wall_seconds() -> f64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_secs_f64()
+}
+
 /// The best rate `work / seconds` over samples of `f`, each repeated until it lasts at
-/// least `min_sample` seconds, sampling for about `budget` seconds in all (at least
-/// `min_samples` samples). Best, not median: descheduling only ever makes a sample slower.
+/// least `min_sample` seconds, sampling for about `budget` seconds of wall time in all
+/// (at least `min_samples` samples), timed on the thread's CPU clock. Best, not median:
+/// interference (descheduling, other processes' memory traffic) only slows a sample.
 fn best_rate(
     work: f64,
     min_sample: f64,
@@ -726,11 +756,11 @@ fn best_rate(
     f(); // warm-up: page faults, caches, frequency
     let mut reps = 1u32;
     loop {
-        let t = Instant::now();
+        let t = thread_seconds();
         for _ in 0..reps {
             f();
         }
-        let dt = t.elapsed().as_secs_f64();
+        let dt = thread_seconds() - t;
         if dt >= min_sample || reps >= 1 << 24 {
             break;
         }
@@ -740,11 +770,11 @@ fn best_rate(
     let mut best = 0.0f64;
     let mut samples = 0;
     while samples < min_samples || start.elapsed().as_secs_f64() < budget {
-        let t = Instant::now();
+        let t = thread_seconds();
         for _ in 0..reps {
             f();
         }
-        let dt = t.elapsed().as_secs_f64().max(1e-12);
+        let dt = (thread_seconds() - t).max(1e-9);
         best = best.max(work * f64::from(reps) / dt);
         samples += 1;
     }
@@ -793,7 +823,12 @@ pub fn probe_sizes(c: &Caches) -> Vec<(&'static str, u64)> {
 /// Read and read-write bandwidth at one level (working set `bytes`) with backend `b`.
 fn probe_level(b: Backend, level: &'static str, bytes: u64) -> Option<Bandwidth> {
     let dram = level == "DRAM";
-    let (sample, budget, samples) = if dram { (0.0, 0.0, 4) } else { (2e-3, 0.03, 8) };
+    // DRAM: one pass is a sample (~10 ms); a quarter second of them, at least 8.
+    let (sample, budget, samples) = if dram {
+        (0.0, 0.25, 8)
+    } else {
+        (2e-3, 0.03, 8)
+    };
     let n = usize::try_from(bytes / 4).ok()?;
     let buf = aligned(n, 1.0)?;
     let x = floats(&buf);

@@ -576,6 +576,43 @@ pub fn top_k(
     Ok((idx, scores))
 }
 
+/// [`top_k`] with the row counts given (`queries` is `m x dim`, `matrix` `n x dim`), so
+/// that zero-length vectors have an answer, decided here rather than in each binding:
+/// with `dim == 0` every score is the empty sum (0 for dot and squared L2; cosine is
+/// 0 / 0, NaN, as NumPy's `(m @ q) / (norm(m) * norm(q))` gives) and the best rows are
+/// the first `min(k, n)`, in order (all tie). Lengths that do not match the counts are
+/// [`Error::Shape`].
+pub fn top_k_rows(
+    queries: &[f32],
+    m: usize,
+    matrix: &[f32],
+    n: usize,
+    dim: usize,
+    k: usize,
+    metric: Metric,
+) -> Result<(Vec<i64>, Vec<f32>), Error> {
+    for (name, len, rows) in [("queries", queries.len(), m), ("matrix", matrix.len(), n)] {
+        if Some(len) != rows.checked_mul(dim) {
+            return Err(Error::Shape(format!(
+                "{name} has {len} values, not {rows} rows of {dim}"
+            )));
+        }
+    }
+    if dim > 0 {
+        return top_k(queries, matrix, dim, k, metric);
+    }
+    let kk = k.min(n);
+    let fill = if metric == Metric::Cosine {
+        f32::NAN
+    } else {
+        0.0
+    };
+    let idx = (0..m)
+        .flat_map(|_| (0..kk).map(|i| i64::try_from(i).unwrap_or(i64::MAX)))
+        .collect();
+    Ok((idx, vec![fill; m * kk]))
+}
+
 /// Dot product of every query row with every matrix row is
 /// [`scores_many_to_many`] with [`Metric::Dot`]; a single pair is
 /// [`crate::dot`]. Kept for symmetry with the other metrics.
@@ -796,5 +833,40 @@ mod tests {
         ));
         assert_eq!("cosine".parse::<Metric>(), Ok(Metric::Cosine));
         assert!("hamming".parse::<Metric>().is_err());
+    }
+
+    #[test]
+    fn top_k_rows_decides_zero_length_vectors() {
+        for (metric, fill) in [
+            (Metric::Cosine, f32::NAN),
+            (Metric::Dot, 0.0),
+            (Metric::SqEuclidean, 0.0),
+        ] {
+            let (idx, sc) = top_k_rows(&[], 2, &[], 5, 0, 3, metric).unwrap();
+            assert_eq!(idx, vec![0, 1, 2, 0, 1, 2]);
+            assert_eq!(sc.len(), 6);
+            assert!(
+                sc.iter()
+                    .all(|&v| v.to_bits() == fill.to_bits() || (fill.is_nan() && v.is_nan()))
+            );
+            let (idx, sc) = top_k_rows(&[], 1, &[], 2, 0, 10, metric).unwrap();
+            assert_eq!((idx.len(), sc.len()), (2, 2));
+            let (idx, _) = top_k_rows(&[], 1, &[], 0, 0, 4, metric).unwrap();
+            assert!(idx.is_empty());
+        }
+        // With dim > 0 it is top_k.
+        let q = [1.0, 0.0];
+        let mat = [0.0, 1.0, 1.0, 0.0, 0.5, 0.5];
+        assert_eq!(
+            top_k_rows(&q, 1, &mat, 3, 2, 2, Metric::Dot).unwrap(),
+            top_k(&q, &mat, 2, 2, Metric::Dot).unwrap()
+        );
+        // Counts that do not match the buffers are refused, naming the numbers.
+        let err = top_k_rows(&q, 1, &mat, 4, 2, 2, Metric::Dot).unwrap_err();
+        assert_eq!(
+            err,
+            Error::Shape("matrix has 6 values, not 4 rows of 2".into())
+        );
+        assert!(top_k_rows(&[1.0], 1, &[], usize::MAX, 2, 1, Metric::Dot).is_err());
     }
 }
