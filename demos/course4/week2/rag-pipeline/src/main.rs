@@ -42,6 +42,8 @@ use trueno_rag::ground::{self, GroundParams};
 use trueno_rag::hnsw::{Hnsw, HnswParams};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
+/// One question's ranked passages and the passages that answer it.
+type Run = (Vec<u64>, Vec<u64>);
 
 const CHUNK_CHARS: usize = 1000;
 const DEPTH: usize = 50;
@@ -83,17 +85,39 @@ fn project_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../..")
 }
 
-/// The knowledge base's directory: `KB_DIR`, or written now by the Python generator.
-fn knowledge_base() -> Res<PathBuf> {
+/// The knowledge base's directory; one this program wrote is removed when it ends.
+struct KnowledgeBase {
+    dir: PathBuf,
+    owned: bool,
+}
+
+impl Drop for KnowledgeBase {
+    fn drop(&mut self) {
+        if self.owned {
+            // Best effort: a leftover temporary directory is not worth failing the run.
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// `KB_DIR`, or a temporary directory written now by the Python generator.
+fn knowledge_base() -> Res<KnowledgeBase> {
     if let Ok(dir) = std::env::var("KB_DIR") {
-        return Ok(dir.into());
+        return Ok(KnowledgeBase {
+            dir: dir.into(),
+            owned: false,
+        });
     }
     let dir = std::env::temp_dir().join(format!("rag-pipeline-kb-{}", std::process::id()));
+    let kb = KnowledgeBase {
+        dir: dir.clone(),
+        owned: true,
+    };
     let generator = project_root().join("data/knowledge_base.py");
     let generator = generator.to_str().ok_or("non-UTF-8 project path")?;
     let dir_arg = dir.to_str().ok_or("non-UTF-8 temporary path")?;
     run_python(&[generator, dir_arg])?;
-    Ok(dir)
+    Ok(kb)
 }
 
 /// (MiniLM directory, SmolLM2 GGUF file): from the environment, else `realizar.models`.
@@ -181,7 +205,11 @@ fn main() -> Res<()> {
         .unwrap_or_else(|_| "6".into())
         .parse()
         .map_err(|e| format!("RAG_QUESTIONS: {e}"))?;
-    let kb = knowledge_base()?;
+    if n_questions == 0 {
+        return Err("RAG_QUESTIONS must be at least 1".into());
+    }
+    let kb_dir = knowledge_base()?;
+    let kb = kb_dir.dir.as_path();
     let (minilm, gguf) = model_paths()?;
 
     // The corpus: policies plus the chosen product lines' documents.
@@ -327,7 +355,7 @@ fn main() -> Res<()> {
     );
 
     // 4. Retrieve with each retriever, fuse, and measure on the labels.
-    let mut runs: BTreeMap<(&str, &str), Vec<(Vec<u64>, Vec<u64>)>> = BTreeMap::new();
+    let mut runs: BTreeMap<(&str, &str), Vec<Run>> = BTreeMap::new();
     let (mut agree, mut total) = (0usize, 0usize);
     let mut hybrid_top: Vec<Vec<u64>> = Vec::new();
     for (q, qv) in questions.iter().zip(question_vectors.chunks_exact(dim)) {
@@ -488,9 +516,6 @@ fn main() -> Res<()> {
         grounded > base_grounded,
         "retrieval-augmented answers are better grounded",
     )?;
-    if std::env::var("KB_DIR").is_err() {
-        std::fs::remove_dir_all(&kb)?;
-    }
     println!("\nall claims hold");
     Ok(())
 }
