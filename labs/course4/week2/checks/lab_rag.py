@@ -104,14 +104,16 @@ def _():
         assert abs(g - want) < 1e-9, f"groundedness of {a!r} should be {want}, got {g}"
     mean = sum(grounded) / len(grounded)
     base = sum(baseline) / len(baseline)
-    assert mean >= 2 / 3, f"mean groundedness {mean:.2f}: were the answers given the passage?"
+    # Measured with the reference solution: 1.0 (each answer restates its passage's figure).
+    # The bar is lower so that a change in the model's arithmetic does not fail a correct lab.
+    assert mean >= 1 / 3, f"mean groundedness {mean:.2f}: were the answers given the passage?"
     assert mean > base, f"groundedness {mean:.2f} is not above the no-retrieval {base:.2f}"
     gold = {q.question: q.answer for q in kb.questions}
     facts = [
         all(w in rag.analyze(a, True) for w in rag.analyze(gold[q], True) if w[0].isdigit())
         for q, a in zip(eval_questions, answers, strict=True)
     ]
-    assert sum(facts) >= 2, f"only {sum(facts)} of 3 answers state the labelled figure"
+    assert sum(facts) >= 1, "no answer states the labelled figure"
 
 
 lab.summary()
