@@ -361,11 +361,14 @@ def run_demos(session: nox.Session, course: str) -> None:
             cached(session, f"demo-{package}", DEMO_INPUTS, *run, env=CARGO_ENV)
 
 
-@nox.session
+@nox.session(requires=["build"])
 def demos(session: nox.Session) -> None:
     """Run every Rust demo binary (demos/course*/week*/<demo>/) end to end."""
-    # experiment-tracking starts a real `mlflow server` from this venv.
+    # experiment-tracking starts a real `mlflow server` from this venv; Course 4's demos
+    # find the models through the realizar wheel and run the project's data generators.
     session.install(*group("demos"))
+    install_models(session)
+    install_wheels(session)
     for course in ("3", "4"):
         run_demos(session, course)
 
@@ -411,6 +414,33 @@ def bench_aprender(session: nox.Session) -> None:
         "realizar.bench_aprender",
         "--out",
         str(BUILD / "bench-aprender"),
+        *session.posargs,
+    )
+
+
+@nox.session(name="bench-alimentar")
+def bench_alimentar(session: nox.Session) -> None:
+    """Benchmark alimentar's Parquet/CSV read and write against pyarrow (rows/s, one run)."""
+    session.install(*group("bench"))
+    cargo(
+        session,
+        "build",
+        "--locked",
+        "--profile",
+        "profiling",
+        "-p",
+        "alimentar",
+        "--example",
+        "throughput",
+    )
+    target = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
+    session.run(
+        "python",
+        "crates/alimentar/bench/throughput.py",
+        "--binary",
+        str(target / "profiling" / "examples" / "throughput"),
+        "--out",
+        str(BUILD / "bench-alimentar"),
         *session.posargs,
     )
 
