@@ -6,6 +6,7 @@ mod aprender;
 mod bpe;
 mod encoder;
 mod errors;
+mod gguf;
 mod llm;
 mod rag;
 mod server;
@@ -22,6 +23,7 @@ fn _realizar(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<encoder::Encoding>()?;
     llm::register(m)?;
     bpe::register(m)?;
+    m.add_function(wrap_pyfunction!(gguf::quantize_gguf, m)?)?;
     rag::register(m)?;
     Ok(())
 }

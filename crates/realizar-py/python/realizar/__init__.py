@@ -12,6 +12,7 @@ from realizar._realizar import (
     TabularModel,
     Tokenizer,
     __source_hash__,
+    quantize_gguf,
 )
 from realizar.llm import LLM
 
@@ -33,4 +34,5 @@ __all__ = [
     "Tokenizer",
     "__source_hash__",
     "export_sklearn",
+    "quantize_gguf",
 ]

@@ -177,3 +177,8 @@ class BpeTokenizer:
     @property
     def special_tokens(self) -> list[str]: ...
     def __len__(self) -> int: ...
+
+def quantize_gguf(
+    src: str | PathLike[str], dst: str | PathLike[str], type: str
+) -> list[dict[str, Any]]:
+    """``src`` written with every matrix in ``type`` (F32, F16, Q8_0, Q4_0, Q4_1); the errors."""
