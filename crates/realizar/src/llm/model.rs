@@ -237,7 +237,7 @@ pub(crate) struct Session {
     g: Vec<f32>,
     u: Vec<f32>,
     scores: Vec<f32>,
-    probs: Vec<f32>,
+    vacc: Vec<f32>,
     rope: Vec<(f32, f32)>,
     acts: Q8Activations,
     pub(crate) logits: Vec<f32>,
@@ -265,7 +265,7 @@ impl Session {
             g: Vec::new(),
             u: Vec::new(),
             scores: Vec::with_capacity(capacity),
-            probs: Vec::with_capacity(capacity),
+            vacc: Vec::new(),
             rope: Vec::new(),
             acts: Q8Activations::new(),
             logits: Vec::new(),
@@ -424,11 +424,7 @@ impl Model {
             // llama.cpp multiplies a batch of 2+ query rows through its
             // tinyBLAS f16 GEMM and a single row through ggml_vec_dot_f16;
             // the two sum in different orders, and so do we.
-            let dot = if n >= 2 {
-                ggml::dot_f16_gemm
-            } else {
-                ggml::dot_f16_vec
-            };
+            let order = ggml::F16Order::for_rows(n);
             for t in 0..n {
                 let len = pos0 + t + 1; // causal: keys 0..=pos
                 for h in 0..c.n_heads {
@@ -437,21 +433,22 @@ impl Model {
                     s.scores.resize(len, 0.0);
                     for (j, sc) in s.scores.iter_mut().enumerate() {
                         let k = &kc[j * kvd + kvh * hd..j * kvd + (kvh + 1) * hd];
-                        *sc = dot(q, k) * scale;
+                        *sc = ggml::dot_f16(order, q, k) * scale;
                     }
                     ggml::softmax(&mut s.scores);
                     // The probabilities enter the V product as f16.
                     for p in s.scores.iter_mut() {
                         *p = round_f16(*p);
                     }
-                    // V is read transposed (ggml keeps V^T in its cache):
-                    // each output is a dot over positions.
                     let out = &mut s.att[t * d + h * hd..t * d + (h + 1) * hd];
-                    for (i, o) in out.iter_mut().enumerate() {
-                        s.probs.clear();
-                        s.probs.extend((0..len).map(|j| vc[j * kvd + kvh * hd + i]));
-                        *o = dot(&s.probs, &s.scores);
-                    }
+                    ggml::weighted_rows_f16(
+                        order,
+                        &s.scores,
+                        &vc[kvh * hd..],
+                        kvd,
+                        out,
+                        &mut s.vacc,
+                    );
                 }
             }
             s.acts.quantize(&s.att, d)?;

@@ -24,6 +24,30 @@
 //! element for element against tensors captured from llama.cpp 0.3.36 (its
 //! `cb_eval` hook) on SmolLM2; the tests here pin the definitions.
 
+/// Run `body` compiled with FMA when the CPU has it: `mul_add` is one
+/// instruction instead of a libm call, with the same (exactly rounded) result.
+macro_rules! with_fma {
+    ($(#[$m:meta])* $name:ident, fn($($arg:ident: $ty:ty),*) -> $ret:ty, $body:ident) => {
+        $(#[$m])*
+        pub fn $name($($arg: $ty),*) -> $ret {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn fast($($arg: $ty),*) -> $ret {
+                    $body($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("fma")
+                    && std::arch::is_x86_feature_detected!("avx2")
+                {
+                    // SAFETY: the features `fast` is compiled for were detected.
+                    return unsafe { fast($($arg),*) };
+                }
+            }
+            $body($($arg),*)
+        }
+    };
+}
+
 /// `_mm512_reduce_add_ps` as GCC expands it: halves, then quarters, then
 /// `(t0 + t2) + (t1 + t3)`.
 #[inline]
@@ -59,9 +83,8 @@ pub fn rope_cache(pos: usize, theta_scale: f32, out: &mut [(f32, f32)]) {
     }
 }
 
-/// Rotate adjacent pairs `(x[2i], x[2i+1])` by `cache[i]` (llama's "normal"
-/// RoPE), with ggml's fused multiply-adds.
-pub fn rope_pairs(x: &mut [f32], cache: &[(f32, f32)]) {
+#[inline(always)]
+fn rope_body(x: &mut [f32], cache: &[(f32, f32)]) {
     for (p, &(c, s)) in x.chunks_exact_mut(2).zip(cache) {
         let (x0, x1) = (p[0], p[1]);
         p[0] = x0.mul_add(c, -(x1 * s));
@@ -69,10 +92,13 @@ pub fn rope_pairs(x: &mut [f32], cache: &[(f32, f32)]) {
     }
 }
 
-/// `ggml_v_expf`, one lane: ARM's optimised-routines `expf` (max error about
-/// 1.5 ulp); below about -104 it is 0, above about 88.4 infinity.
-#[inline]
-pub fn expf(x: f32) -> f32 {
+with_fma!(
+    /// Rotate adjacent pairs `(x[2i], x[2i+1])` by `cache[i]` (llama's "normal"
+    /// RoPE), with ggml's fused multiply-adds.
+    rope_pairs, fn(x: &mut [f32], cache: &[(f32, f32)]) -> (), rope_body);
+
+#[inline(always)]
+fn expf_body(x: f32) -> f32 {
     let r = f32::from_bits(0x4b40_0000); // 0x1.8p23
     let z = x.mul_add(f32::from_bits(0x3fb8_aa3b), r); // log2(e)
     let n = z - r;
@@ -95,26 +121,34 @@ pub fn expf(x: f32) -> f32 {
         );
     let j = p.mul_add(u, f32::from_bits(0x3f7f_fff6).mul_add(b, 1.0));
     // scalef: j * 2^n rounded once (n is integral and |n| <= 192).
-    (f64::from(j) * 2f64.powi(n as i32)) as f32
+    let pow2 = f64::from_bits(((n as i64 + 1023) as u64) << 52);
+    (f64::from(j) * pow2) as f32
 }
 
-/// SwiGLU, `y = silu(x) * g` with `silu(x) = x / (1 + expf(-x))`.
-pub fn silu_mul(x: &[f32], g: &[f32], y: &mut [f32]) {
+with_fma!(
+    /// `ggml_v_expf`, one lane: ARM's optimised-routines `expf` (max error about
+    /// 1.5 ulp); below about -104 it is 0, above about 88.4 infinity.
+    expf, fn(x: f32) -> f32, expf_body);
+
+#[inline(always)]
+fn silu_body(x: &[f32], g: &[f32], y: &mut [f32]) {
     for ((y, &x), &g) in y.iter_mut().zip(x).zip(g) {
-        *y = x / (1.0 + expf(0.0 - x)) * g;
+        *y = x / (1.0 + expf_body(0.0 - x)) * g;
     }
 }
 
-/// Softmax of `w` (already scaled and masked) in place. The exponentials are
-/// summed 16 at a time in f32, those sums in f64; the reciprocal is rounded
-/// to f32 once and multiplies every value.
-pub fn softmax(w: &mut [f32]) {
+with_fma!(
+    /// SwiGLU, `y = silu(x) * g` with `silu(x) = x / (1 + expf(-x))`.
+    silu_mul, fn(x: &[f32], g: &[f32], y: &mut [f32]) -> (), silu_body);
+
+#[inline(always)]
+fn softmax_body(w: &mut [f32]) {
     let max = w.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let mut sum = 0f64;
     for c in w.chunks_mut(16) {
         let mut lanes = [0f32; 16];
         for (l, v) in lanes.iter_mut().zip(c.iter_mut()) {
-            *v = expf(*v - max);
+            *v = expf_body(*v - max);
             *l = *v;
         }
         // A short last chunk: ggml pads the KV length to 256, the padding
@@ -127,34 +161,145 @@ pub fn softmax(w: &mut [f32]) {
     }
 }
 
-/// `Σ a_i b_i` as tinyBLAS computes one output of an f16 matrix product:
-/// one 16-lane accumulator stepping 16 elements, fused, then reduced.
-/// Elements past `a.len()` are zeros of the padding.
-pub fn dot_f16_gemm(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 16];
-    for (ca, cb) in a.chunks(16).zip(b.chunks(16)) {
-        for ((acc, &x), &y) in acc.iter_mut().zip(ca).zip(cb) {
-            *acc = x.mul_add(y, *acc);
-        }
-    }
-    reduce16(&acc)
+with_fma!(
+    /// Softmax of `w` (already scaled and masked) in place. The exponentials are
+    /// summed 16 at a time in f32, those sums in f64; the reciprocal is rounded
+    /// to f32 once and multiplies every value.
+    softmax, fn(w: &mut [f32]) -> (), softmax_body);
+
+/// llama.cpp's two summation orders for f16 products: llamafile's tinyBLAS
+/// GEMM for a batch of 2+ rows (prompt prefill), `ggml_vec_dot_f16` for one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum F16Order {
+    /// One 16-lane accumulator stepping 16 elements (element `i` in lane `i % 16`).
+    Gemm,
+    /// Four 16-lane accumulators over steps of 64 (element `i` in accumulator
+    /// `(i % 64) / 16`, lane `i % 16`), combined `(s0 + s2) + (s1 + s3)`.
+    Vec,
 }
 
-/// `Σ a_i b_i` as `ggml_vec_dot_f16` computes it on AVX-512: four 16-lane
-/// accumulators over steps of 64, combined `(s0 + s2) + (s1 + s3)`, reduced.
-/// The caller's lengths are multiples of 64 in ggml (head size 64, KV length
-/// padded to 256); a ragged end is the zero padding.
+impl F16Order {
+    /// The order llama.cpp uses for a product with `rows` activation rows.
+    pub fn for_rows(rows: usize) -> F16Order {
+        if rows >= 2 {
+            F16Order::Gemm
+        } else {
+            F16Order::Vec
+        }
+    }
+}
+
+#[inline(always)]
+fn dot_body(order: F16Order, a: &[f32], b: &[f32]) -> f32 {
+    match order {
+        F16Order::Gemm => {
+            let mut acc = [0f32; 16];
+            for (ca, cb) in a.chunks(16).zip(b.chunks(16)) {
+                for ((acc, &x), &y) in acc.iter_mut().zip(ca).zip(cb) {
+                    *acc = x.mul_add(y, *acc);
+                }
+            }
+            reduce16(&acc)
+        }
+        F16Order::Vec => {
+            let mut acc = [[0f32; 16]; 4];
+            for (c64a, c64b) in a.chunks(64).zip(b.chunks(64)) {
+                for (slot, (ca, cb)) in acc.iter_mut().zip(c64a.chunks(16).zip(c64b.chunks(16))) {
+                    for ((acc, &x), &y) in slot.iter_mut().zip(ca).zip(cb) {
+                        *acc = x.mul_add(y, *acc);
+                    }
+                }
+            }
+            let mut s = [0f32; 16];
+            for l in 0..16 {
+                s[l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
+            }
+            reduce16(&s)
+        }
+    }
+}
+
+with_fma!(
+    /// `Σ a_i b_i` of two f16-valued rows in llama.cpp's `order`.
+    dot_f16, fn(order: F16Order, a: &[f32], b: &[f32]) -> f32, dot_body);
+
+/// `Σ a_i b_i` in tinyBLAS's order ([`F16Order::Gemm`]); elements past the
+/// shorter slice are the zero padding.
+pub fn dot_f16_gemm(a: &[f32], b: &[f32]) -> f32 {
+    dot_f16(F16Order::Gemm, a, b)
+}
+
+/// `Σ a_i b_i` in `ggml_vec_dot_f16`'s order ([`F16Order::Vec`]).
 pub fn dot_f16_vec(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [[0f32; 16]; 4];
-    for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
-        let slot = &mut acc[(i % 64) / 16][i % 16];
-        *slot = x.mul_add(y, *slot);
+    dot_f16(F16Order::Vec, a, b)
+}
+
+#[inline(always)]
+fn weighted_body(
+    order: F16Order,
+    p: &[f32],
+    v: &[f32],
+    stride: usize,
+    out: &mut [f32],
+    acc: &mut Vec<f32>,
+) {
+    let w = out.len();
+    let slots = if order == F16Order::Vec { 4 } else { 1 };
+    acc.clear();
+    acc.resize(slots * 16 * w, 0.0);
+    for (j, &pj) in p.iter().enumerate() {
+        let slot = if order == F16Order::Vec {
+            (j % 64) / 16
+        } else {
+            0
+        };
+        let k = (slot * 16 + j % 16) * w;
+        let row = &v[j * stride..j * stride + w];
+        for (a, &x) in acc[k..k + w].iter_mut().zip(row) {
+            *a = pj.mul_add(x, *a);
+        }
     }
-    let mut s = [0f32; 16];
-    for l in 0..16 {
-        s[l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
+    for (i, o) in out.iter_mut().enumerate() {
+        let mut s = [0f32; 16];
+        for (l, s) in s.iter_mut().enumerate() {
+            *s = if order == F16Order::Vec {
+                (acc[l * w + i] + acc[(32 + l) * w + i])
+                    + (acc[(16 + l) * w + i] + acc[(48 + l) * w + i])
+            } else {
+                acc[l * w + i]
+            };
+        }
+        *o = reduce16(&s);
     }
-    reduce16(&s)
+}
+
+with_fma!(
+    /// [`weighted_rows_f16`] without its bounds check.
+    weighted_rows_f16_impl,
+    fn(order: F16Order, p: &[f32], v: &[f32], stride: usize, out: &mut [f32], acc: &mut Vec<f32>) -> (),
+    weighted_body
+);
+
+/// `out[i] = Σ_j p[j] * v[j * stride + i]`: attention's probabilities times
+/// the cached values, one dot over positions per output, in `order`'s
+/// summation (position `j` is the dot's element `j`). `acc` is scratch.
+pub fn weighted_rows_f16(
+    order: F16Order,
+    p: &[f32],
+    v: &[f32],
+    stride: usize,
+    out: &mut [f32],
+    acc: &mut Vec<f32>,
+) {
+    if let Some(last) = p.len().checked_sub(1) {
+        assert!(
+            v.len() >= last * stride + out.len(),
+            "{} values cannot hold {} rows of stride {stride}",
+            v.len(),
+            p.len()
+        );
+    }
+    weighted_rows_f16_impl(order, p, v, stride, out, acc);
 }
 
 #[cfg(test)]
@@ -176,7 +321,10 @@ mod tests {
         // ggml documents 1.45 ulp + 0.5: about 2e-7 relative.
         assert!(worst < 2.5e-7, "{worst}");
         for x in [-90.0f32, -95.5, -100.0, -103.5] {
-            assert!((f64::from(expf(x)) - f64::from(x).exp()).abs() < 2e-45, "{x}");
+            assert!(
+                (f64::from(expf(x)) - f64::from(x).exp()).abs() < 2e-45,
+                "{x}"
+            );
         }
         assert_eq!(expf(0.0), 1.0);
         assert_eq!(expf(f32::NEG_INFINITY), 0.0);
@@ -227,6 +375,36 @@ mod tests {
         let ones = vec![1f32; 32];
         // gemm: lane 0 holds 1 + 2^24 (rounds to 2^24), lane 8 holds -2^24.
         assert_eq!(dot_f16_gemm(&x, &ones), 0.0);
+    }
+
+    #[test]
+    fn weighted_rows_are_dots_over_positions_in_either_order() {
+        let (len, stride, w) = (150, 7 * 64, 64);
+        let p: Vec<f32> = (0..len)
+            .map(|j| round_f16_test(((j * 31 % 17) as f32).sin()))
+            .collect();
+        let v: Vec<f32> = (0..len * stride)
+            .map(|i| round_f16_test(((i * 13 % 29) as f32 * 0.1).cos()))
+            .collect();
+        let mut acc = Vec::new();
+        for order in [F16Order::Gemm, F16Order::Vec] {
+            let mut out = vec![0f32; w];
+            weighted_rows_f16(order, &p, &v[64..], stride, &mut out, &mut acc);
+            for (i, &o) in out.iter().enumerate() {
+                let col: Vec<f32> = (0..len).map(|j| v[64 + j * stride + i]).collect();
+                assert_eq!(
+                    o.to_bits(),
+                    dot_f16(order, &col, &p).to_bits(),
+                    "{order:?} {i}"
+                );
+            }
+        }
+        assert_eq!(F16Order::for_rows(1), F16Order::Vec);
+        assert_eq!(F16Order::for_rows(5), F16Order::Gemm);
+    }
+
+    fn round_f16_test(x: f32) -> f32 {
+        crate::quant::round_f16(x)
     }
 
     #[test]
