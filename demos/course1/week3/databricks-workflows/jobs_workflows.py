@@ -38,6 +38,10 @@ import json
 import operator
 import os
 import re
+import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pyspark.sql.functions as sf
@@ -188,15 +192,20 @@ assert rejected_rows == 4  # two per batch, each reported once
 # MAGIC `job.json` are relative; the cell makes them absolute workspace paths next to this
 # MAGIC notebook. The job is deleted afterwards (keep it, and add a `schedule`, to run it daily).
 # MAGIC
-# MAGIC Locally there is no Jobs service: the runs above are this notebook playing the
-# MAGIC scheduler. The project's own runner for Jobs JSON, `batuta` (`crates/batuta`), runs the
-# MAGIC same file as a job from a shell, each task in its own process, task values and the
-# MAGIC condition task included:
+# MAGIC Locally there is no Jobs service, and the SDK cell is not executed. The project's
+# MAGIC own runner for Jobs JSON, `batuta` (`crates/batuta`, the `batuta` command), runs the
+# MAGIC same file instead: each task in its own process through the notebook runner, job
+# MAGIC parameters pushed down to every task, task values passed as files, the condition
+# MAGIC task evaluated with Databricks' rules, retries as `max_retries` says. From a shell:
 # MAGIC
 # MAGIC ```sh
-# MAGIC batuta run demos/course1/week3/databricks-workflows/job.json \
-# MAGIC     --param catalog=spark_catalog --param schema=course1_workflows
+# MAGIC batuta run demos/course1/week3/databricks-workflows/job.json --param batch=3
 # MAGIC ```
+# MAGIC
+# MAGIC The file's default catalog is `workspace` (Free Edition's); locally the runtime reads
+# MAGIC `workspace.<schema>` as the session catalog `spark_catalog`, so the defaults work
+# MAGIC unchanged. The tasks of one batuta run share their own catalog (a fresh warehouse in
+# MAGIC the run's directory), so this run starts from empty tables, as a new job would.
 
 # COMMAND ----------
 
@@ -238,7 +247,42 @@ if IS_DATABRICKS:
     finally:
         w.jobs.delete(job_id)
 else:
-    print("local runtime: no Jobs service; the two runs above followed job.json")
+    beside = Path(sys.executable).with_name("batuta")
+    command = str(beside) if beside.is_file() else shutil.which("batuta")
+    if command is None:
+        raise RuntimeError(
+            "the batuta command is not installed here (nox -s build builds its wheel)"
+        )
+    run_dir = (
+        Path(os.environ.get("COURSEKIT_RUN_DIR") or here / "build") / f"batuta-{time.time_ns()}"
+    )
+    # No --param catalog: job.json's default `workspace` works locally too.
+    done = subprocess.run(
+        [command, "run", str(here / "job.json"), "--param", "batch=3", "--run-dir", str(run_dir)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    print(done.stderr + done.stdout)
+    assert done.returncode == 0, f"batuta run exited with {done.returncode}"
+    record = json.loads((run_dir / "record.json").read_text(encoding="utf-8"))
+    tasks = {t["task_key"]: t for t in record["tasks"]}
+    states = {k: t["state"]["result_state"] for k, t in tasks.items()}
+    print(states)
+    assert record["state"]["result_state"] == "SUCCESS", record["state"]
+    assert set(states.values()) == {"SUCCESS"}, states
+    assert tasks["bronze_ingest"]["resolved_parameters"]["catalog"] == "workspace"
+
+    def exit_value(task: str) -> dict:
+        return json.loads(tasks[task]["notebook_output"]["result"])
+
+    # A fresh job catalog: batch 3 alone, with the same three problem rows as every batch.
+    assert exit_value("bronze_ingest")["rows"] == 43
+    assert tasks["silver_clean"]["task_values"] == {"rejected": 2, "clean": 40}
+    assert exit_value("silver_clean")["silver_rows"] == 40
+    assert exit_value("gold_aggregate")["orders"] == 40
+    assert tasks["any_rejected"]["condition_task"]["outcome"] == "true"
+    assert exit_value("report_rejects")["reported"] == 2
 
 # COMMAND ----------
 
