@@ -97,27 +97,16 @@ def test_probe_is_cached_per_machine_and_refreshed_on_demand(cache_dir: Path) ->
     assert second["probe"] == first["probe"]
 
 
-def test_invalid_or_foreign_cache_files_are_replaced_not_trusted(cache_dir: Path) -> None:
+def test_invalid_cache_files_are_replaced_not_trusted(cache_dir: Path) -> None:
+    # Each case costs a probe (~2 s), so two here; the Rust tests (machine.rs) cover
+    # the other refusals (schema, fingerprint, size, non-finite figures) without one.
     good = trueno.machine(refresh=True)
     path = cache_dir / f"machine-{good['fingerprint']}.json"
     text = path.read_text()
-    bad_files = [
-        "",
-        "{not json",
-        text.replace('"trueno-machine/1"', '"trueno-machine/9"'),
-        text.replace(good["fingerprint"], "0123456789abcdef", 1),
-        # A negative ceiling would make every row look impossibly fast.
-        json.dumps(
-            {
-                **good | {"origin": None, "gemm": None},
-                "probe": {
-                    **good["probe"],
-                    "peaks": [{"backend": "avx2", "f32_flops": -1.0, "f64_flops": 1.0}],
-                },
-            }
-        ),
-    ]
-    for bad in bad_files:
+    negative = json.loads(text)
+    # A negative ceiling would make every row look impossibly fast.
+    negative["probe"]["peaks"][0]["f32_flops"] = -1.0
+    for bad in (text[: len(text) // 2], json.dumps(negative)):
         path.write_text(bad)
         m = trueno.machine()
         assert m["origin"].startswith("measured now"), bad[:40]

@@ -42,7 +42,7 @@ use std::time::Instant;
 pub const SCHEMA: &str = "trueno-machine/1";
 /// Bumped whenever the probe changes what it measures: old cache files are then
 /// ignored (the version is part of the fingerprint).
-pub const PROBE_VERSION: u32 = 2;
+pub const PROBE_VERSION: u32 = 3;
 /// A cached file larger than this is refused unread.
 const MAX_FILE_BYTES: u64 = 1 << 20;
 
@@ -624,26 +624,32 @@ multiversion! {
 #[inline(always)]
 fn read_streams<S: Simd>(s: S, x: &[f32], streams: usize) -> f32 {
     let block = 8 * S::LANES;
+    let streams = if streams >= 4 { 4 } else { streams.max(1) };
     let per = x.len() / streams / block * block;
     let mut acc = [s.splat(0.0); 8];
-    if streams == 1 {
-        for blk in x[..per].chunks_exact(block) {
-            for (a, v) in acc.iter_mut().zip(blk.chunks_exact(S::LANES)) {
-                *a = s.add(*a, s.load(v));
-            }
+    let mut step = |blk: &[f32]| {
+        for (a, v) in acc.iter_mut().zip(blk.chunks_exact(S::LANES)) {
+            *a = s.add(*a, s.load(v));
         }
-    } else {
-        let mut parts: Vec<_> = x
-            .chunks_exact(per)
-            .take(streams)
-            .map(|p| p.chunks_exact(block))
-            .collect();
-        for _ in 0..per / block {
-            for part in &mut parts {
-                if let Some(blk) = part.next() {
-                    for (a, v) in acc.iter_mut().zip(blk.chunks_exact(S::LANES)) {
-                        *a = s.add(*a, s.load(v));
-                    }
+    };
+    // Each stream count is its own straight loop (zipped chunks, like the two-stream
+    // dot kernel), so the loop itself never limits the bandwidth it measures.
+    let part = |i: usize| x[i * per..(i + 1) * per].chunks_exact(block);
+    if per > 0 {
+        match streams {
+            1 => part(0).for_each(&mut step),
+            2 => {
+                for (b0, b1) in part(0).zip(part(1)) {
+                    step(b0);
+                    step(b1);
+                }
+            }
+            _ => {
+                for ((b0, b1), (b2, b3)) in part(0).zip(part(1)).zip(part(2).zip(part(3))) {
+                    step(b0);
+                    step(b1);
+                    step(b2);
+                    step(b3);
                 }
             }
         }
@@ -823,12 +829,8 @@ pub fn probe_sizes(c: &Caches) -> Vec<(&'static str, u64)> {
 /// Read and read-write bandwidth at one level (working set `bytes`) with backend `b`.
 fn probe_level(b: Backend, level: &'static str, bytes: u64) -> Option<Bandwidth> {
     let dram = level == "DRAM";
-    // DRAM: one pass is a sample (~10 ms); a quarter second of them, at least 8.
-    let (sample, budget, samples) = if dram {
-        (0.0, 0.25, 8)
-    } else {
-        (2e-3, 0.03, 8)
-    };
+    // DRAM: one pass is a sample (~10 ms); 0.4 s of them, at least 8.
+    let (sample, budget, samples) = if dram { (0.0, 0.4, 8) } else { (2e-3, 0.03, 8) };
     let n = usize::try_from(bytes / 4).ok()?;
     let buf = aligned(n, 1.0)?;
     let x = floats(&buf);
