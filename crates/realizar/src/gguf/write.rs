@@ -469,4 +469,60 @@ mod tests {
         assert_eq!(f.alignment, 64);
         assert_eq!(f.tensor("v").unwrap().start % 64, 0);
     }
+
+    #[test]
+    fn requantize_measures_and_is_idempotent_on_its_own_format() {
+        let dir = std::env::temp_dir().join(format!("realizar-requant-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let src_path = dir.join("src.gguf");
+        let x: Vec<f32> = (0..64 * 4)
+            .map(|i| ((i * 7919) % 97) as f32 / 97.0 - 0.4)
+            .collect();
+        let q41 = trueno::quant::quantize(QuantKind::Q4_1, &x).unwrap();
+        let norm: Vec<u8> = [0.5f32; 8].iter().flat_map(|f| f.to_le_bytes()).collect();
+        let tensors = [
+            TensorSpec {
+                name: "w".into(),
+                dims: vec![64, 4],
+                ty: TensorType::Quant(QuantKind::Q4_1),
+            },
+            TensorSpec {
+                name: "norm".into(),
+                dims: vec![8],
+                ty: TensorType::F32,
+            },
+        ];
+        let meta = [("general.file_type".to_string(), Value::U32(3))];
+        let mut file = File::create(&src_path).unwrap();
+        write(&mut file, &meta, &tensors, |i| {
+            Ok(if i == 0 { q41.clone() } else { norm.clone() })
+        })
+        .unwrap();
+        let src = Gguf::open(&src_path).unwrap();
+
+        let same = dir.join("q41.gguf");
+        let r = requantize(&src, &same, TensorType::Quant(QuantKind::Q4_1)).unwrap();
+        assert_eq!(r[0].rmse, 0.0, "Q4_1 values re-encode to themselves");
+        let out = Gguf::open(&same).unwrap();
+        assert_eq!(out.tensor("w").unwrap().1, q41.as_slice());
+        assert_eq!(out.tensor("norm").unwrap().1, norm.as_slice());
+
+        let f32_path = dir.join("f32.gguf");
+        let r = requantize(&src, &f32_path, TensorType::F32).unwrap();
+        assert!(r.iter().all(|t| t.rmse == 0.0));
+        let out = Gguf::open(&f32_path).unwrap();
+        assert_eq!(out.meta("general.file_type").unwrap(), &Value::U32(0));
+        assert_eq!(out.tensor_f32("w").unwrap(), src.tensor_f32("w").unwrap());
+
+        let q8 = dir.join("q8.gguf");
+        let r = requantize(&src, &q8, TensorType::Quant(QuantKind::Q8_0)).unwrap();
+        assert!(r[0].rmse > 0.0 && r[0].rmse < 0.01 * r[0].rms.max(1e-9) + 0.01);
+        assert!(r[0].max_abs_err >= r[0].rmse);
+        assert_eq!(r[1].to, TensorType::F32);
+
+        let nowhere = dir.join("missing").join("x.gguf");
+        assert!(requantize(&src, &nowhere, TensorType::F32).is_err());
+        assert!(!nowhere.with_extension("gguf.partial").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
