@@ -336,7 +336,7 @@ assert in_domain < general, "but a tokenizer trained on the domain comes closest
 # MAGIC   what endpoints bill; count them with the model's own tokenizer (or read `usage` in the
 # MAGIC   response).
 # MAGIC - Byte-level BPE never fails on input, but its cost depends on what its merges were
-# MAGIC   learnt from: here non-Latin scripts cost two to five times English for the same content,
+# MAGIC   learnt from: here other scripts cost two to over five times English for the same content,
 # MAGIC   and every digit is a token.
 # MAGIC - Training is a greedy loop over pair counts; a small domain corpus learns the domain's
 # MAGIC   words first but cannot match a vocabulary learnt from a large corpus. The lab
