@@ -6,9 +6,12 @@
 //! strided slice, Fortran order) is copied once into row-major order first,
 //! because the kernel takes row-major slices. Both operands must share one
 //! dtype, float32 or float64: unlike NumPy, trueno never silently upcasts.
+//! An `out=` that is also an operand follows the bindings' one rule (as NumPy):
+//! the product is computed from copies of the operands.
 
 use crate::convert::{
     Floats, c_order, floats_nd, kernel_error, mixed_dtypes, output, output_for, read, shape_str,
+    write_with,
 };
 use numpy::{Element as NpElement, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
@@ -29,9 +32,7 @@ fn inner_dims(op: &str, names: (&str, &str), a: &[usize], b: &[usize]) -> PyResu
     )))
 }
 
-/// Write `res` with `k`, the GIL released. The inputs' read borrows are still
-/// held, so an `out=` that is also an input cannot be borrowed for writing and
-/// is refused rather than computed on aliased memory.
+/// Write `res` with `k`, the GIL released (gemv: `res` is always a fresh array).
 fn compute<'py, T: NpElement + GemmElement>(
     res: Bound<'py, PyArrayDyn<T>>,
     k: impl FnOnce(Backend, &mut [T]) -> Result<(), trueno::Error> + Send,
@@ -57,14 +58,17 @@ fn matmul_typed<'py, T: NpElement + GemmElement>(
 ) -> PyResult<Bound<'py, PyAny>> {
     inner_dims("matmul", ("a", "b"), a.shape(), b.shape())?;
     let (m, k, n) = (a.shape()[0], a.shape()[1], b.shape()[1]);
-    let (ar, br) = (read("a", a)?, read("b", b)?);
     let res = output_for::<T>(a.py(), out, &[m, n], dtype, || {
         format!(" for a {} @ b {}", shape_str(&[m, k]), shape_str(&[k, n]))
     })?;
-    let (xa, xb) = (c_order(&ar), c_order(&br));
-    compute(res, |backend, o| {
-        trueno::matmul::matmul_with(backend, &xa, &xb, o, m, k, n, threads)
-    })
+    let backend = trueno::backend::active().map_err(kernel_error)?;
+    // The one out= rule of the bindings (`write_with`): an out that is also an input
+    // is computed as if the inputs had been copied first, like NumPy's.
+    write_with(a.py(), &[("a", a), ("b", b)], &res, |ins, o| {
+        trueno::matmul::matmul_with(backend, ins[0], ins[1], o, m, k, n, threads)
+    })?
+    .map_err(kernel_error)?;
+    Ok(res.into_any())
 }
 
 /// matmul(a, b, out=None, threads=1) -> ndarray: `a @ b` for 2-D float32/float64.
