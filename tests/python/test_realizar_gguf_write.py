@@ -103,18 +103,26 @@ def test_errors_order_by_precision(converted) -> None:
         assert rel > 0.02, "symmetric 4-bit loses visibly against Q4_1's values"
 
 
+TEXT = (
+    "Bread needs time more than it needs skill. Mix flour, water, salt and a little "
+    "yeast, leave the dough covered overnight, and in the morning it will have risen."
+)
+
+
+@functools.cache
+def source_logits() -> tuple[list[int], np.ndarray]:
+    llm = realizar.LLM.load(gguf_path())
+    ids = llm.tokenize(TEXT)
+    return ids, llm.logits(ids)
+
+
 def test_quantised_outputs_run_and_agree_with_the_source(converted) -> None:
     kind, dst, _ = converted
-    text = (
-        "Bread needs time more than it needs skill. Mix flour, water, salt and a little "
-        "yeast, leave the dough covered overnight, and in the morning it will have risen."
-    )
-    ids = realizar.LLM.load(gguf_path()).tokenize(text)
     if kind == "F32":
         with pytest.raises(ValueError, match="block-quantised"):
             realizar.LLM.load(dst)
         return
-    ref = realizar.LLM.load(gguf_path()).logits(ids)
+    ids, ref = source_logits()
     got = realizar.LLM.load(dst).logits(ids)
     assert np.isfinite(got).all()
     agree = np.mean(ref.argmax(-1) == got.argmax(-1))
