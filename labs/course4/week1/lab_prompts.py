@@ -62,7 +62,7 @@ client = OpenAI(base_url=base_url, api_key=token)
 SCHEMA = support_tickets.ERROR_REPORT_SCHEMA
 TARGET = 0.75
 # The labelled set the checks measure you on, and a separate pool to take examples from.
-labelled = support_tickets.error_reports(seed=2, n=8)
+labelled = support_tickets.error_reports(seed=2, n=6)
 example_pool = support_tickets.error_reports(seed=99, n=10)
 print(json.dumps(SCHEMA, indent=1))
 print(labelled[0])

@@ -242,7 +242,7 @@ EXTRACT = (
     '"error_code": the code such as E01}.'
 )
 demos = support_tickets.error_reports(seed=99, n=3)
-reports = support_tickets.error_reports(seed=1, n=max(2, N_EVAL - 2))
+reports = support_tickets.error_reports(seed=1, n=max(2, N_EVAL // 2))
 
 
 def extraction_messages(text):
