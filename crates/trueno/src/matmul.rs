@@ -953,8 +953,9 @@ thread_local! {
     /// call would be an mmap plus page faults, which costs more than packing at n=256.
     static PACK: RefCell<Vec<Line>> = const { RefCell::new(Vec::new()) };
     /// The calling thread's buffer for the B block its threads share (`SharedPack`),
-    /// reused across calls for the same reason: a fresh 4 MiB buffer, zeroed, cost
-    /// about 4 % of a two-thread 1024^3 product and 10 % at 256^3.
+    /// reused across calls for the same reason: zeroing a fresh 4 MiB buffer per call is
+    /// of the order of 4 % of a two-thread 1024^3 product and 10 % at 256^3 (estimated
+    /// from the buffer size and the probed bandwidth, not measured: the machine was busy).
     static SHARED: RefCell<Vec<Line>> = const { RefCell::new(Vec::new()) };
 }
 
