@@ -398,7 +398,7 @@ fn run() -> Result<(), String> {
         base * 100.0,
         fast * 100.0
     );
-    if !(mf > mg + 0.5 && fast > 3.0 * base) {
+    if !(mf > mg + 0.3 && fast > 3.0 * base) {
         return Err(
             "the features lost the generator's fraud signal (amount ratio, velocity)".into(),
         );
