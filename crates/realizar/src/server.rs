@@ -683,6 +683,57 @@ pub async fn serve_on(
         .await
 }
 
+/// A server running inside another program: `state` served on 127.0.0.1 at a free port by a
+/// runtime on its own thread, for programs that embed it (the course demos, tests).
+/// [`Background::stop`] shuts it down gracefully; dropping it closes the stop channel, which
+/// shuts it down too, without waiting.
+#[derive(Debug)]
+pub struct Background {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Background {
+    /// Bind a free loopback port and start serving `state` there.
+    pub fn start(state: Arc<AppState>) -> std::io::Result<Background> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            runtime.block_on(serve_on(listener, state, async {
+                let _ = stopped.await;
+            }))
+        });
+        Ok(Background {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Graceful shutdown: in-flight requests finish, then the runtime thread ends.
+    pub fn stop(mut self) -> std::io::Result<()> {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(std::io::Error::other("the server thread panicked")),
+            None => Ok(()),
+        }
+    }
+}
+
 /// One `--model [NAME=]PATH`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelSpec {

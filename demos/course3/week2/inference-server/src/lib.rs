@@ -6,11 +6,10 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
 use course3_kit::data::FEATURES;
 use course3_kit::http::Endpoint;
-use realizar::server::{AppState, ServedModel, ServerConfig, load_model, serve_on};
+use realizar::server::{AppState, Background, ServedModel, ServerConfig, load_model};
 use realizar::tabular::TabularModel;
 use serde_json::{Value, json};
 
@@ -23,8 +22,7 @@ pub struct Server {
     pub name: String,
     /// The served model itself, for in-process predictions to compare with.
     pub model: Arc<TabularModel>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<std::io::Result<()>>>,
+    inner: Background,
 }
 
 impl Server {
@@ -36,24 +34,12 @@ impl Server {
         };
         let tabular = Arc::clone(tabular);
         let state = Arc::new(AppState::new(model, name.clone(), ServerConfig::default()));
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()?;
-        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
-        let addr = listener.local_addr()?;
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            runtime.block_on(serve_on(listener, state, async {
-                let _ = stopped.await;
-            }))
-        });
+        let server = Background::start(state)?;
         Ok(Server {
-            addr,
+            addr: server.addr(),
             name,
             model: tabular,
-            stop: Some(stop),
-            thread: Some(thread),
+            inner: server,
         })
     }
 
@@ -66,15 +52,8 @@ impl Server {
     }
 
     /// Graceful shutdown: in-flight requests finish, then the runtime thread ends.
-    pub fn stop(mut self) -> Result<(), Error> {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        match self.thread.take().map(JoinHandle::join) {
-            Some(Ok(r)) => Ok(r?),
-            Some(Err(_)) => Err("the server thread panicked".into()),
-            None => Ok(()),
-        }
+    pub fn stop(self) -> Result<(), Error> {
+        Ok(self.inner.stop()?)
     }
 }
 

@@ -8,10 +8,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use realizar::server::{AppState, Served, ServerConfig, load_model_with, serve_on};
+use realizar::server::{AppState, Background, Served, ServerConfig, load_model_with};
 use serde_json::Value;
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -62,8 +61,7 @@ pub fn model_paths() -> Result<(PathBuf, PathBuf), Error> {
 #[derive(Debug)]
 pub struct Server {
     pub addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<std::io::Result<()>>>,
+    inner: Background,
 }
 
 impl Server {
@@ -82,35 +80,16 @@ impl Server {
             },
         ];
         let state = Arc::new(AppState::with_models(models, ServerConfig::default())?);
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()?;
-        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
-        let addr = listener.local_addr()?;
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            runtime.block_on(serve_on(listener, state, async {
-                let _ = stopped.await;
-            }))
-        });
+        let server = Background::start(state)?;
         Ok(Server {
-            addr,
-            stop: Some(stop),
-            thread: Some(thread),
+            addr: server.addr(),
+            inner: server,
         })
     }
 
     /// Graceful shutdown: in-flight requests finish, then the runtime thread ends.
-    pub fn stop(mut self) -> Result<(), Error> {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        match self.thread.take().map(JoinHandle::join) {
-            Some(Ok(r)) => Ok(r?),
-            Some(Err(_)) => Err("the server thread panicked".into()),
-            None => Ok(()),
-        }
+    pub fn stop(self) -> Result<(), Error> {
+        Ok(self.inner.stop()?)
     }
 }
 
