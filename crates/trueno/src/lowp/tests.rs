@@ -1,0 +1,407 @@
+//! The reduced-precision products against independent references: the nearest bf16
+//! found by search, an f64 triple loop over the converted inputs, and the integer
+//! product of the quantised values.
+
+use super::*;
+
+fn fill(len: usize, seed: u64) -> Vec<f32> {
+    // xorshift: deterministic values in [-1, 1).
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+const U32: f64 = 1.0 / (1u64 << 24) as f64;
+const U16: f64 = 1.0 / 256.0;
+
+const SHAPES: [(usize, usize, usize); 16] = [
+    (1, 1, 1),
+    (1, 7, 1),
+    (1, 300, 600),
+    (600, 5, 1),
+    (2, 5, 3),
+    (12, 64, 32),
+    (13, 63, 33),
+    (11, 255, 31),
+    (17, 31, 7),
+    (25, 600, 65),
+    (100, 3, 129),
+    (241, 20, 530),
+    (5, 2, 2100),
+    (24, 1100, 40),
+    (12, 1, 17),
+    (37, 4, 16),
+];
+
+fn rounded(x: &[f32]) -> Vec<f64> {
+    x.iter()
+        .map(|&v| f64::from(bf16_to_f32(bf16_from_f32(v))))
+        .collect()
+}
+
+/// `(exact product, sum |a||b|)` of f64 operands, row-major.
+fn exact(a: &[f64], b: &[f64], m: usize, k: usize, n: usize) -> (Vec<f64>, Vec<f64>) {
+    let (mut c, mut s) = (vec![0.0; m * n], vec![0.0; m * n]);
+    for i in 0..m {
+        for p in 0..k {
+            let x = a[i * k + p];
+            for j in 0..n {
+                c[i * n + j] += x * b[p * n + j];
+                s[i * n + j] += (x * b[p * n + j]).abs();
+            }
+        }
+    }
+    (c, s)
+}
+
+fn run(
+    path: Path,
+    precision: Precision,
+    a: &[f32],
+    b: &[f32],
+    m: usize,
+    threads: usize,
+) -> Vec<f32> {
+    let k = a.len().checked_div(m).unwrap_or(0);
+    let n = b.len().checked_div(k).unwrap_or(0);
+    let packed = pack_b(precision, b, k, n).unwrap();
+    // Poisoned: the product must overwrite every element.
+    let mut c = vec![f32::NAN; m * n];
+    matmul_packed_on(path, Lhs::F32(a), &packed, &mut c, m, threads).unwrap();
+    c
+}
+
+#[test]
+fn bf16_conversion_is_the_nearest_even() {
+    let mut s = 0x1234_5678u32;
+    let mut values: Vec<f32> = (0..200_000)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            f32::from_bits(s)
+        })
+        .filter(|v| v.is_finite() && v.is_normal())
+        .collect();
+    // Ties both ways, the largest finite values, the smallest normal.
+    values.extend([
+        1.0 + 1.0 / 256.0,
+        1.0 + 3.0 / 256.0,
+        -(1.0 + 1.0 / 256.0),
+        f32::MIN_POSITIVE,
+        f32::from_bits(0x7f7f_7fff),
+        f32::from_bits(0x7f7f_8000),
+    ]);
+    for &x in &values {
+        let h = bf16_from_f32(x);
+        let lo = x.to_bits() >> 16;
+        // The two bf16 neighbours of x (truncation and one ulp further from 0).
+        // Past the largest finite value, "one ulp further" is 2^128 (IEEE rounds to
+        // the unbounded exponent range, then overflows to infinity).
+        let down = f64::from(f32::from_bits(lo << 16));
+        let up = match f64::from(f32::from_bits((lo + 1) << 16)) {
+            u if u.is_infinite() => u.signum() * 2f64.powi(128),
+            u => u,
+        };
+        let xv = f64::from(x);
+        let want = if (xv - down).abs() < (up - xv).abs() {
+            lo
+        } else if (xv - down).abs() > (up - xv).abs() {
+            lo + 1
+        } else if lo % 2 == 0 {
+            lo
+        } else {
+            lo + 1
+        };
+        assert_eq!(u32::from(h), want, "x = {x:e} ({:#010x})", x.to_bits());
+    }
+    assert_eq!(
+        bf16_from_f32(f32::MAX),
+        0x7f80,
+        "overflow rounds to infinity"
+    );
+    assert_eq!(bf16_from_f32(f32::INFINITY), 0x7f80);
+    assert_eq!(bf16_from_f32(f32::NEG_INFINITY), 0xff80);
+    assert!(bf16_to_f32(bf16_from_f32(f32::NAN)).is_nan());
+    // A NaN whose payload lives only in the low half must stay NaN, not become inf.
+    assert!(bf16_to_f32(bf16_from_f32(f32::from_bits(0x7f80_0001))).is_nan());
+    assert_eq!(bf16_from_f32(1e-40), 0x0000, "subnormals flush to zero");
+    assert_eq!(bf16_from_f32(-1e-40), 0x8000, "keeping the sign");
+    assert_eq!(bf16_from_f32(-0.0), 0x8000);
+    for h in [0x3f80u16, 0xc2f7, 0x0080, 0x7f7f] {
+        assert_eq!(bf16_from_f32(bf16_to_f32(h)), h, "bf16 values round-trip");
+    }
+}
+
+#[test]
+fn bf16_every_path_is_f32_summation_of_the_rounded_inputs() {
+    let paths = Path::available(Precision::Bf16);
+    assert!(paths.contains(&Path::Reference));
+    for &(m, k, n) in &SHAPES {
+        let a = fill(m * k, (m * 31 + k) as u64);
+        let b = fill(k * n, (n * 17 + k + 5) as u64);
+        let (want, s) = exact(&rounded(&a), &rounded(&b), m, k, n);
+        for &path in &paths {
+            for threads in [1, 3] {
+                let c = run(path, Precision::Bf16, &a, &b, m, threads);
+                for i in 0..m * n {
+                    let bound = k as f64 * U32 * s[i] + 1e-30;
+                    let err = (f64::from(c[i]) - want[i]).abs();
+                    assert!(
+                        err <= bound,
+                        "{path:?} {m}x{k}x{n} t={threads} c[{i}] = {}, want {} (err {err:e} > {bound:e})",
+                        c[i],
+                        want[i]
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn bf16_error_against_raw_f32_is_within_the_stated_bound() {
+    let (m, k, n) = (33, 257, 70);
+    let a: Vec<f32> = fill(m * k, 3).iter().map(|v| v * 100.0).collect();
+    let b = fill(k * n, 4);
+    let raw = |x: &[f32]| x.iter().map(|&v| f64::from(v)).collect::<Vec<_>>();
+    let (want, s) = exact(&raw(&a), &raw(&b), m, k, n);
+    let mut worst = 0.0f64;
+    for &path in &Path::available(Precision::Bf16) {
+        let c = run(path, Precision::Bf16, &a, &b, m, 1);
+        for i in 0..m * n {
+            let bound = (2.0 * U16 + U16 * U16 + k as f64 * U32) * s[i];
+            let err = (f64::from(c[i]) - want[i]).abs();
+            assert!(err <= bound, "{path:?} c[{i}]: err {err:e} > {bound:e}");
+            worst = worst.max(err / s[i]);
+        }
+    }
+    // And the bound is not vacuous: bf16 really is coarser than f32 here.
+    assert!(worst > 1e-5, "worst relative error {worst:e}");
+}
+
+#[test]
+fn bf16_special_values_propagate_like_f32() {
+    let (m, k, n) = (14, 9, 35);
+    let mut a = fill(m * k, 7);
+    let b = fill(k * n, 8);
+    a[2 * k + 3] = f32::NAN;
+    a[5 * k] = f32::INFINITY;
+    a[13 * k + 8] = f32::NEG_INFINITY;
+    let ra = rounded(&a);
+    let (want, _) = exact(&ra, &rounded(&b), m, k, n);
+    for &path in &Path::available(Precision::Bf16) {
+        let c = run(path, Precision::Bf16, &a, &b, m, 1);
+        for i in 0..m * n {
+            let (got, w) = (c[i], want[i]);
+            assert_eq!(
+                got.is_nan(),
+                w.is_nan(),
+                "{path:?} c[{i}] = {got}, want {w}"
+            );
+            if w.is_infinite() {
+                assert_eq!(f64::from(got), w, "{path:?} c[{i}]");
+            }
+        }
+        assert!(c[2 * n..3 * n].iter().all(|v| v.is_nan()));
+        assert!(c[5 * n..6 * n].iter().all(|v| v.is_infinite()));
+    }
+}
+
+#[test]
+fn bf16_bits_operands_equal_converted_f32() {
+    let (m, k, n) = (19, 45, 40);
+    let a = fill(m * k, 11);
+    let b = fill(k * n, 12);
+    let abits: Vec<u16> = a.iter().map(|&v| bf16_from_f32(v)).collect();
+    let bbits: Vec<u16> = b.iter().map(|&v| bf16_from_f32(v)).collect();
+    let from_bits = pack_b_bf16_bits(&bbits, k, n).unwrap();
+    for &path in &Path::available(Precision::Bf16) {
+        let want = run(path, Precision::Bf16, &a, &b, m, 1);
+        let mut got = vec![0.0f32; m * n];
+        matmul_packed_on(path, Lhs::Bf16Bits(&abits), &from_bits, &mut got, m, 2).unwrap();
+        assert_eq!(
+            got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            want.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            "{path:?}"
+        );
+    }
+}
+
+/// The quantised integers and scales of `x` (`rows x cols`) along rows or columns,
+/// written out from the definition (independent of the packing).
+fn quantised(x: &[f32], rows: usize, cols: usize, per_row: bool) -> (Vec<i64>, Vec<f32>) {
+    let lines = if per_row { rows } else { cols };
+    let at = |l: usize, t: usize| if per_row { l * cols + t } else { t * cols + l };
+    let len = if per_row { cols } else { rows };
+    let mut q = vec![0i64; rows * cols];
+    let mut scales = vec![0.0f32; lines];
+    for l in 0..lines {
+        let amax = (0..len).map(|t| x[at(l, t)].abs()).fold(0.0f32, f32::max);
+        let s = amax / 127.0;
+        scales[l] = s;
+        for t in 0..len {
+            q[at(l, t)] = if s == 0.0 {
+                0
+            } else {
+                i64::from(((x[at(l, t)] / s).round_ties_even()).clamp(-127.0, 127.0) as i8)
+            };
+        }
+    }
+    (q, scales)
+}
+
+#[test]
+fn int8_is_exact_integer_arithmetic_on_the_quantised_values() {
+    let paths = Path::available(Precision::Int8);
+    for &(m, k, n) in &SHAPES {
+        let mut a = fill(m * k, (m * 7 + k) as u64);
+        let b: Vec<f32> = fill(k * n, (n * 5 + k) as u64)
+            .iter()
+            .map(|v| v * 1e3)
+            .collect();
+        // A zero row quantises to scale 0 and gives zeros.
+        if m > 3 {
+            a[3 * k..4 * k].fill(0.0);
+        }
+        let (qa, sa) = quantised(&a, m, k, true);
+        let (qb, sb) = quantised(&b, k, n, false);
+        for &path in &paths {
+            for threads in [1, 2] {
+                let c = run(path, Precision::Int8, &a, &b, m, threads);
+                for i in 0..m {
+                    for j in 0..n {
+                        let acc: i64 = (0..k).map(|p| qa[i * k + p] * qb[p * n + j]).sum();
+                        let want = acc as f32 * sa[i] * sb[j];
+                        assert_eq!(
+                            c[i * n + j].to_bits(),
+                            want.to_bits(),
+                            "{path:?} {m}x{k}x{n} t={threads} c[{i}, {j}] = {}, want {want}",
+                            c[i * n + j]
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn int8_saturated_values_are_exact_at_depth() {
+    // Every product at +-127 * 127: the shifted sum wraps i32 past k = 66_311 while the
+    // true sum still fits; the result must stay exact up to INT8_MAX_K.
+    let k = 70_000;
+    let a: Vec<f32> = (0..k)
+        .map(|p| if p % 3 == 0 { -1.0 } else { 1.0 })
+        .collect();
+    let b = vec![-2.0f32; k * 2];
+    let want = {
+        let acc: i64 = (0..k)
+            .map(|p| if p % 3 == 0 { 127 * 127 } else { -127 * 127 })
+            .sum();
+        acc as f32 * (1.0f32 / 127.0) * (2.0f32 / 127.0)
+    };
+    for &path in &Path::available(Precision::Int8) {
+        let c = run(path, Precision::Int8, &a, &b, 1, 1);
+        assert_eq!(c, vec![want; 2], "{path:?}");
+    }
+}
+
+#[test]
+fn int8_error_against_raw_f32_is_within_the_stated_bound() {
+    let (m, k, n) = (29, 300, 45);
+    let a = fill(m * k, 21);
+    let b: Vec<f32> = fill(k * n, 22).iter().map(|v| v * 0.01).collect();
+    let raw = |x: &[f32]| x.iter().map(|&v| f64::from(v)).collect::<Vec<_>>();
+    let (want, _) = exact(&raw(&a), &raw(&b), m, k, n);
+    let (_, sa) = quantised(&a, m, k, true);
+    let (_, sb) = quantised(&b, k, n, false);
+    for &path in &Path::available(Precision::Int8) {
+        let c = run(path, Precision::Int8, &a, &b, m, 1);
+        for i in 0..m {
+            let abs_a: f64 = (0..k).map(|p| f64::from(a[i * k + p].abs())).sum();
+            for j in 0..n {
+                let abs_b: f64 = (0..k).map(|p| f64::from(b[p * n + j].abs())).sum();
+                let (ea, eb) = (f64::from(sa[i]) / 2.0, f64::from(sb[j]) / 2.0);
+                let got = f64::from(c[i * n + j]);
+                let bound = ea * abs_b + eb * abs_a + k as f64 * ea * eb + 3.0 * U32 * got.abs();
+                let err = (got - want[i * n + j]).abs();
+                assert!(
+                    err <= bound,
+                    "{path:?} c[{i}, {j}]: err {err:e} > {bound:e}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_input_is_an_error_value() {
+    let a = vec![1.0f32; 6];
+    let mut out = vec![0.0f32; 4];
+    // Lengths.
+    assert!(matches!(
+        matmul_lowp(Precision::Bf16, &a, &a[..5], &mut out, 2, 3, 2, 1),
+        Err(Error::LengthMismatch { .. })
+    ));
+    assert!(matches!(
+        matmul_lowp(Precision::Int8, &a, &a, &mut out[..3], 2, 3, 2, 1),
+        Err(Error::LengthMismatch { .. })
+    ));
+    // int8 cannot quantise NaN or infinity: the message names the position.
+    let mut bad = a.clone();
+    bad[4] = f32::NAN;
+    let e = matmul_lowp(Precision::Int8, &bad, &a, &mut out, 2, 3, 2, 1).unwrap_err();
+    assert!(e.to_string().contains("a[1, 1] = NaN"), "{e}");
+    bad[4] = f32::INFINITY;
+    let e = matmul_lowp(Precision::Int8, &a, &bad, &mut out, 2, 3, 2, 1).unwrap_err();
+    assert!(e.to_string().contains("b[2, 0] = inf"), "{e}");
+    // Too deep for an exact i32 accumulator.
+    let deep = vec![1.0f32; INT8_MAX_K + 1];
+    let e = pack_b(Precision::Int8, &deep, INT8_MAX_K + 1, 1).unwrap_err();
+    assert!(e.to_string().contains("133143"), "{e}");
+    assert!(pack_b(Precision::Int8, &deep[..INT8_MAX_K], INT8_MAX_K, 1).is_ok());
+    // f32 is not a reduced precision; names parse exactly.
+    assert!(pack_b(Precision::F32, &a, 3, 2).is_err());
+    assert!(matmul_lowp(Precision::F32, &a, &a, &mut out, 2, 3, 2, 1).is_err());
+    assert_eq!("bf16".parse::<Precision>(), Ok(Precision::Bf16));
+    assert_eq!("int8".parse::<Precision>(), Ok(Precision::Int8));
+    let e = "BF16".parse::<Precision>().unwrap_err();
+    assert!(e.to_string().contains("\"BF16\""), "{e}");
+    // An int8 product of bf16 bits is meaningless; a path for the other precision too.
+    let p8 = pack_b(Precision::Int8, &a, 3, 2).unwrap();
+    let bits = vec![0u16; 6];
+    assert!(matmul_packed_on(Path::Reference, Lhs::Bf16Bits(&bits), &p8, &mut out, 2, 1).is_err());
+    let p16 = pack_b(Precision::Bf16, &a, 3, 2).unwrap();
+    assert!(matmul_packed_on(Path::Avx512Vnni, Lhs::F32(&a), &p16, &mut out, 2, 1).is_err());
+}
+
+#[test]
+fn empty_and_zero_depth_follow_numpy() {
+    for precision in [Precision::Bf16, Precision::Int8] {
+        let mut none: Vec<f32> = Vec::new();
+        matmul_lowp(precision, &[], &[0.0; 12], &mut none, 0, 4, 3, 1).unwrap();
+        matmul_lowp(precision, &[0.0; 8], &[], &mut none, 2, 4, 0, 1).unwrap();
+        let mut out = vec![f32::NAN; 6];
+        matmul_lowp(precision, &[], &[], &mut out, 2, 0, 3, 1).unwrap();
+        assert_eq!(out, vec![0.0; 6], "{precision:?}: k = 0 gives zeros");
+    }
+}
+
+#[test]
+fn the_active_path_is_the_simd_kernel_when_the_cpu_has_it() {
+    for precision in [Precision::Bf16, Precision::Int8] {
+        let simd = *Path::available(precision).last().unwrap();
+        assert_eq!(path_for(Backend::Scalar, precision), Ok(Path::Reference));
+        if Backend::Avx512.is_supported() {
+            assert_eq!(path_for(Backend::Avx512, precision), Ok(simd));
+        }
+    }
+    assert!(path_for(Backend::Scalar, Precision::F32).is_err());
+}
