@@ -12,6 +12,7 @@
 //! | [`matmul`] | GEMM and GEMV |
 //! | [`lowp`] | reduced-precision GEMM: bf16 (AVX-512 BF16) and int8 (AVX-512 VNNI), wide accumulation, explicit opt-in |
 //! | [`quant`] | ggml block formats (Q8_0, Q4_0, Q4_1): quantise, dequantise, products on the blocks |
+//! | [`f16`] | half-precision weights: widening to f32, GEMV reading the 2-byte weights, GEMM over widened bands |
 //! | [`machine`] | the CPU measured: caches (sysfs/cpuid), features, peak FLOP/s and bandwidth per level, cached per machine |
 //! | [`gather`] | one query scored against a scattered list of rows (graph-index neighbours) |
 //! | [`rng`] | the seeded generator (xoshiro256**) every crate's random choices draw from |
@@ -27,6 +28,7 @@
 pub mod backend;
 pub mod cholesky;
 pub mod elementwise;
+pub mod f16;
 pub mod gather;
 pub mod lowp;
 pub mod machine;
