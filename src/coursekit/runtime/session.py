@@ -23,6 +23,7 @@ from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from coursekit.runtime import classdata
 from coursekit.runtime.paths import hadoop_conf
 
 if TYPE_CHECKING:
@@ -124,12 +125,16 @@ def build_session(
     app_name: str = "coursekit",
     jvm_log: Path | None = None,
     dbfs_root: Path | None = None,
+    java_options: list[str] | None = None,
+    class_archive: bool = True,
 ) -> SparkSession:
     """Create (or return the running) local SparkSession with Delta Lake.
 
     With ``jvm_log`` the JVM's own output (Ivy resolution, log4j) goes to that file; with
     ``dbfs_root``, ``dbfs:/``, scheme-less paths, ``/Volumes`` and ``/mnt`` live in that
-    directory (:func:`coursekit.runtime.paths.hadoop_conf`).
+    directory (:func:`coursekit.runtime.paths.hadoop_conf`). ``java_options`` are added to
+    the driver JVM's. With ``class_archive``, once the Delta jars are cached, the JVM maps
+    the machine's class-data archive, made on first use (:mod:`coursekit.runtime.classdata`).
     """
     from pyspark.sql import SparkSession  # noqa: PLC0415
 
@@ -143,11 +148,20 @@ def build_session(
     ivy = ivy_dir()
     coordinate = delta_coordinate()
 
+    java = _java()
+    options = [*JVM_OPTIONS, *os.environ.get("COURSEKIT_JVM_OPTS", "").split()]
+    jars = _cached_jars(ivy, coordinate)
+    archive = None
+    if jars is not None and class_archive:
+        key = classdata.archive_key(java, jars, [LOCAL_CONF["spark.driver.memory"], *options])
+        archive = classdata.ensure(key)
     java_options = [
         f"-Dlog4j2.configurationFile={log4j.as_uri()}",
-        *JVM_OPTIONS,
-        *os.environ.get("COURSEKIT_JVM_OPTS", "").split(),
+        *options,
+        *(java_options or []),
     ]
+    if archive is not None:
+        java_options.append(f"-XX:SharedArchiveFile={archive}")
     if jvm_log is not None:
         # A JVM that dies writes its crash report next to its log, not into the cwd.
         java_options.append(f"-XX:ErrorFile={jvm_log.parent / 'hs_err_pid%p.log'}")
@@ -166,15 +180,10 @@ def build_session(
         )
         .config("spark.jars.ivy", str(ivy))
     )
-    jars = _cached_jars(ivy, coordinate)
     if jars is not None:
         builder = builder.config("spark.jars", ",".join(jars))
     else:
         builder = builder.config("spark.jars.packages", coordinate)
-    if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
-        raise RuntimeError(
-            "local Spark needs a Java 17 runtime: no `java` on PATH and JAVA_HOME is not set"
-        )
     try:
         with _jvm_output_to(jvm_log):
             spark = builder.getOrCreate()
@@ -189,6 +198,19 @@ def build_session(
     if jars is None:
         _record_jars(spark, ivy, coordinate)
     return spark
+
+
+def _java() -> str:
+    """The java executable spark-submit starts: $JAVA_HOME's, else the one on PATH."""
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").is_file():
+        return str(Path(home) / "bin" / "java")
+    found = shutil.which("java")
+    if found is None:
+        raise RuntimeError(
+            "local Spark needs a Java 17 runtime: no `java` on PATH and JAVA_HOME is not set"
+        )
+    return found
 
 
 def _record_jars(spark: SparkSession, ivy: Path, coordinate: str) -> None:
