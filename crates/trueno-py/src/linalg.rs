@@ -8,15 +8,19 @@
 //! dtype, float32 or float64: unlike NumPy, trueno never silently upcasts.
 //! An `out=` that is also an operand follows the bindings' one rule (as NumPy):
 //! the product is computed from copies of the operands.
+//!
+//! `precision="bf16"` / `"int8"` opt into `trueno::lowp` (float32 operands only;
+//! the default `"f32"` is never lowered); which kernel runs is `trueno.machine()["lowp"]`.
 
 use crate::convert::{
     Floats, c_order, floats_nd, kernel_error, mixed_dtypes, output, output_for, read, shape_str,
     write_with,
 };
 use numpy::{Element as NpElement, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use trueno::backend::Backend;
+use trueno::lowp::Precision;
 use trueno::matmul::Element as GemmElement;
 
 /// Refuse operands whose inner dimensions differ, naming both shapes.
@@ -71,17 +75,51 @@ fn matmul_typed<'py, T: NpElement + GemmElement>(
     Ok(res.into_any())
 }
 
-/// matmul(a, b, out=None, threads=1) -> ndarray: `a @ b` for 2-D float32/float64.
+/// `a @ b` computed in bf16 or int8 (`trueno::lowp`), f32 in and out.
+fn matmul_lowp<'py>(
+    (a, b): (&Bound<'py, PyArrayDyn<f32>>, &Bound<'py, PyArrayDyn<f32>>),
+    out: Option<&Bound<'py, PyAny>>,
+    precision: Precision,
+    threads: usize,
+) -> PyResult<Bound<'py, PyAny>> {
+    inner_dims("matmul", ("a", "b"), a.shape(), b.shape())?;
+    let (m, k, n) = (a.shape()[0], a.shape()[1], b.shape()[1]);
+    let res = output_for::<f32>(a.py(), out, &[m, n], "float32", || {
+        format!(" for a {} @ b {}", shape_str(&[m, k]), shape_str(&[k, n]))
+    })?;
+    write_with(a.py(), &[("a", a), ("b", b)], &res, |ins, o| {
+        trueno::lowp::matmul_lowp(precision, ins[0], ins[1], o, m, k, n, threads)
+    })?
+    .map_err(kernel_error)?;
+    Ok(res.into_any())
+}
+
+/// matmul(a, b, out=None, threads=1, precision="f32") -> ndarray: `a @ b` for 2-D
+/// float32/float64; `precision="bf16"` or `"int8"` (float32 only) opts into
+/// reduced-precision arithmetic with f32 / i32 accumulation.
 #[pyfunction]
-#[pyo3(signature = (a, b, out = None, threads = 1))]
+#[pyo3(signature = (a, b, out = None, threads = 1, precision = "f32"))]
 fn matmul<'py>(
     a: &Bound<'py, PyAny>,
     b: &Bound<'py, PyAny>,
     out: Option<&Bound<'py, PyAny>>,
     threads: usize,
+    precision: &str,
 ) -> PyResult<Bound<'py, PyAny>> {
     if threads == 0 {
         return Err(PyValueError::new_err("threads must be >= 1"));
+    }
+    let precision: Precision = precision.parse().map_err(kernel_error)?;
+    if precision != Precision::F32 {
+        return match (floats_nd("a", a, 2)?, floats_nd("b", b, 2)?) {
+            (Floats::F32(a), Floats::F32(b)) => matmul_lowp((&a, &b), out, precision, threads),
+            (a, b) => Err(PyTypeError::new_err(format!(
+                "matmul(precision={:?}) takes float32 operands (it converts them itself), got a {} and b {}",
+                precision.name(),
+                a.dtype_name(),
+                b.dtype_name()
+            ))),
+        };
     }
     match (floats_nd("a", a, 2)?, floats_nd("b", b, 2)?) {
         (Floats::F32(a), Floats::F32(b)) => matmul_typed((&a, &b), out, "float32", threads),

@@ -46,9 +46,18 @@ fn _gemm_blocking(dtype: &str) -> PyResult<(usize, usize, usize, usize, usize)> 
     Ok((mr, nr, b.kc, b.mc, b.nc))
 }
 
+/// _lowp_path(precision) -> str: the kernel `matmul(precision=...)` runs for "bf16"
+/// or "int8" on the active backend ("reference" when the CPU lacks the instructions).
+#[pyfunction]
+fn _lowp_path(precision: &str) -> PyResult<&'static str> {
+    let p: trueno::lowp::Precision = precision.parse().map_err(kernel_error)?;
+    Ok(trueno::lowp::path(p).map_err(kernel_error)?.name())
+}
+
 /// Register this module's functions on the extension module.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_machine_json, m)?)?;
     m.add_function(wrap_pyfunction!(_gemm_blocking, m)?)?;
+    m.add_function(wrap_pyfunction!(_lowp_path, m)?)?;
     Ok(())
 }

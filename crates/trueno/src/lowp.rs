@@ -207,15 +207,20 @@ pub fn path(precision: Precision) -> Result<Path, Error> {
 /// quieted (sign and top payload bits kept), overflow rounds to infinity.
 #[inline]
 pub fn bf16_from_f32(x: f32) -> u16 {
+    // Branch-free (selects, not jumps) so the conversion loops vectorise.
     let bits = x.to_bits();
-    if x.is_nan() {
-        return ((bits >> 16) as u16) | 0x0040;
-    }
-    if bits & 0x7f80_0000 == 0 {
-        return ((bits >> 16) & 0x8000) as u16;
-    }
-    let round = 0x7fff + ((bits >> 16) & 1);
-    ((bits + round) >> 16) as u16
+    let abs = bits & 0x7fff_ffff;
+    let rounded = bits.wrapping_add(0x7fff + ((bits >> 16) & 1)) >> 16;
+    let quiet_nan = (bits >> 16) | 0x0040;
+    let signed_zero = (bits >> 16) & 0x8000;
+    let h = if abs > 0x7f80_0000 {
+        quiet_nan
+    } else if abs < 0x0080_0000 {
+        signed_zero
+    } else {
+        rounded
+    };
+    h as u16
 }
 
 /// The f32 a bf16 value denotes (exact).
@@ -237,10 +242,30 @@ pub fn int8_scale(amax: f32) -> f32 {
 /// `x` quantised with scale `s`: `rint(x / s)` clamped to `[-127, 127]`; 0 when `s` is 0.
 #[inline]
 pub fn int8_quantize(x: f32, s: f32) -> i8 {
+    if s == 0.0 { 0 } else { quantize_nonzero(x, s) }
+}
+
+/// [`int8_quantize`] for `s != 0`, in operations that vectorise on baseline x86-64
+/// (`round_ties_even` is a libm call there). Clamping before rounding gives the same
+/// integer as after (127.5 rounds to 128, clamped to 127, either way), and on
+/// `[-127, 127]` adding and subtracting `1.5 * 2^23` rounds to the nearest integer,
+/// ties to even, in the default rounding mode.
+#[inline]
+fn quantize_nonzero(x: f32, s: f32) -> i8 {
+    const MAGIC: f32 = 12_582_912.0;
+    let y = (x / s).clamp(-127.0, 127.0);
+    ((y + MAGIC) - MAGIC) as i8
+}
+
+/// Quantise `src` with scale `s` into `dst` as `q + shift` (shift 128: A's unsigned form).
+fn quantize_row(src: &[f32], s: f32, shift: i16, dst: &mut [u8]) {
     if s == 0.0 {
-        return 0;
+        dst[..src.len()].fill(shift as u8);
+        return;
     }
-    (x / s).round_ties_even().clamp(-127.0, 127.0) as i8
+    for (d, &v) in dst.iter_mut().zip(src) {
+        *d = (i16::from(quantize_nonzero(v, s)) + shift) as u8;
+    }
 }
 
 fn non_finite(name: &str, x: &[f32], cols: usize) -> Result<(), Error> {
@@ -279,6 +304,16 @@ fn lines(bytes: usize) -> Vec<Line> {
 fn as_bytes(v: &[Line]) -> &[u8] {
     // SAFETY: `Line` is 64 plain bytes; the view covers exactly the vector's memory.
     unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), v.len() * 64) }
+}
+
+fn as_words_mut(v: &mut [Line]) -> &mut [u32] {
+    // SAFETY: `Line` is 64 plain bytes aligned to 64, i.e. 16 aligned u32.
+    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u32>(), v.len() * 16) }
+}
+
+fn as_halves_mut(v: &mut [Line]) -> &mut [u16] {
+    // SAFETY: as `as_words_mut`: 32 aligned u16 per line.
+    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u16>(), v.len() * 32) }
 }
 
 fn as_bytes_mut(v: &mut [Line]) -> &mut [u8] {
@@ -377,8 +412,11 @@ pub fn pack_b(precision: Precision, b: &[f32], k: usize, n: usize) -> Result<Pac
     let mut p = PackedB::empty(precision, k, n)?;
     match precision {
         Precision::Bf16 => {
-            let bytes = as_bytes_mut(&mut p.data);
-            pack_pairs(bytes, k, n, |r, c| bf16_from_f32(b[r * n + c]));
+            let mut h = vec![0u16; b.len()];
+            for (d, &v) in h.iter_mut().zip(b) {
+                *d = bf16_from_f32(v);
+            }
+            interleave::<u16, 2>(as_words_mut(&mut p.data), &h, k, n);
         }
         Precision::Int8 => {
             non_finite("b", b, n)?;
@@ -390,18 +428,19 @@ pub fn pack_b(precision: Precision, b: &[f32], k: usize, n: usize) -> Result<Pac
                 }
             }
             p.scales = amax.iter().map(|&m| int8_scale(m)).collect();
+            // Quantise row by row (contiguous, vectorised), then interleave.
+            let mut q = vec![0u8; b.len()];
             let mut sums = vec![0i32; padded];
-            let bytes = as_bytes_mut(&mut p.data);
-            let scales = &p.scales;
-            let groups = k.div_ceil(4);
-            for r in 0..k {
-                for c in 0..n {
-                    let q = int8_quantize(b[r * n + c], scales[c]);
-                    sums[c] += i32::from(q);
-                    let at = (c / NR) * groups * STEP + (r / 4) * STEP + (c % NR) * 4 + r % 4;
-                    bytes[at] = q as u8;
+            for (src, dst) in b.chunks_exact(n.max(1)).zip(q.chunks_exact_mut(n.max(1))) {
+                for ((d, &v), (&sc, sum)) in
+                    dst.iter_mut().zip(src).zip(p.scales.iter().zip(&mut sums))
+                {
+                    let v = int8_quantize(v, sc);
+                    *sum += i32::from(v);
+                    *d = v as u8;
                 }
             }
+            interleave::<u8, 4>(as_words_mut(&mut p.data), &q, k, n);
             p.comp = sums.iter().map(|&s| s.wrapping_mul(128)).collect();
         }
         Precision::F32 => unreachable!("refused by PackedB::empty"),
@@ -413,17 +452,35 @@ pub fn pack_b(precision: Precision, b: &[f32], k: usize, n: usize) -> Result<Pac
 pub fn pack_b_bf16_bits(b: &[u16], k: usize, n: usize) -> Result<PackedB, Error> {
     check_len(b.len(), k.saturating_mul(n))?;
     let mut p = PackedB::empty(Precision::Bf16, k, n)?;
-    pack_pairs(as_bytes_mut(&mut p.data), k, n, |r, c| b[r * n + c]);
+    interleave::<u16, 2>(as_words_mut(&mut p.data), b, k, n);
     Ok(p)
 }
 
-/// Write bf16 values `value(row, col)` pair-interleaved into 32-column panels.
-fn pack_pairs(bytes: &mut [u8], k: usize, n: usize, value: impl Fn(usize, usize) -> u16) {
-    let groups = k.div_ceil(2);
-    for r in 0..k {
-        for c in 0..n {
-            let at = (c / NR) * groups * STEP + (r / 2) * STEP + (c % NR) * 4 + (r % 2) * 2;
-            bytes[at..at + 2].copy_from_slice(&value(r, c).to_le_bytes());
+/// Lay out `src` (`k x n`, row-major) in 32-column panels of 32-bit words: word
+/// `(panel, g, col)` holds rows `G g .. G g + G` of the column, first row in the low
+/// bits (`32 / G` bits each); rows and columns past the matrix are zero.
+fn interleave<T: Copy + Into<u32>, const G: usize>(dst: &mut [u32], src: &[T], k: usize, n: usize) {
+    let groups = k.div_ceil(G);
+    if groups == 0 || n == 0 {
+        return;
+    }
+    let width = 32 / G;
+    for (p, panel) in dst
+        .chunks_exact_mut(groups * NR)
+        .take(n.div_ceil(NR))
+        .enumerate()
+    {
+        let c0 = p * NR;
+        let cols = NR.min(n - c0);
+        for (g, step) in panel.chunks_exact_mut(NR).enumerate() {
+            let step = &mut step[..cols];
+            step.fill(0);
+            for t in 0..G.min(k - g * G) {
+                let row = &src[(g * G + t) * n + c0..][..cols];
+                for (w, &v) in step.iter_mut().zip(row) {
+                    *w |= v.into() << (width * t);
+                }
+            }
         }
     }
 }
@@ -581,37 +638,34 @@ fn run_band(path: Path, a: Lhs<'_>, b: &PackedB, row0: usize, rows: usize, out: 
     let bdata = as_bytes(&b.data);
     for ic in (0..rows).step_by(mc) {
         let h = mc.min(rows - ic);
-        let dst = as_bytes_mut(&mut abuf);
-        for i in 0..h {
+        for (i, scale) in sa[..h].iter_mut().enumerate() {
             let r = row0 + ic + i;
-            let drow = &mut dst[i * row_bytes..(i + 1) * row_bytes];
+            let span = i * row_bytes..(i + 1) * row_bytes;
             match (a, b.precision) {
                 (Lhs::F32(x), Precision::Bf16) => {
-                    let src = &x[r * k..(r + 1) * k];
-                    for (d, &v) in drow.chunks_exact_mut(2).zip(src) {
-                        d.copy_from_slice(&bf16_from_f32(v).to_le_bytes());
+                    let drow = &mut as_halves_mut(&mut abuf)[span.start / 2..span.end / 2];
+                    for (d, &v) in drow.iter_mut().zip(&x[r * k..(r + 1) * k]) {
+                        *d = bf16_from_f32(v);
                     }
-                    drow[2 * k..].fill(0);
+                    drow[k..].fill(0);
                 }
                 (Lhs::Bf16Bits(x), _) => {
-                    let src = &x[r * k..(r + 1) * k];
-                    for (d, &v) in drow.chunks_exact_mut(2).zip(src) {
-                        d.copy_from_slice(&v.to_le_bytes());
-                    }
-                    drow[2 * k..].fill(0);
+                    let drow = &mut as_halves_mut(&mut abuf)[span.start / 2..span.end / 2];
+                    drow[..k].copy_from_slice(&x[r * k..(r + 1) * k]);
+                    drow[k..].fill(0);
                 }
                 (Lhs::F32(x), _) => {
                     let src = &x[r * k..(r + 1) * k];
                     let s = int8_scale(src.iter().fold(0.0f32, |m, v| m.max(v.abs())));
-                    sa[i] = s;
-                    for (d, &v) in drow.iter_mut().zip(src) {
-                        *d = (i16::from(int8_quantize(v, s)) + 128) as u8;
-                    }
+                    *scale = s;
+                    let drow = &mut as_bytes_mut(&mut abuf)[span];
+                    quantize_row(src, s, 128, drow);
                     // Padding is q = 0 (B's padding is zero too, so it adds nothing).
                     drow[k..].fill(128);
                 }
             }
         }
+        let dst = as_bytes(&abuf);
         for p in 0..panels {
             let cols = NR.min(n - p * NR);
             let panel = &bdata[p * b.panel_bytes()..(p + 1) * b.panel_bytes()];

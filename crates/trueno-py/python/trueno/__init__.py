@@ -24,6 +24,7 @@ from typing import Any
 from trueno._trueno import (
     __source_hash__,
     _gemm_blocking,
+    _lowp_path,
     _machine_json,
     add,
     argmax,
@@ -107,7 +108,8 @@ def machine(refresh: bool = False, *, probe: bool = True) -> dict[str, Any]:
     backends), ``caches`` (from sysfs or cpuid), ``probe`` (peak FLOP/s per backend,
     read and read-write bandwidth per cache level; ``None`` with ``probe=False``),
     ``origin`` (cached file or fresh measurement) and ``gemm`` (the register tile and
-    cache blocking ``matmul`` derives from the caches, per dtype).
+    cache blocking ``matmul`` derives from the caches, per dtype) and ``lowp`` (the kernel
+    ``matmul(precision="bf16" | "int8")`` runs: a SIMD path, or ``"reference"``).
 
     The probe takes about a second and is cached per machine (``$TRUENO_CACHE_DIR``,
     else ``~/.cache/trueno``); ``refresh=True`` measures again and rewrites the cache.
@@ -121,4 +123,5 @@ def machine(refresh: bool = False, *, probe: bool = True) -> dict[str, Any]:
         dtype: dict(zip(("mr", "nr", "kc", "mc", "nc"), _gemm_blocking(dtype), strict=True))
         for dtype in ("float32", "float64")
     }
+    info["lowp"] = {precision: _lowp_path(precision) for precision in ("bf16", "int8")}
     return info

@@ -146,8 +146,17 @@ def top_k(
     """The k best rows of matrix (n, d) per query, best first: (indices, scores)."""
 
 def matmul(
-    a: npt.NDArray[_F], b: npt.NDArray[_F], out: npt.NDArray[_F] | None = None, threads: int = 1
-) -> npt.NDArray[_F]: ...
+    a: npt.NDArray[_F],
+    b: npt.NDArray[_F],
+    out: npt.NDArray[_F] | None = None,
+    threads: int = 1,
+    precision: str = "f32",
+) -> npt.NDArray[_F]:
+    """a @ b; precision "bf16" or "int8" (float32 operands) opts into trueno::lowp."""
+
+def _lowp_path(precision: str) -> str:
+    """The kernel matmul(precision=...) runs here ("reference" without the instructions)."""
+
 def gemv(a: npt.NDArray[_F], x: npt.NDArray[_F]) -> npt.NDArray[_F]: ...
 def _machine_json(refresh: bool = False, probe: bool = True) -> tuple[str, str]:
     """(machine JSON, where its probe came from); see trueno.machine()."""
