@@ -341,20 +341,26 @@ def setup(session: nox.Session) -> None:
 
 
 def run_demos(session: nox.Session, course: str) -> None:
-    """Build a course's Rust demos in one cargo call, then run each end to end.
+    """Build every course's Rust demos in one cargo call, then run this course's end to end.
 
     Each demo asserts what it shows and exits non-zero when it does not hold. They build
     with the `demo` profile (optimised, no whole-program LTO): a demo's speed is not
-    the point, and fat LTO per binary would cost minutes.
+    the point, and fat LTO per binary would cost minutes. One build for all courses and
+    the built executables run directly: cargo unifies dependency features over the
+    packages one call names, so `cargo run -p <one demo>` after a build of several
+    recompiled shared dependencies (minutes, cold) for a different feature set.
     """
-    manifests = sorted(ROOT.glob(f"demos/course{course}/week*/*/Cargo.toml"))
-    if not manifests:
+    every = sorted(ROOT.glob("demos/course*/week*/*/Cargo.toml"))
+    mine = [m for m in every if m.is_relative_to(ROOT / "demos" / f"course{course}")]
+    if not mine:
         session.log(f"course {course}: no Rust demos under demos/course{course}/")
         return
-    packages = [nox.project.load_toml(m)["package"]["name"] for m in manifests]
+    packages = [nox.project.load_toml(m)["package"]["name"] for m in every]
     cargo(session, "build", "--locked", "--profile", "demo", *(f"-p={p}" for p in packages))
-    for package in packages:
-        run = ("cargo", "run", "--locked", "--profile", "demo", "-p", package)
+    target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+    for manifest in mine:
+        package = nox.project.load_toml(manifest)["package"]["name"]
+        run = (str(target / "demo" / package),)
         if session.name == "demos":
             session.run(*run, external=True, env=CARGO_ENV)  # asked for by name: always run
         else:
