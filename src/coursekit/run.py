@@ -26,6 +26,7 @@ also be run alone as the group ``examples``.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import re
@@ -42,7 +43,7 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 
 from coursekit import cache
 from coursekit import notebook as nbsrc
-from coursekit.runtime import SKIP_MIME, project_root
+from coursekit.runtime import SKIP_MIME, classdata, project_root
 from coursekit.runtime.session import jars_cached
 
 COURSES = ("1", "3", "4")
@@ -233,6 +234,50 @@ def run_notebook(
     return Result(path, executed, time.monotonic() - start, status, message, report, errors)
 
 
+def _times_file() -> Path:
+    return classdata.cache_dir().parent / "notebook-seconds.json"
+
+
+def _time_key(root: Path, path: Path) -> str:
+    return str(path.relative_to(root) if path.is_relative_to(root) else path)
+
+
+def _known_times() -> dict[str, float]:
+    try:
+        data = json.loads(_times_file().read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: float(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def _remember_times(root: Path, results: list[Result]) -> None:
+    """Add this run's notebook times to the machine's record (for longest-first order)."""
+    file = _times_file()
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        with (file.parent / "notebook-seconds.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            times = _known_times()
+            for r in results:
+                if r.status != "FAILED":
+                    times[_time_key(root, r.notebook)] = round(r.seconds, 1)
+            tmp = file.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(times, indent=0, sort_keys=True))
+            os.replace(tmp, file)
+    except OSError as exc:  # a read-only home: the order is only an optimisation
+        print(f"coursekit: notebook times not recorded ({exc})", file=sys.stderr)
+
+
+def longest_first(root: Path, notebooks: list[Path]) -> list[Path]:
+    """The notebooks, the longest last time first (unknown ones keep their order, last).
+
+    Two run side by side; a long one started last would run alone at the end (a job
+    lesson's tasks take minutes), so the run's wall time is shortest when it starts first.
+    """
+    times = _known_times()
+    return sorted(notebooks, key=lambda p: -times.get(_time_key(root, p), 0.0))
+
+
 def summary(results: list[Result], root: Path, wall: float) -> str:
     def name(p: Path) -> str:
         try:
@@ -266,6 +311,9 @@ def execute(
 ) -> tuple[list[Result], float]:
     """Run the notebooks (``jobs`` at a time), reporting each; results in input order.
 
+    With more than one job they start longest first, by this machine's record of
+    earlier runs (:func:`longest_first`).
+
     ``env_for(notebook)`` adds environment variables to that notebook's kernel.
     """
     # An orchestrator (batuta) running several notebooks as one job's tasks names the
@@ -298,7 +346,7 @@ def execute(
             print(result.report, file=sys.stderr, flush=True)
 
     results: list[Result] = []
-    queue = list(notebooks)
+    queue = list(notebooks) if jobs == 1 else longest_first(root, notebooks)
     if jobs == 1 or not jars_cached():
         # Alone first: two JVMs fetching the Delta jars into one Ivy cache at once can
         # corrupt it; after one start the jars load straight from the cache.
@@ -316,6 +364,7 @@ def execute(
                 results.append(future.result())
                 report(len(results), results[-1])
     results.sort(key=lambda r: notebooks.index(r.notebook))
+    _remember_times(root, results)
     return results, time.monotonic() - started
 
 

@@ -204,3 +204,29 @@ def test_run_reports_failures_and_runs_the_runtime(project: Path) -> None:
     assert "never reached" not in json.dumps(failing_nb.cells[-1].get("outputs", []))
     assert (project / "build/mlflow/mlflow.db").is_file()
     assert not (nbdir / "mlruns").exists()
+
+
+def test_longest_first_from_the_machine_record(tmp_path, monkeypatch):
+    """Notebooks start longest first by earlier runs' times; failures are not recorded."""
+    from coursekit import run  # noqa: PLC0415
+
+    monkeypatch.setenv("COURSEKIT_CACHE_DIR", str(tmp_path / "cache"))
+    root = tmp_path / "project"
+    a, b, c, d = (root / "demos" / f"{n}.py" for n in "abcd")
+    assert run.longest_first(root, [a, b, c]) == [a, b, c]  # nothing known: as given
+    run._remember_times(
+        root,
+        [
+            run.Result(a, 3, 5.0, "ok"),
+            run.Result(b, 3, 240.0, "ok"),
+            run.Result(c, 1, 900.0, "FAILED"),
+        ],
+    )
+    assert run.longest_first(root, [a, b, c, d]) == [b, a, c, d]
+    # A later run merges into the record; a notebook outside the project is kept by path.
+    outside = tmp_path / "elsewhere.py"
+    run._remember_times(root, [run.Result(c, 1, 60.0, "exited"), run.Result(outside, 1, 9.0, "ok")])
+    assert run.longest_first(root, [a, b, c, outside]) == [b, c, outside, a]
+    # A damaged record is ignored, not an error.
+    run._times_file().write_text("{not json")
+    assert run.longest_first(root, [a, b]) == [a, b]

@@ -21,7 +21,7 @@ it (``-Xshare:auto``), so a stale or damaged file costs speed, never a failure. 
 run that fails is recorded beside the archive and not retried for a day.
 
 ``COURSEKIT_CLASS_ARCHIVE=0`` turns it off; ``COURSEKIT_CACHE_DIR`` moves the cache
-(default ``~/.cache/coursekit``).
+(default ``$XDG_CACHE_HOME/coursekit``, else ``~/.cache/coursekit``).
 """
 
 from __future__ import annotations
@@ -50,7 +50,8 @@ def enabled() -> bool:
 
 def cache_dir() -> Path:
     configured = os.environ.get("COURSEKIT_CACHE_DIR")
-    base = Path(configured).expanduser() if configured else Path.home() / ".cache" / "coursekit"
+    xdg = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    base = Path(configured).expanduser() if configured else xdg / "coursekit"
     return base / "jvm"
 
 
