@@ -206,6 +206,10 @@ class Case:
     cores: int = 1
     elem_bytes: int = 4  # float32; float64 peaks at half the FLOP/s
     traffic: str = "read"  # "read", or "rw" for kernels that also write an array
+    # Reduced precision: multiply-adds per f32 FMA lane of the dot-product instruction
+    # (bf16 VDPBF16PS: 2, int8 VPDPBUSD: 4), and its name for the roofline column.
+    peak_factor: float = 1.0
+    peak_label: str = ""
 
     def level(self, model: MachineModel) -> str:
         return model.level_of(self.nbytes)
@@ -215,13 +219,14 @@ class Case:
         set lives in, compute peak, or the Python call floor."""
         level = self.level(model)
         bw = model.bandwidth(level, self.traffic)
-        peak = model.peak_flops(self.elem_bytes) * self.cores
+        peak = model.peak_flops(self.elem_bytes) * self.cores * self.peak_factor
         kind = "read" if self.traffic == "read" else "read-write"
+        unit = self.peak_label or ("FP32" if self.elem_bytes == 4 else "FP64")
         bounds = [
             (self.nbytes / bw, f"{level} {kind} {bw / 1e9:.3g} GB/s"),
             (
                 self.flops / peak,
-                f"{'FP32' if self.elem_bytes == 4 else 'FP64'} peak {peak / 1e9:.4g} GFLOP/s"
+                f"{unit} peak {peak / 1e9:.4g} GFLOP/s"
                 + (f" ({self.cores} cores)" if self.cores > 1 else ""),
             ),
         ]
@@ -644,6 +649,109 @@ def _shape_cases(shapes: Sequence[tuple[int, int, int, str]]) -> list[Case]:
     return cases
 
 
+def _torch_bf16_matmul() -> Fn:
+    """PyTorch's bf16 matmul (oneDNN on x86), one thread, on operands converted to bf16
+    before timing (trueno converts inside its timed call); LookupError, reported as "not
+    available", when torch is not installed (it never is in ``make check``)."""
+    try:
+        import torch  # noqa: PLC0415  # ty: ignore[import-not-found] (bench-only, optional)
+    except ImportError:
+
+        def missing(d: dict[str, Any]) -> Any:
+            raise LookupError("torch is not available here (install it in the bench session)")
+
+        return missing
+    torch.set_num_threads(1)
+
+    def run(d: dict[str, Any]) -> Any:
+        if "tb" not in d:
+            d["ta"] = torch.from_numpy(d["a"]).to(torch.bfloat16)
+            d["tb"] = torch.from_numpy(d["b"]).to(torch.bfloat16)
+        return torch.matmul(d["ta"], d["tb"])
+
+    return run
+
+
+def _lowp_cases(sizes: Sequence[int]) -> list[Case]:
+    """bf16 and int8 matmul (``precision=``) beside trueno's own f32 matmul and, where
+    torch is installed, PyTorch's bf16 matmul. Informational: the issue sets no target.
+
+    The checks are lowp.rs's stated bounds for operands in [-1, 1) (``sum |a||b| <= k``):
+    bf16 within ``(2^-7 + k 2^-24) k`` of f32, int8 within ``(2/254 + 1/254^2) k``; against
+    torch, whose bf16 output is itself rounded to bf16, ``2^-8 k`` more.
+    """
+    matmul = _trueno_attr("matmul")
+    torch_bf16 = _torch_bf16_matmul()
+    path = _trueno_attr("_lowp_path")
+    cases = []
+    for n in sizes:
+
+        def setup(rng: np.random.Generator, n: int = n) -> dict[str, Any]:
+            return {"a": _signed(rng, n, n), "b": _signed(rng, n, n)}
+
+        def lowp(precision: str) -> Fn | None:
+            if matmul is None:
+                return None
+            return lambda d, f=matmul, p=precision: f(d["a"], d["b"], precision=p)
+
+        f32 = None if matmul is None else (lambda d, f=matmul: f(d["a"], d["b"]))
+        bounds = {"bf16": (2**-7 + n * 2**-24) * n, "int8": (2 / 254 + 1 / 254**2) * n}
+        for precision, factor in (("bf16", 2.0), ("int8", 4.0)):
+            kernel = "unknown" if path is None else path(precision)
+            cases.append(
+                Case(
+                    f"matmul {precision} vs f32",
+                    f"{n}x{n}x{n}",
+                    setup,
+                    (lambda d: d["a"] @ d["b"]) if f32 is None else f32,
+                    lowp(precision),
+                    nbytes=12 * n * n,
+                    flops=2.0 * n**3,
+                    atol=bounds[precision],
+                    rtol=0.0,
+                    group="reduced precision (informational, no target)",
+                    note=f"baseline column is trueno f32 matmul (not NumPy); kernel {kernel}; "
+                    f"roofline: FP32 FMA peak x {factor:g} multiply-adds per lane (derived "
+                    "from the probe, not probed)",
+                    compute_bound=True,
+                    peak_factor=factor,
+                    peak_label=precision,
+                )
+            )
+        cases.append(
+            Case(
+                "matmul bf16 vs torch",
+                f"{n}x{n}x{n}",
+                setup,
+                torch_bf16,
+                lowp("bf16"),
+                nbytes=12 * n * n,
+                flops=2.0 * n**3,
+                atol=bounds["bf16"] + 2**-8 * n,
+                rtol=0.0,
+                group="reduced precision (informational, no target)",
+                note="baseline column is PyTorch bf16 matmul, one thread, operands converted "
+                "to bf16 outside its timing (trueno converts inside); bf16 output",
+                compute_bound=True,
+                peak_factor=2.0,
+                peak_label="bf16",
+                compare=_vs_torch(bounds["bf16"] + 2**-8 * n),
+            )
+        )
+    return cases
+
+
+def _vs_torch(atol: float) -> Callable[[Any, Any], tuple[bool, float]]:
+    """The comparison with a torch result: a bf16 tensor, widened to f32 first."""
+    close = _close(0.0, atol)
+
+    def compare(want: Any, got: Any) -> tuple[bool, float]:
+        as_array = getattr(want, "float", None)
+        return close(want if as_array is None else as_array().numpy(), got)
+
+    return compare
+
+
 # Speed targets: t_numpy / t_trueno at least this much, exactly as issue 3 sets them
 # (one thread, float32). A level the issue does not name has no target (None): the row
 # is reported, not judged. Never lower one to make a row pass: a miss stays a miss and
@@ -724,6 +832,7 @@ def build_cases(mode: Mode, kernels: Sequence[str] | None = None) -> list[Case]:
         + _similarity_cases(mode.rows)
         + _linalg_cases(mode.matmul_sizes, mode.gemv_rows, two_threads=mode.two_threads)
         + _shape_cases(mode.shapes)
+        + _lowp_cases(mode.matmul_sizes)
     )
     if kernels:
         cases = [c for c in cases if any(c.kernel.startswith(k) for k in kernels)]
