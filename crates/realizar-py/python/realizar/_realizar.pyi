@@ -179,6 +179,10 @@ class BpeTokenizer:
     def __len__(self) -> int: ...
 
 def quantize_gguf(
-    src: str | PathLike[str], dst: str | PathLike[str], type: str
+    src: str | PathLike[str],
+    dst: str | PathLike[str],
+    type: str,
+    tensor_types: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """``src`` written with every matrix in ``type`` (F32, F16, Q8_0, Q4_0, Q4_1); the errors."""
+    """``src`` written with every matrix in ``type`` (F32, F16, Q8_0, Q4_0, Q4_1) and each
+    tensor named in ``tensor_types`` in its own; the errors per tensor."""

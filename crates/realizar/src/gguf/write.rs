@@ -282,7 +282,24 @@ fn encode(ty: TensorType, x: &[f32]) -> Result<Vec<u8>> {
 /// f32 and encoded again, so the values are the source's as they dequantise; the report
 /// says, per tensor, how far the new values are from them. `general.file_type` is updated;
 /// every other metadata entry is copied.
-pub fn requantize(src: &Gguf, dst: &Path, to: TensorType) -> Result<Vec<TensorReport>> {
+///
+/// `per_tensor` names tensors that take another type (llama.cpp's quantiser has the same
+/// for the token embedding and the output, e.g. a Q4_1 model whose embedding stays Q8_0);
+/// a name that is not a tensor of `src` is an error, not ignored.
+pub fn requantize(
+    src: &Gguf,
+    dst: &Path,
+    to: TensorType,
+    per_tensor: &[(String, TensorType)],
+) -> Result<Vec<TensorReport>> {
+    for (name, _) in per_tensor {
+        if src.file.tensor(name).is_none() {
+            return Err(bad(format!(
+                "{name:?} is not a tensor of {}",
+                src.path.display()
+            )));
+        }
+    }
     let plan: Vec<TensorSpec> = src
         .file
         .tensors
@@ -290,13 +307,17 @@ pub fn requantize(src: &Gguf, dst: &Path, to: TensorType) -> Result<Vec<TensorRe
         .map(|t| TensorSpec {
             name: t.name.clone(),
             dims: t.dims.clone(),
-            ty: if t.dims.len() >= 2 {
-                to
-            } else {
-                TensorType::F32
+            ty: match per_tensor.iter().rev().find(|(n, _)| *n == t.name) {
+                Some(&(_, ty)) => ty,
+                None if t.dims.len() >= 2 => to,
+                None => TensorType::F32,
             },
         })
         .collect();
+    // Every planned type must fit its tensor's shape before anything is written.
+    for t in &plan {
+        tensor_bytes(t.ty, &t.dims).map_err(|e| bad(format!("tensor {:?}: {e}", t.name)))?;
+    }
     let metadata: Vec<(String, Value)> = src
         .file
         .metadata
@@ -501,27 +522,45 @@ mod tests {
         let src = Gguf::open(&src_path).unwrap();
 
         let same = dir.join("q41.gguf");
-        let r = requantize(&src, &same, TensorType::Quant(QuantKind::Q4_1)).unwrap();
+        let r = requantize(&src, &same, TensorType::Quant(QuantKind::Q4_1), &[]).unwrap();
         assert_eq!(r[0].rmse, 0.0, "Q4_1 values re-encode to themselves");
         let out = Gguf::open(&same).unwrap();
         assert_eq!(out.tensor("w").unwrap().1, q41.as_slice());
         assert_eq!(out.tensor("norm").unwrap().1, norm.as_slice());
 
         let f32_path = dir.join("f32.gguf");
-        let r = requantize(&src, &f32_path, TensorType::F32).unwrap();
+        let r = requantize(&src, &f32_path, TensorType::F32, &[]).unwrap();
         assert!(r.iter().all(|t| t.rmse == 0.0));
         let out = Gguf::open(&f32_path).unwrap();
         assert_eq!(out.meta("general.file_type").unwrap(), &Value::U32(0));
         assert_eq!(out.tensor_f32("w").unwrap(), src.tensor_f32("w").unwrap());
 
         let q8 = dir.join("q8.gguf");
-        let r = requantize(&src, &q8, TensorType::Quant(QuantKind::Q8_0)).unwrap();
+        let r = requantize(&src, &q8, TensorType::Quant(QuantKind::Q8_0), &[]).unwrap();
         assert!(r[0].rmse > 0.0 && r[0].rmse < 0.01 * r[0].rms.max(1e-9) + 0.01);
         assert!(r[0].max_abs_err >= r[0].rmse);
         assert_eq!(r[1].to, TensorType::F32);
 
+        // Per-tensor types: the matrix stays F16 in an otherwise Q8_0 file.
+        let mixed = dir.join("mixed.gguf");
+        let over = [("w".to_string(), TensorType::F16)];
+        let r = requantize(&src, &mixed, TensorType::Quant(QuantKind::Q8_0), &over).unwrap();
+        assert_eq!(r[0].to, TensorType::F16);
+        let out = Gguf::open(&mixed).unwrap();
+        assert_eq!(out.file.tensor("w").unwrap().ty, TensorType::F16);
+        assert_eq!(out.meta("general.file_type").unwrap(), &Value::U32(7));
+        let typo = [("w_typo".to_string(), TensorType::F16)];
+        let e = requantize(&src, &mixed, TensorType::F32, &typo).unwrap_err();
+        assert!(e.to_string().contains("w_typo"), "{e}");
+        // An 8-element vector cannot hold a 32-element block: refused before writing.
+        let misfit = [("norm".to_string(), TensorType::Quant(QuantKind::Q8_0))];
+        let bad_path = dir.join("misfit.gguf");
+        let e = requantize(&src, &bad_path, TensorType::F32, &misfit).unwrap_err();
+        assert!(e.to_string().contains("norm"), "{e}");
+        assert!(!bad_path.exists() && !bad_path.with_extension("gguf.partial").exists());
+
         let nowhere = dir.join("missing").join("x.gguf");
-        assert!(requantize(&src, &nowhere, TensorType::F32).is_err());
+        assert!(requantize(&src, &nowhere, TensorType::F32, &[]).is_err());
         assert!(!nowhere.with_extension("gguf.partial").exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }

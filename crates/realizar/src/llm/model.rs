@@ -21,9 +21,14 @@
 //!
 //! Prefill runs all prompt tokens through each layer as one matrix product
 //! (the weights are read once for the whole prompt); decode then runs one
-//! token at a time against the cached keys and values. Every product reads
-//! the quantised blocks directly (`trueno::quant`) with activations quantised
-//! to 8 bits, as llama.cpp does. Keys, values, queries and attention
+//! token at a time against the cached keys and values. A product over a
+//! block-quantised matrix reads the blocks directly (`trueno::quant`) with
+//! activations quantised to 8 bits, as llama.cpp does. A matrix stored as F32
+//! or F16 is decoded once at load into the form its kernels read (`f32` rows
+//! for `trueno::gemv`/`matmul`, 2-byte rows for `trueno::f16`) and multiplied
+//! by unrounded f32 activations; one file may mix the three (llama.cpp's
+//! quantiser keeps the embedding or output in another type on request).
+//! Keys, values, queries and attention
 //! probabilities are rounded to f16 where llama.cpp stores or converts them
 //! in f16 (its default KV cache type), and every other step (RMSNorm, RoPE,
 //! the attention dots, softmax, SwiGLU) is llama.cpp's CPU arithmetic to the
@@ -31,6 +36,7 @@
 //! token: all twelve fixture prompts, 64 tokens each, equal llama.cpp 0.3.36.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use trueno::quant::{self, Q8Activations, QuantKind, QuantMatrix, ggml, round_f16};
 
@@ -53,35 +59,55 @@ pub struct LlamaConfig {
     pub rms_eps: f32,
 }
 
-/// A quantised weight matrix: where its blocks lie in the file bytes.
+/// A weight matrix `[rows, cols]`, row-major, in the form its products read.
 #[derive(Debug, Clone)]
-struct QWeight {
-    kind: QuantKind,
+struct Weight {
     rows: usize,
     cols: usize,
-    range: Range<usize>,
+    data: WeightData,
 }
 
+#[derive(Debug, Clone)]
+enum WeightData {
+    /// Block-quantised: where its blocks lie in [`Model::bytes`].
+    Quant {
+        kind: QuantKind,
+        range: Range<usize>,
+    },
+    /// Decoded from the file's little-endian f32 once, at load. Shared, because the
+    /// output projection may be the embedding itself.
+    F32(Arc<[f32]>),
+    /// The file's binary16 bits, read by `trueno::f16` (half F32's bytes per token).
+    F16(Arc<[u16]>),
+}
+
+impl Weight {
+    fn is_quant(&self) -> bool {
+        matches!(self.data, WeightData::Quant { .. })
+    }
+}
 #[derive(Debug)]
 struct Layer {
     attn_norm: Vec<f32>,
     ffn_norm: Vec<f32>,
-    wq: QWeight,
-    wk: QWeight,
-    wv: QWeight,
-    wo: QWeight,
-    gate: QWeight,
-    up: QWeight,
-    down: QWeight,
+    wq: Weight,
+    wk: Weight,
+    wv: Weight,
+    wo: Weight,
+    gate: Weight,
+    up: Weight,
+    down: Weight,
 }
 
-/// Weights (views into the file bytes) and configuration.
+/// Weights and configuration.
 #[derive(Debug)]
 pub(crate) struct Model {
     pub(crate) cfg: LlamaConfig,
+    /// The blocks of the quantised matrices (only those: decoded F32/F16 tensors are not
+    /// kept twice).
     bytes: Vec<u8>,
-    embed: QWeight,
-    output: QWeight,
+    embed: Weight,
+    output: Weight,
     out_norm: Vec<f32>,
     layers: Vec<Layer>,
     /// `base^(-2/d)`: RoPE's theta is multiplied by it pair by pair, as in ggml.
@@ -95,26 +121,34 @@ fn bad(g: &Gguf, message: String) -> Error {
     }
 }
 
-fn qweight(g: &Gguf, name: &str, rows: usize, cols: usize) -> Result<QWeight> {
-    let (t, _) = g.tensor(name)?;
-    let TensorType::Quant(kind) = t.ty else {
-        return Err(bad(
-            g,
-            format!("{name} is {}, expected a block-quantised type", t.ty.name()),
-        ));
-    };
+/// The matrix `name` of shape `[rows, cols]` (GGML dims `[cols, rows]`), in any type the
+/// forward runs: quantised blocks stay in the file bytes, F32 and F16 are decoded here.
+fn weight(g: &Gguf, name: &str, rows: usize, cols: usize) -> Result<Weight> {
+    let (t, raw) = g.tensor(name)?;
     if t.dims != [cols, rows] {
         return Err(bad(
             g,
             format!("{name} has shape {:?}, expected [{cols}, {rows}]", t.dims),
         ));
     }
-    Ok(QWeight {
-        kind,
-        rows,
-        cols,
-        range: t.start..t.start + t.len,
-    })
+    // The reader checked that the byte range holds exactly rows * cols elements.
+    let data = match t.ty {
+        TensorType::Quant(kind) => WeightData::Quant {
+            kind,
+            range: t.start..t.start + t.len,
+        },
+        TensorType::F32 => WeightData::F32(
+            raw.chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+        ),
+        TensorType::F16 => WeightData::F16(
+            raw.chunks_exact(2)
+                .map(|b| u16::from_le_bytes([b[0], b[1]]))
+                .collect(),
+        ),
+    };
+    Ok(Weight { rows, cols, data })
 }
 
 fn vector(g: &Gguf, name: &str, len: usize) -> Result<Vec<f32>> {
@@ -179,9 +213,9 @@ impl Model {
             return Err(bad(&g, format!("degenerate configuration {cfg:?}")));
         }
         let kv = n_kv_heads * head_dim;
-        let embed = qweight(&g, "token_embd.weight", vocab, dim)?;
-        let output = if g.file.tensor("output.weight").is_some() {
-            qweight(&g, "output.weight", vocab, dim)?
+        let mut embed = weight(&g, "token_embd.weight", vocab, dim)?;
+        let mut output = if g.file.tensor("output.weight").is_some() {
+            weight(&g, "output.weight", vocab, dim)?
         } else {
             embed.clone()
         };
@@ -191,20 +225,35 @@ impl Model {
             layers.push(Layer {
                 attn_norm: vector(&g, &n("attn_norm"), dim)?,
                 ffn_norm: vector(&g, &n("ffn_norm"), dim)?,
-                wq: qweight(&g, &n("attn_q"), dim, dim)?,
-                wk: qweight(&g, &n("attn_k"), kv, dim)?,
-                wv: qweight(&g, &n("attn_v"), kv, dim)?,
-                wo: qweight(&g, &n("attn_output"), dim, dim)?,
-                gate: qweight(&g, &n("ffn_gate"), cfg.ffn_dim, dim)?,
-                up: qweight(&g, &n("ffn_up"), cfg.ffn_dim, dim)?,
-                down: qweight(&g, &n("ffn_down"), dim, cfg.ffn_dim)?,
+                wq: weight(&g, &n("attn_q"), dim, dim)?,
+                wk: weight(&g, &n("attn_k"), kv, dim)?,
+                wv: weight(&g, &n("attn_v"), kv, dim)?,
+                wo: weight(&g, &n("attn_output"), dim, dim)?,
+                gate: weight(&g, &n("ffn_gate"), cfg.ffn_dim, dim)?,
+                up: weight(&g, &n("ffn_up"), cfg.ffn_dim, dim)?,
+                down: weight(&g, &n("ffn_down"), dim, cfg.ffn_dim)?,
             });
         }
         let out_norm = vector(&g, "output_norm.weight", dim)?;
         let theta_scale = cfg.rope_base.powf(-2.0 / head_dim as f32);
+        let bytes = {
+            let mut all: Vec<&mut Weight> = vec![&mut embed, &mut output];
+            for l in &mut layers {
+                all.extend([
+                    &mut l.wq,
+                    &mut l.wk,
+                    &mut l.wv,
+                    &mut l.wo,
+                    &mut l.gate,
+                    &mut l.up,
+                    &mut l.down,
+                ]);
+            }
+            keep_quant_blocks(g.bytes, &mut all)
+        };
         Ok(Model {
             cfg,
-            bytes: g.bytes,
+            bytes,
             embed,
             output,
             out_norm,
@@ -213,10 +262,133 @@ impl Model {
         })
     }
 
-    fn mat(&self, w: &QWeight) -> QuantMatrix<'_> {
-        // The shape was checked against the tensor table at load.
-        QuantMatrix::new(w.kind, &self.bytes[w.range.clone()], w.rows, w.cols)
-            .expect("weight shape validated at load")
+    /// The matrix as its kernels take it.
+    fn mat<'a>(&'a self, w: &'a Weight) -> Mat<'a> {
+        match &w.data {
+            // The shape was checked against the tensor table at load.
+            WeightData::Quant { kind, range } => Mat::Quant(
+                QuantMatrix::new(*kind, &self.bytes[range.clone()], w.rows, w.cols)
+                    .expect("weight shape validated at load"),
+            ),
+            WeightData::F32(v) => Mat::F32(v, w.rows, w.cols),
+            WeightData::F16(v) => Mat::F16(v, w.rows, w.cols),
+        }
+    }
+}
+
+/// The file bytes reduced to the blocks of the quantised matrices, their ranges moved to
+/// match. A file whose matrices are all quantised is kept whole (its other bytes are the
+/// small header and norm vectors); one with F32 or F16 matrices would otherwise hold
+/// those twice, as bytes and decoded.
+fn keep_quant_blocks(bytes: Vec<u8>, weights: &mut [&mut Weight]) -> Vec<u8> {
+    if weights.iter().all(|w| w.is_quant()) {
+        return bytes;
+    }
+    let mut kept = Vec::new();
+    let mut moved: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
+    for w in weights.iter_mut() {
+        if let WeightData::Quant { range, .. } = &mut w.data {
+            let start = *moved.entry(range.start).or_insert_with(|| {
+                let at = kept.len();
+                kept.extend_from_slice(&bytes[range.clone()]);
+                at
+            });
+            *range = start..start + range.len();
+        }
+    }
+    kept
+}
+
+/// `out[t * b + r] = src[r * n + t]`: a `[b, n]` block to `[n, b]`.
+fn transpose_into(src: &[f32], n: usize, out: &mut [f32]) {
+    let b = src.len() / n;
+    for (r, row) in src.chunks_exact(n).enumerate() {
+        for (t, &v) in row.iter().enumerate() {
+            out[t * b + r] = v;
+        }
+    }
+}
+
+/// A weight matrix borrowed for one product.
+#[derive(Debug, Clone, Copy)]
+enum Mat<'a> {
+    Quant(QuantMatrix<'a>),
+    F32(&'a [f32], usize, usize),
+    F16(&'a [u16], usize, usize),
+}
+
+impl Mat<'_> {
+    fn rows(&self) -> usize {
+        match self {
+            Mat::Quant(q) => q.rows(),
+            Mat::F32(_, r, _) | Mat::F16(_, r, _) => *r,
+        }
+    }
+
+    fn cols(&self) -> usize {
+        match self {
+            Mat::Quant(q) => q.cols(),
+            Mat::F32(_, _, c) | Mat::F16(_, _, c) => *c,
+        }
+    }
+
+    /// Row `r` decoded to f32 (an embedding lookup).
+    fn row(&self, r: usize, out: &mut [f32]) -> Result<()> {
+        let c = self.cols();
+        if r >= self.rows() || out.len() != c {
+            return Err(Error::InvalidInput(format!(
+                "row {r} of a {} x {c} matrix into {} values",
+                self.rows(),
+                out.len()
+            )));
+        }
+        match self {
+            Mat::Quant(q) => q.dequantize_row(r, out)?,
+            Mat::F32(w, ..) => out.copy_from_slice(&w[r * c..(r + 1) * c]),
+            Mat::F16(w, ..) => trueno::f16::to_f32(&w[r * c..(r + 1) * c], out)?,
+        }
+        Ok(())
+    }
+
+    /// `out[t * (r1 - r0) + (r - r0)] = W[r] . x[t]` for rows `r0..r1` (token-major, as
+    /// `quant::matmul_rows`). `x` is `n` rows of f32, `acts` the same rows quantised
+    /// (read only by a quantised matrix), `xt` the f32 rows transposed to `[cols, n]`
+    /// (read only by a dense one when `n > 1`), `tmp` a scratch.
+    fn band(
+        &self,
+        x: &[f32],
+        acts: &Q8Activations,
+        xt: &[f32],
+        rows: Range<usize>,
+        out: &mut [f32],
+        tmp: &mut Vec<f32>,
+    ) -> Result<()> {
+        let c = self.cols();
+        let n = x.len() / c;
+        let b = rows.len();
+        match self {
+            Mat::Quant(q) => quant::matmul_rows(q, acts, rows, out)?,
+            Mat::F32(w, ..) if n == 1 => {
+                trueno::gemv(&w[rows.start * c..rows.end * c], x, out, b, c)?;
+            }
+            Mat::F16(w, ..) if n == 1 => {
+                trueno::f16::gemv_f16(&w[rows.start * c..rows.end * c], x, out, b, c)?;
+            }
+            // Many tokens: the band of W times X^T is a GEMM ([b, c] x [c, n]); its
+            // [b, n] result is transposed into the token-major band.
+            Mat::F32(w, ..) => {
+                tmp.resize(b * n, 0.0);
+                trueno::matmul(&w[rows.start * c..rows.end * c], xt, tmp, b, c, n, 1)?;
+                transpose_into(tmp, n, out);
+            }
+            Mat::F16(w, ..) => {
+                tmp.resize(b * n, 0.0);
+                let w = &w[rows.start * c..rows.end * c];
+                trueno::f16::matmul_f16(w, xt, tmp, b, c, n, 1)?;
+                transpose_into(tmp, n, out);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -240,6 +412,8 @@ pub(crate) struct Session {
     vacc: Vec<f32>,
     rope: Vec<(f32, f32)>,
     acts: Q8Activations,
+    /// The current product input transposed (dense matrices, several tokens).
+    xt: Vec<f32>,
     pub(crate) logits: Vec<f32>,
     team: Team,
 }
@@ -268,21 +442,59 @@ impl Session {
             vacc: Vec::new(),
             rope: Vec::new(),
             acts: Q8Activations::new(),
+            xt: Vec::new(),
             logits: Vec::new(),
             team: Team::new(threads),
         }
     }
 }
 
+/// The inputs of a product, `n` rows of `cols` values, in the forms its matrix reads.
+#[derive(Clone, Copy)]
+struct Input<'a> {
+    x: &'a [f32],
+    /// `x` quantised (for block-quantised matrices).
+    acts: &'a Q8Activations,
+    /// `x` transposed to `[cols, n]` (for dense matrices when `n > 1`).
+    xt: &'a [f32],
+}
+
+/// Prepare `x` (rows of `cols`) for products with `ws`: quantised if any is quantised,
+/// transposed if any is dense and there are several rows.
+fn prepare(
+    ws: &[&Weight],
+    x: &[f32],
+    cols: usize,
+    acts: &mut Q8Activations,
+    xt: &mut Vec<f32>,
+) -> Result<()> {
+    if ws.iter().any(|w| w.is_quant()) {
+        acts.quantize(x, cols)?;
+    }
+    let n = x.len() / cols;
+    if n > 1 && ws.iter().any(|w| !w.is_quant()) {
+        xt.resize(x.len(), 0.0);
+        for (t, row) in x.chunks_exact(cols).enumerate() {
+            for (j, &v) in row.iter().enumerate() {
+                xt[j * n + t] = v;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `out[n, w.rows] = x W^T` with the rows of W split across the team.
-fn product(team: &Team, w: &QuantMatrix<'_>, x: &Q8Activations, out: &mut Vec<f32>) -> Result<()> {
-    let n = x.rows();
+fn product(team: &Team, w: &Mat<'_>, x: Input<'_>, out: &mut Vec<f32>) -> Result<()> {
+    let n = x.x.len() / w.cols();
     let rows = w.rows();
     out.resize(n * rows, 0.0);
+    let run = |r: Range<usize>, o: &mut [f32]| {
+        let mut tmp = Vec::new();
+        w.band(x.x, x.acts, x.xt, r, o, &mut tmp)
+    };
     let t = team.threads().min(rows.div_ceil(64)).max(1);
     if t == 1 {
-        quant::matmul_rows(w, x, 0..rows, out)?;
-        return Ok(());
+        return run(0..rows, out);
     }
     // Bands of whole 16-row tiles, one per thread.
     let band = rows.div_ceil(t).div_ceil(16) * 16;
@@ -295,7 +507,7 @@ fn product(team: &Team, w: &QuantMatrix<'_>, x: &Q8Activations, out: &mut Vec<f3
                 let mut p = p.lock().unwrap_or_else(|e| e.into_inner());
                 let r0 = i * band;
                 let r1 = (r0 + band).min(rows);
-                if let Err(e) = quant::matmul_rows(w, x, r0..r1, &mut p) {
+                if let Err(e) = run(r0..r1, &mut p) {
                     *err.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
                 }
             }
@@ -311,7 +523,7 @@ fn product(team: &Team, w: &QuantMatrix<'_>, x: &Q8Activations, out: &mut Vec<f3
                 let r1 = (r0 + band).min(rows);
                 let mut b = b.lock().unwrap_or_else(|e| e.into_inner());
                 b.resize(n * (r1 - r0), 0.0);
-                if let Err(e) = quant::matmul_rows(w, x, r0..r1, &mut b) {
+                if let Err(e) = run(r0..r1, &mut b) {
                     *err.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
                 }
             }
@@ -326,7 +538,7 @@ fn product(team: &Team, w: &QuantMatrix<'_>, x: &Q8Activations, out: &mut Vec<f3
         }
     }
     match err.into_inner().unwrap_or_else(|e| e.into_inner()) {
-        Some(e) => Err(e.into()),
+        Some(e) => Err(e),
         None => Ok(()),
     }
 }
@@ -390,7 +602,7 @@ impl Model {
                     c.vocab
                 )));
             }
-            embed.dequantize_row(id as usize, &mut s.x[t * d..(t + 1) * d])?;
+            embed.row(id as usize, &mut s.x[t * d..(t + 1) * d])?;
         }
         s.h.resize(n * d, 0.0);
         s.att.resize(n * d, 0.0);
@@ -399,10 +611,21 @@ impl Model {
         let pos0 = s.pos;
         for (li, layer) in self.layers.iter().enumerate() {
             rms_norm_rows(&s.x, d, &layer.attn_norm, c.rms_eps, &mut s.h);
-            s.acts.quantize(&s.h, d)?;
-            product(&s.team, &self.mat(&layer.wq), &s.acts, &mut s.q)?;
-            product(&s.team, &self.mat(&layer.wk), &s.acts, &mut s.kk)?;
-            product(&s.team, &self.mat(&layer.wv), &s.acts, &mut s.vv)?;
+            prepare(
+                &[&layer.wq, &layer.wk, &layer.wv],
+                &s.h,
+                d,
+                &mut s.acts,
+                &mut s.xt,
+            )?;
+            let input = Input {
+                x: &s.h,
+                acts: &s.acts,
+                xt: &s.xt,
+            };
+            product(&s.team, &self.mat(&layer.wq), input, &mut s.q)?;
+            product(&s.team, &self.mat(&layer.wk), input, &mut s.kk)?;
+            product(&s.team, &self.mat(&layer.wv), input, &mut s.vv)?;
             rope(&mut s.q, c.n_heads, hd, pos0, self.theta_scale, &mut s.rope);
             rope(
                 &mut s.kk,
@@ -451,19 +674,34 @@ impl Model {
                     );
                 }
             }
-            s.acts.quantize(&s.att, d)?;
-            product(&s.team, &self.mat(&layer.wo), &s.acts, &mut s.o)?;
+            prepare(&[&layer.wo], &s.att, d, &mut s.acts, &mut s.xt)?;
+            let input = Input {
+                x: &s.att,
+                acts: &s.acts,
+                xt: &s.xt,
+            };
+            product(&s.team, &self.mat(&layer.wo), input, &mut s.o)?;
             trueno::axpy(1.0, &s.o, &mut s.x)?;
 
             rms_norm_rows(&s.x, d, &layer.ffn_norm, c.rms_eps, &mut s.h);
-            s.acts.quantize(&s.h, d)?;
-            product(&s.team, &self.mat(&layer.gate), &s.acts, &mut s.g)?;
-            product(&s.team, &self.mat(&layer.up), &s.acts, &mut s.u)?;
+            prepare(&[&layer.gate, &layer.up], &s.h, d, &mut s.acts, &mut s.xt)?;
+            let input = Input {
+                x: &s.h,
+                acts: &s.acts,
+                xt: &s.xt,
+            };
+            product(&s.team, &self.mat(&layer.gate), input, &mut s.g)?;
+            product(&s.team, &self.mat(&layer.up), input, &mut s.u)?;
             // SwiGLU: silu(g) * u, with silu(g) = g / (1 + exp(-g)).
             s.o.resize(s.g.len(), 0.0);
             ggml::silu_mul(&s.g, &s.u, &mut s.o);
-            s.acts.quantize(&s.o, c.ffn_dim)?;
-            product(&s.team, &self.mat(&layer.down), &s.acts, &mut s.g)?;
+            prepare(&[&layer.down], &s.o, c.ffn_dim, &mut s.acts, &mut s.xt)?;
+            let input = Input {
+                x: &s.o,
+                acts: &s.acts,
+                xt: &s.xt,
+            };
+            product(&s.team, &self.mat(&layer.down), input, &mut s.g)?;
             trueno::axpy(1.0, &s.g, &mut s.x)?;
         }
         s.pos += n;
@@ -474,10 +712,13 @@ impl Model {
         let xs = &s.x[rows.start * d..rows.end * d];
         s.h.resize(xs.len(), 0.0);
         rms_norm_rows(xs, d, &self.out_norm, c.rms_eps, &mut s.h);
-        s.acts.quantize(&s.h, d)?;
-        let mut logits = std::mem::take(&mut s.logits);
-        product(&s.team, &self.mat(&self.output), &s.acts, &mut logits)?;
-        s.logits = logits;
+        prepare(&[&self.output], &s.h, d, &mut s.acts, &mut s.xt)?;
+        let input = Input {
+            x: &s.h,
+            acts: &s.acts,
+            xt: &s.xt,
+        };
+        product(&s.team, &self.mat(&self.output), input, &mut s.logits)?;
         Ok(())
     }
 }
