@@ -189,6 +189,143 @@ def test_kmeans_inertia_within_one_percent(name: str, k: int) -> None:
     np.testing.assert_array_equal(ours.predict(x), ours.labels_)
 
 
+def exact_inertia(x: np.ndarray, centers: np.ndarray, labels: np.ndarray) -> float:
+    return float(((x - centers[labels]) ** 2).sum())
+
+
+def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal labelings up to a renaming of the clusters."""
+    pairs = set(zip(a.tolist(), b.tolist(), strict=True))
+    return len(pairs) == len(set(a.tolist())) == len(set(b.tolist()))
+
+
+def test_kmeans_matches_sklearn_on_synthetic_data() -> None:
+    # The benchmark's data (smaller): a harder landscape than the bundled sets.
+    x, _ = datasets.make_classification(3000, 20, n_informative=10, random_state=0)
+    x = (x - x.mean(0)) / x.std(0)
+    ref = cluster.KMeans(8, n_init=3, random_state=0).fit(x)
+    ours = ap.KMeans(8, n_init=3, random_state=0).fit(x)
+    assert ours.inertia_ <= ref.inertia_ * 1.01, (ours.inertia_, ref.inertia_)
+    assert 1 <= ours.n_iter_ <= 300
+
+
+def test_kmeans_result_is_a_lloyd_fixed_point() -> None:
+    # Run to strict convergence (tol=0): every centre is the mean of its points, every
+    # point is at its nearest centre, and the inertia is the exact sum.
+    x = SkScaler().fit_transform(load("wine")[0])
+    km = ap.KMeans(4, n_init=1, tol=0.0, random_state=3).fit(x)
+    for j in range(4):
+        np.testing.assert_allclose(km.cluster_centers_[j], x[km.labels_ == j].mean(0), atol=1e-12)
+    d = ((x[:, None, :] - km.cluster_centers_[None]) ** 2).sum(-1)
+    np.testing.assert_array_equal(km.labels_, d.argmin(1))
+    assert km.inertia_ == pytest.approx(exact_inertia(x, km.cluster_centers_, km.labels_), 1e-12)
+    # sklearn started from our centres lands on the same fixed point in one step.
+    ref = cluster.KMeans(4, init=km.cluster_centers_, n_init=1, tol=0.0).fit(x)
+    np.testing.assert_array_equal(ref.labels_, km.labels_)
+    assert ref.inertia_ == pytest.approx(km.inertia_, rel=1e-12)
+
+
+def test_kmeans_separated_blobs_same_labels_as_sklearn() -> None:
+    # Deterministic case: well separated blobs have one optimum, found by both with
+    # n_init=1 whatever the seed; the labels agree up to a permutation.
+    x, truth = datasets.make_blobs(600, 5, centers=6, cluster_std=0.3, random_state=1)
+    ref = cluster.KMeans(6, n_init=1, random_state=0).fit(x)
+    for seed in range(3):
+        ours = ap.KMeans(6, n_init=1, random_state=seed).fit(x)
+        assert same_partition(ours.labels_, ref.labels_)
+        assert same_partition(ours.labels_, truth)
+        assert ours.inertia_ == pytest.approx(ref.inertia_, rel=1e-9)
+
+
+def test_kmeans_is_deterministic_per_seed() -> None:
+    x = SkScaler().fit_transform(load("breast_cancer")[0])
+    a = ap.KMeans(5, n_init=2, random_state=11).fit(x)
+    b = ap.KMeans(5, n_init=2, random_state=11).fit(x)
+    np.testing.assert_array_equal(a.cluster_centers_, b.cluster_centers_)
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+
+
+def test_kmeans_stops_on_tol_like_sklearn() -> None:
+    # A tolerance larger than any shift stops both after the first iteration; the
+    # labels still match the returned centres (the final assignment).
+    x = SkScaler().fit_transform(load("iris")[0])
+    ref = cluster.KMeans(3, n_init=1, tol=1e6, random_state=0).fit(x)
+    ours = ap.KMeans(3, n_init=1, tol=1e6, random_state=0).fit(x)
+    assert ref.n_iter_ == ours.n_iter_ == 1
+    np.testing.assert_array_equal(ours.predict(x), ours.labels_)
+    one = ap.KMeans(3, n_init=1, max_iter=1, random_state=0).fit(x)
+    assert one.n_iter_ == 1
+    np.testing.assert_array_equal(one.predict(x), one.labels_)
+
+
+def test_kmeans_duplicates_and_k_equal_n() -> None:
+    # Three distinct points, each repeated: k=3 puts each group in its own cluster
+    # with zero inertia; k=4 cannot do better than zero either (as sklearn).
+    base = np.array([[0.0, 0.0], [5.0, 1.0], [-3.0, 7.0]])
+    x = np.repeat(base, [4, 3, 5], axis=0)
+    km = ap.KMeans(3, n_init=2, random_state=0).fit(x)
+    # Zero up to the rounding of centring (x - mean + mean), as scikit-learn.
+    assert km.inertia_ == pytest.approx(0.0, abs=1e-20)
+    assert same_partition(km.labels_, np.repeat([0, 1, 2], [4, 3, 5]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # sklearn: fewer distinct clusters than k
+        ref = cluster.KMeans(4, n_init=1, random_state=0).fit(x)
+    assert ref.inertia_ == pytest.approx(0.0, abs=1e-20)
+    assert ap.KMeans(4, n_init=1, random_state=0).fit(x).inertia_ == pytest.approx(0.0, abs=1e-20)
+    # k == n: every point is its own centre.
+    y = np.array([[1.0], [2.0], [4.0], [8.0]])
+    kn = ap.KMeans(4, random_state=0).fit(y)
+    assert kn.inertia_ == pytest.approx(0.0, abs=1e-20)
+    np.testing.assert_allclose(np.sort(kn.cluster_centers_.ravel()), [1, 2, 4, 8], rtol=1e-15)
+    single = ap.KMeans(1).fit(np.array([[3.0, -1.0]]))
+    np.testing.assert_array_equal(single.cluster_centers_, [[3.0, -1.0]])
+
+
+def test_kmeans_far_from_the_origin() -> None:
+    # Data offset by 1e7: the distance expansion would cancel catastrophically without
+    # centring; the fit equals the one on the unshifted data.
+    x = SkScaler().fit_transform(load("iris")[0])
+    near = ap.KMeans(3, n_init=3, random_state=0).fit(x)
+    far = ap.KMeans(3, n_init=3, random_state=0).fit(x + 1e7)
+    assert same_partition(near.labels_, far.labels_)
+    np.testing.assert_allclose(far.cluster_centers_ - 1e7, near.cluster_centers_, atol=1e-6)
+    assert far.inertia_ == pytest.approx(near.inertia_, rel=1e-6)
+    ref = cluster.KMeans(3, n_init=3, random_state=0).fit(x + 1e7)
+    assert far.inertia_ <= ref.inertia_ * 1.01
+
+
+def test_kmeans_bad_input_is_refused() -> None:
+    x = load("iris")[0]
+    with pytest.raises(ValueError, match=r"n_clusters=151 must be in \[1, n_samples=150\]"):
+        ap.KMeans(151).fit(x)
+    for bad in (0, -2):
+        with pytest.raises(ValueError, match=f"n_clusters must be an int >= 1, got {bad}"):
+            ap.KMeans(bad).fit(x)
+    with pytest.raises(ValueError, match="n_init must be an int >= 1, got 0"):
+        ap.KMeans(3, n_init=0).fit(x)
+    with pytest.raises(ValueError, match="max_iter must be an int >= 1, got -1"):
+        ap.KMeans(3, max_iter=-1).fit(x)
+    with pytest.raises(TypeError, match="n_clusters must be an int"):
+        ap.KMeans(2.5).fit(x)  # ty: ignore[invalid-argument-type]
+    for tol in (-1e-4, float("nan")):
+        with pytest.raises(ValueError, match="tol >= 0"):
+            ap.KMeans(3, tol=tol).fit(x)
+    for v, shown in ((np.nan, "NaN"), (np.inf, "inf")):
+        bad = x.copy()
+        bad[7, 1] = v
+        with pytest.raises(ValueError, match=f"{shown} at row 7, column 1"):
+            ap.KMeans(3).fit(bad)
+    huge = x.copy()
+    huge[5] = 1e300
+    with pytest.raises(ValueError, match="too large"):
+        ap.KMeans(3).fit(huge)
+    with pytest.raises(ValueError, match=r"shape \(0, 4\)"):
+        ap.KMeans(1).fit(np.empty((0, 4)))
+    km = ap.KMeans(3, random_state=0).fit(x)
+    with pytest.raises(ValueError, match="4 features"):
+        km.predict(x[:, :2])
+
+
 # ---------------------------------------------------------------- scaler and split
 
 

@@ -326,6 +326,12 @@ class KMeans(_Estimator):
         self.random_state = random_state
 
     def fit(self, x: Any, y: Any = None) -> KMeans:
+        counts = {k: getattr(self, k) for k in ("n_clusters", "n_init", "max_iter")}
+        for name, v in counts.items():
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise TypeError(f"{name} must be an int, got {v!r}")
+            if v < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {v}")
         self._set(
             _ap.fit_kmeans(
                 _x(x),
