@@ -1,8 +1,10 @@
 //! A generative language model (Llama architecture, GGUF weights) and text
 //! generation: prefill, decode with a KV cache, sampling and stopping rules.
 //!
-//! [`Llm::load`] reads a GGUF file once: the weights stay in their quantised
-//! blocks (read directly by `trueno::quant`), the tokenizer and chat template
+//! [`Llm::load`] reads a GGUF file once: block-quantised weights (Q8_0, Q4_0,
+//! Q4_1) stay in their blocks (read directly by `trueno::quant`), F32 and F16
+//! matrices are decoded once into the rows `trueno`'s dense and `trueno::f16`
+//! kernels read, and one file may mix them; the tokenizer and chat template
 //! come from the file's metadata. [`Llm::generate`] runs one request: its own
 //! KV cache and scratch buffers (so concurrent requests never wait for one
 //! another), batched prefill of the prompt, then one token at a time through
