@@ -1,7 +1,8 @@
 """LLM rows of the realizar benchmark: prefill and decode speed, first token, memory, roofline.
 
     python -m realizar.bench_llm [--model PATH] [--prompt-tokens 128] [--decode-tokens 64]
-                                 [--rounds 3] [--threads 1 2] [--json out.json]
+                                 [--rounds 3] [--threads 1 2] [--formats Q8_0 F32]
+                                 [--json out.json]
 
 For each thread count it measures, interleaved round by round with llama-cpp-python when that
 is installed (the bench session builds it; it is never part of `make check`):
@@ -14,6 +15,11 @@ is installed (the bench session builds it; it is never part of `make check`):
   weights, with the bandwidth measured here (NumPy copy of 512 MiB).
 
 Ratios are per round (realizar / llama.cpp), reported as the median with the spread.
+
+``--formats`` adds the same rows for the model re-quantised by ``realizar.quantize_gguf`` from
+its dequantised values (default Q8_0 and F32; none with a bare ``--formats``), each file
+written to a temporary directory and removed after: the same weights at 8.5 and 32 bits per
+value beside the source's, to show what bytes per weight cost at prefill and at decode.
 """
 
 from __future__ import annotations
@@ -24,11 +30,13 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from realizar import quantize_gguf
 from realizar.models import default_llm_path
 
 PROMPT_TEXT = (
@@ -229,12 +237,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--formats", nargs="*", default=["Q8_0", "F32"], metavar="TYPE")
     a = p.parse_args(argv)
     path = a.model or default_llm_path()
     report = bench(path, a.prompt_tokens, a.decode_tokens, a.rounds, a.threads)
+    print(markdown(report), flush=True)
+    report["formats"] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-llm-") as tmp:
+        for kind in a.formats:
+            dst = Path(tmp) / f"{path.stem}.{kind}.gguf"
+            quantize_gguf(path, dst, kind)
+            sub = bench(dst, a.prompt_tokens, a.decode_tokens, a.rounds, a.threads)
+            sub["model"] = f"{path.name} as {kind} (realizar.quantize_gguf)"
+            report["formats"][kind] = sub
+            print("\n" + markdown(sub), flush=True)
+            dst.unlink()
     if a.json:
         a.json.write_text(json.dumps(report, indent=1))
-    print(markdown(report))
     return 0
 
 
