@@ -257,11 +257,60 @@ fn quantize_nonzero(x: f32, s: f32) -> i8 {
     ((y + MAGIC) - MAGIC) as i8
 }
 
+/// Which conversion loops run vectorised: AVX-512 when it is the active backend
+/// (bf16 also needs AVX512_BF16's `VCVTNEPS2BF16`). The results are bit-identical to
+/// the scalar definitions above (tested); the scalar backend keeps the portable loops.
+fn simd_conversion(bf16: bool) -> bool {
+    backend::active() == Ok(Backend::Avx512) && (!bf16 || has_extension("avx512bf16"))
+}
+
+/// `src` as bf16 bits into `dst[..src.len()]` ([`bf16_from_f32`] on each value).
+fn convert_bf16(src: &[f32], dst: &mut [u16]) {
+    let dst = &mut dst[..src.len()];
+    #[cfg(target_arch = "x86_64")]
+    if simd_conversion(true) {
+        // SAFETY: the CPU has AVX-512 F/BW/VL and AVX512_BF16 (checked just above).
+        return unsafe { x86::convert_bf16(src, dst) };
+    }
+    for (d, &v) in dst.iter_mut().zip(src) {
+        *d = bf16_from_f32(v);
+    }
+}
+
+/// The largest `|x|` of finite `src` (0 when empty).
+fn abs_max(src: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if simd_conversion(false) {
+        // SAFETY: the CPU has AVX-512 F/BW/VL (the active backend's check).
+        return unsafe { x86::abs_max(src) };
+    }
+    src.iter().fold(0.0f32, |m, v| m.max(v.abs()))
+}
+
+/// Quantise one row of B, each value with its column's scale, into `dst` (as i8 bits).
+fn quantize_cols(src: &[f32], scales: &[f32], dst: &mut [u8]) {
+    let dst = &mut dst[..src.len()];
+    #[cfg(target_arch = "x86_64")]
+    if simd_conversion(false) {
+        // SAFETY: the CPU has AVX-512 F/BW/VL (the active backend's check).
+        return unsafe { x86::quantize_cols(src, &scales[..src.len()], dst) };
+    }
+    for ((d, &v), &sc) in dst.iter_mut().zip(src).zip(scales) {
+        *d = int8_quantize(v, sc) as u8;
+    }
+}
+
 /// Quantise `src` with scale `s` into `dst` as `q + shift` (shift 128: A's unsigned form).
 fn quantize_row(src: &[f32], s: f32, shift: i16, dst: &mut [u8]) {
+    let dst = &mut dst[..src.len()];
     if s == 0.0 {
-        dst[..src.len()].fill(shift as u8);
+        dst.fill(shift as u8);
         return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if simd_conversion(false) {
+        // SAFETY: the CPU has AVX-512 F/BW/VL (the active backend's check).
+        return unsafe { x86::quantize_row(src, s, i32::from(shift), dst) };
     }
     for (d, &v) in dst.iter_mut().zip(src) {
         *d = (i16::from(quantize_nonzero(v, s)) + shift) as u8;
@@ -269,6 +318,14 @@ fn quantize_row(src: &[f32], s: f32, shift: i16, dst: &mut [u8]) {
 }
 
 fn non_finite(name: &str, x: &[f32], cols: usize) -> Result<(), Error> {
+    // A branch-free OR over each chunk (it vectorises); the position only on failure.
+    let exponent_all_ones = |v: &f32| v.to_bits() & 0x7f80_0000 == 0x7f80_0000;
+    if !x
+        .chunks(256)
+        .any(|c| c.iter().fold(false, |bad, v| bad | exponent_all_ones(v)))
+    {
+        return Ok(());
+    }
     match x.iter().position(|v| !v.is_finite()) {
         None => Ok(()),
         Some(i) => Err(Error::Shape(format!(
@@ -413,9 +470,7 @@ pub fn pack_b(precision: Precision, b: &[f32], k: usize, n: usize) -> Result<Pac
     match precision {
         Precision::Bf16 => {
             let mut h = vec![0u16; b.len()];
-            for (d, &v) in h.iter_mut().zip(b) {
-                *d = bf16_from_f32(v);
-            }
+            convert_bf16(b, &mut h);
             interleave::<u16, 2>(as_words_mut(&mut p.data), &h, k, n);
         }
         Precision::Int8 => {
@@ -432,12 +487,9 @@ pub fn pack_b(precision: Precision, b: &[f32], k: usize, n: usize) -> Result<Pac
             let mut q = vec![0u8; b.len()];
             let mut sums = vec![0i32; padded];
             for (src, dst) in b.chunks_exact(n.max(1)).zip(q.chunks_exact_mut(n.max(1))) {
-                for ((d, &v), (&sc, sum)) in
-                    dst.iter_mut().zip(src).zip(p.scales.iter().zip(&mut sums))
-                {
-                    let v = int8_quantize(v, sc);
-                    *sum += i32::from(v);
-                    *d = v as u8;
+                quantize_cols(src, &p.scales[..n], dst);
+                for (sum, &d) in sums.iter_mut().zip(dst.iter()) {
+                    *sum += i32::from(d as i8);
                 }
             }
             interleave::<u8, 4>(as_words_mut(&mut p.data), &q, k, n);
@@ -644,9 +696,7 @@ fn run_band(path: Path, a: Lhs<'_>, b: &PackedB, row0: usize, rows: usize, out: 
             match (a, b.precision) {
                 (Lhs::F32(x), Precision::Bf16) => {
                     let drow = &mut as_halves_mut(&mut abuf)[span.start / 2..span.end / 2];
-                    for (d, &v) in drow.iter_mut().zip(&x[r * k..(r + 1) * k]) {
-                        *d = bf16_from_f32(v);
-                    }
+                    convert_bf16(&x[r * k..(r + 1) * k], drow);
                     drow[k..].fill(0);
                 }
                 (Lhs::Bf16Bits(x), _) => {
@@ -656,7 +706,7 @@ fn run_band(path: Path, a: Lhs<'_>, b: &PackedB, row0: usize, rows: usize, out: 
                 }
                 (Lhs::F32(x), _) => {
                     let src = &x[r * k..(r + 1) * k];
-                    let s = int8_scale(src.iter().fold(0.0f32, |m, v| m.max(v.abs())));
+                    let s = int8_scale(abs_max(src));
                     *scale = s;
                     let drow = &mut as_bytes_mut(&mut abuf)[span];
                     quantize_row(src, s, 128, drow);
@@ -796,6 +846,114 @@ mod x86 {
                 _ => $f::<MR>($($arg),*),
             }
         };
+    }
+
+    /// [`super::convert_bf16`] with `VCVTNEPS2BF16` (RNE, DAZ/FTZ, NaN quieted: the
+    /// scalar definition).
+    ///
+    /// # Safety
+    /// The CPU has AVX-512 F/BW/VL and AVX512_BF16; `dst.len() == src.len()`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
+    pub(super) unsafe fn convert_bf16(src: &[f32], dst: &mut [u16]) {
+        debug_assert_eq!(src.len(), dst.len());
+        let n = src.len();
+        let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
+        let mut i = 0;
+        while i < n {
+            let left = n - i;
+            let m: __mmask16 = if left >= 16 { 0xffff } else { (1 << left) - 1 };
+            // SAFETY: lanes of `m` address elements i..i + min(16, left) of both slices;
+            // masked-off lanes touch no memory.
+            unsafe {
+                let v = _mm512_maskz_loadu_ps(m, s.add(i));
+                let h = std::mem::transmute::<__m256bh, __m256i>(_mm512_cvtneps_pbh(v));
+                _mm256_mask_storeu_epi16(d.add(i).cast(), m, h);
+            }
+            i += 16;
+        }
+    }
+
+    /// [`super::abs_max`] on zmm (exact: max is).
+    ///
+    /// # Safety
+    /// The CPU has AVX-512 F/BW/VL.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    pub(super) unsafe fn abs_max(src: &[f32]) -> f32 {
+        let (n, s) = (src.len(), src.as_ptr());
+        let mut acc = _mm512_setzero_ps();
+        let mut i = 0;
+        while i < n {
+            let left = n - i;
+            let m: __mmask16 = if left >= 16 { 0xffff } else { (1 << left) - 1 };
+            // SAFETY: as in `convert_bf16`.
+            let v = unsafe { _mm512_maskz_loadu_ps(m, s.add(i)) };
+            acc = _mm512_max_ps(acc, _mm512_abs_ps(v));
+            i += 16;
+        }
+        _mm512_reduce_max_ps(acc)
+    }
+
+    /// [`super::quantize_row`] for `s != 0` on zmm: the same division, clamp and
+    /// magic-number rounding as `quantize_nonzero`, so the same bytes.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512 F/BW/VL; `dst.len() == src.len()`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    pub(super) unsafe fn quantize_row(src: &[f32], s: f32, shift: i32, dst: &mut [u8]) {
+        debug_assert_eq!(src.len(), dst.len());
+        let (n, sp, dp) = (src.len(), src.as_ptr(), dst.as_mut_ptr());
+        let (vs, lo, hi) = (
+            _mm512_set1_ps(s),
+            _mm512_set1_ps(-127.0),
+            _mm512_set1_ps(127.0),
+        );
+        let (magic, sh) = (_mm512_set1_ps(12_582_912.0), _mm512_set1_epi32(shift));
+        let mut i = 0;
+        while i < n {
+            let left = n - i;
+            let m: __mmask16 = if left >= 16 { 0xffff } else { (1 << left) - 1 };
+            // SAFETY: as in `convert_bf16`.
+            unsafe {
+                let y = _mm512_div_ps(_mm512_maskz_loadu_ps(m, sp.add(i)), vs);
+                let y = _mm512_min_ps(_mm512_max_ps(y, lo), hi);
+                let r = _mm512_sub_ps(_mm512_add_ps(y, magic), magic);
+                let q = _mm512_add_epi32(_mm512_cvttps_epi32(r), sh);
+                _mm_mask_storeu_epi8(dp.add(i).cast(), m, _mm512_cvtepi32_epi8(q));
+            }
+            i += 16;
+        }
+    }
+
+    /// [`super::quantize_cols`] on zmm: `quantize_row` with a scale per lane, 0 where
+    /// the scale is 0.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512 F/BW/VL; the three slices have one length.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    pub(super) unsafe fn quantize_cols(src: &[f32], scales: &[f32], dst: &mut [u8]) {
+        debug_assert!(src.len() == dst.len() && src.len() == scales.len());
+        let (n, sp, cp, dp) = (src.len(), src.as_ptr(), scales.as_ptr(), dst.as_mut_ptr());
+        let (lo, hi, magic) = (
+            _mm512_set1_ps(-127.0),
+            _mm512_set1_ps(127.0),
+            _mm512_set1_ps(12_582_912.0),
+        );
+        let mut i = 0;
+        while i < n {
+            let left = n - i;
+            let m: __mmask16 = if left >= 16 { 0xffff } else { (1 << left) - 1 };
+            // SAFETY: as in `convert_bf16`.
+            unsafe {
+                let sc = _mm512_maskz_loadu_ps(m, cp.add(i));
+                let nonzero = _mm512_cmpneq_ps_mask(sc, _mm512_setzero_ps());
+                let y = _mm512_div_ps(_mm512_maskz_loadu_ps(m, sp.add(i)), sc);
+                let y = _mm512_min_ps(_mm512_max_ps(y, lo), hi);
+                let r = _mm512_sub_ps(_mm512_add_ps(y, magic), magic);
+                let q = _mm512_maskz_mov_epi32(nonzero, _mm512_cvttps_epi32(r));
+                _mm_mask_storeu_epi8(dp.add(i).cast(), m, _mm512_cvtepi32_epi8(q));
+            }
+            i += 16;
+        }
     }
 
     /// # Safety

@@ -405,3 +405,79 @@ fn the_active_path_is_the_simd_kernel_when_the_cpu_has_it() {
     }
     assert!(path_for(Backend::Scalar, Precision::F32).is_err());
 }
+
+#[test]
+fn vectorised_conversions_equal_the_scalar_definitions() {
+    // Bit patterns across every class: random words, NaN payloads, subnormals, +-0,
+    // infinities, ties, and lengths that leave every tail.
+    let mut s = 0x9e37_79b9u32;
+    let mut values: Vec<f32> = (0..40_000)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            f32::from_bits(s)
+        })
+        .collect();
+    values.extend([
+        f32::NAN,
+        -f32::NAN,
+        f32::from_bits(0x7f80_0001),
+        f32::from_bits(0xffc0_1234),
+        1e-40,
+        -1e-40,
+        0.0,
+        -0.0,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::MAX,
+        1.0 + 1.0 / 256.0,
+    ]);
+    let before = backend::active().unwrap();
+    for len in [0, 1, 15, 16, 17, 33, values.len()] {
+        let src = &values[..len];
+        let mut simd = vec![0u16; len];
+        convert_bf16(src, &mut simd);
+        let scalar: Vec<u16> = src.iter().map(|&v| bf16_from_f32(v)).collect();
+        assert_eq!(simd, scalar, "bf16, len {len}");
+
+        let finite: Vec<f32> = src.iter().copied().filter(|v| v.is_finite()).collect();
+        let amax = finite.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        assert_eq!(
+            abs_max(&finite).to_bits(),
+            amax.to_bits(),
+            "abs max, len {len}"
+        );
+        for scale in [int8_scale(amax), 1e-3, 3.0e38, 1e-44] {
+            let mut simd = vec![0u8; finite.len()];
+            quantize_row(&finite, scale, 128, &mut simd);
+            let scalar: Vec<u8> = finite
+                .iter()
+                .map(|&v| (i16::from(int8_quantize(v, scale)) + 128) as u8)
+                .collect();
+            assert_eq!(simd, scalar, "int8 at scale {scale:e}, len {len}");
+        }
+        // Per-column scales, some zero (a column that quantises to zeros).
+        let scales: Vec<f32> = (0..finite.len())
+            .map(|i| [0.0, 1e-3, amax / 127.0, 1e-44][i % 4])
+            .collect();
+        let mut simd = vec![0u8; finite.len()];
+        quantize_cols(&finite, &scales, &mut simd);
+        let scalar: Vec<u8> = finite
+            .iter()
+            .zip(&scales)
+            .map(|(&v, &sc)| int8_quantize(v, sc) as u8)
+            .collect();
+        assert_eq!(simd, scalar, "int8 per column, len {len}");
+    }
+    // int8_quantize is rint-then-clamp, whatever the implementation.
+    for (x, s, q) in [
+        (2.5f32, 1.0f32, 2i8),
+        (3.5, 1.0, 4),
+        (-2.5, 1.0, -2),
+        (1e9, 1.0, 127),
+    ] {
+        assert_eq!(int8_quantize(x, s), q, "{x} / {s}");
+    }
+    assert_eq!(backend::active().unwrap(), before);
+}
