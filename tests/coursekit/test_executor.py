@@ -230,3 +230,37 @@ def test_longest_first_from_the_machine_record(tmp_path, monkeypatch):
     # A damaged record is ignored, not an error.
     run._times_file().write_text("{not json")
     assert run.longest_first(root, [a, b]) == [a, b]
+
+
+@pytest.mark.spark
+def test_a_notebook_without_spark_starts_no_jvm(project: Path) -> None:
+    nb = write_notebook(
+        project / "plain.py",
+        "import json\nvalue = json.dumps({'a': 1})\nprint(value)",
+        "from pyspark import SparkContext\nprint('jvm', SparkContext._active_spark_context)",
+    )
+    result = run(project, str(nb))
+    assert result.returncode == 0, result.stdout + result.stderr
+    executed = nbformat.read(project / "build/notebooks/plain.ipynb", as_version=4)
+    assert "jvm None" in outputs_text(executed.cells[-1])
+    assert not list((project / "build" / "runs").glob("*/logs/*.jvm.log"))
+
+
+@pytest.mark.spark
+def test_builder_get_or_create_first_gets_the_runtimes_session(project: Path) -> None:
+    nb = write_notebook(
+        project / "builder.py",
+        "import json\nfrom pyspark.sql import SparkSession\n"
+        "s = SparkSession.builder.appName('mine').getOrCreate()\n"
+        "active = SparkSession.getActiveSession()\n"
+        "print(json.dumps({'delta': s.conf.get('spark.sql.extensions'),"
+        " 'same': s is spark and active is s}))",
+        "spark.sql('CREATE TABLE t (a INT)')\nprint(spark.table('t').schema.simpleString())",
+    )
+    result = run(project, str(nb))
+    assert result.returncode == 0, result.stdout + result.stderr
+    executed = nbformat.read(project / "build/notebooks/builder.ipynb", as_version=4)
+    code = [c for c in executed.cells if c.cell_type == "code"]
+    seen = json.loads(outputs_text(code[-2]).strip().splitlines()[-1])
+    assert seen == {"delta": "io.delta.sql.DeltaSparkSessionExtension", "same": True}
+    assert "struct<a:int>" in outputs_text(code[-1])

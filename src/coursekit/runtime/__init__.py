@@ -38,7 +38,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,12 +88,60 @@ class Runtime:
     spark: Any = None
     dbutils: DBUtils | None = None
     warehouse: Path | None = None
+    # Builds the SparkSession on first use (see :class:`LazySpark`).
+    builder: Callable[[], Any] | None = None
+    # Notebook namespaces holding the stand-ins, given the real objects once Spark starts.
+    namespaces: list[dict[str, Any]] = field(default_factory=list)
+    _lazy: dict[str, Any] = field(default_factory=dict)
 
     def refresh_catalog(self) -> list[str]:
         """In a job task, register the tables other tasks saved (see :mod:`.catalog`)."""
         if self.spark is None or self.warehouse is None:
             return []
         return catalog.refresh(self.spark, self.warehouse, os.environ)
+
+    def session(self) -> Any:
+        """The SparkSession, started now if no cell has needed it yet."""
+        if self.spark is None:
+            if self.builder is None:
+                raise RuntimeError("this runtime has no Spark session and cannot start one")
+            with compat.building():
+                self.spark = self.builder()
+            found = self.refresh_catalog()
+            shared = (
+                f" (the job's, {len(found)} tables found)" if catalog.is_shared(os.environ) else ""
+            )
+            print(
+                f"coursekit local runtime: Spark {self.spark.version} with Delta Lake, "
+                f"warehouse {self.warehouse}{shared}"
+            )
+            real = self._spark_globals(self.spark)
+            for namespace in self.namespaces:
+                for name, stand_in in self._lazy.items():
+                    if namespace.get(name) is stand_in:
+                        namespace[name] = real[name]
+        return self.spark
+
+    @staticmethod
+    def _spark_globals(spark: Any) -> dict[str, Any]:
+        return {
+            "spark": spark,
+            "table": spark.table,
+            "sql": spark.sql,
+            # Classic compute defines the SparkContext; serverless does not (course
+            # notebooks avoid it, tests/coursekit/test_notebook.py checks).
+            "sc": getattr(spark, "sparkContext", None),
+        }
+
+    def _stand_ins(self) -> dict[str, Any]:
+        if not self._lazy:
+            self._lazy = {
+                "spark": LazySpark(self),
+                "table": lambda *a, **k: self.session().table(*a, **k),
+                "sql": lambda *a, **k: self.session().sql(*a, **k),
+                "sc": LazySpark(self, "sparkContext"),
+            }
+        return self._lazy
 
     @property
     def base_dir(self) -> Path:
@@ -109,21 +157,23 @@ class Runtime:
             notebook=NotebookApi(self.run_child, lambda: base),
         )
 
-    def globals_for(self, dbutils: DBUtils) -> dict[str, Any]:
-        spark = self.spark
-        return {
-            "spark": spark,
-            "dbutils": dbutils,
-            "display": display,
-            "displayHTML": displayHTML,
-            "table": spark.table,
-            "sql": spark.sql,
-            # Classic compute defines the SparkContext; serverless does not (course
-            # notebooks avoid it, tests/coursekit/test_notebook.py checks).
-            "sc": getattr(spark, "sparkContext", None),
-            "getArgument": dbutils.widgets.getArgument,
-            "IS_DATABRICKS": False,
-        }
+    def install_globals(self, namespace: dict[str, Any], dbutils: DBUtils) -> None:
+        """Define the Databricks globals in ``namespace``; Spark's start on first use."""
+        spark_globals = (
+            self._spark_globals(self.spark) if self.spark is not None else self._stand_ins()
+        )
+        namespace.update(
+            {
+                **spark_globals,
+                "dbutils": dbutils,
+                "display": display,
+                "displayHTML": displayHTML,
+                "getArgument": dbutils.widgets.getArgument,
+                "IS_DATABRICKS": False,
+            }
+        )
+        if self.spark is None and all(namespace is not ns for ns in self.namespaces):
+            self.namespaces.append(namespace)
 
     def run_included(self, args: str, base: Path, namespace: dict[str, Any]) -> None:
         """``%run ./other $x="1"``: the other notebook's cells in ``namespace``.
@@ -151,7 +201,7 @@ class Runtime:
         child_dbutils = self.make_dbutils(arguments, path)
         self.refresh_catalog()
         namespace: dict[str, Any] = {"__name__": "__main__", "__file__": str(path)}
-        namespace.update(self.globals_for(child_dbutils))
+        self.install_globals(namespace, child_dbutils)
         try:
             with _deadline(timeout_seconds, path):
                 self.execute_source(path, namespace)
@@ -171,7 +221,7 @@ class Runtime:
                 code = compile(cell.source, f"{path}, cell {number}", "exec")
                 exec(code, namespace)
             elif cell.kind == nbsrc.SQL:
-                run_sql(self.spark, cell.source, _widget_values(namespace), namespace)
+                run_sql(self.session(), cell.source, _widget_values(namespace), namespace)
             elif cell.kind == nbsrc.RUN:
                 self.run_included(cell.source, path.parent, namespace)
             elif cell.kind == nbsrc.PIP:
@@ -180,6 +230,37 @@ class Runtime:
                 run_sh(cell.source, path.parent)
             elif cell.kind == nbsrc.FS:
                 run_fs(namespace["dbutils"], cell.source)
+
+
+class LazySpark:
+    """``spark`` (or ``sc``) before a cell first uses it: the JVM starts then.
+
+    Many lessons (tokenisation, prompts, retrieval over files) never touch Spark, and a
+    JVM start costs seconds of CPU per notebook. The first attribute read builds the
+    session (:meth:`Runtime.session`) and from then on every namespace holding this
+    stand-in holds the real ``spark``, ``sc``, ``table`` and ``sql``, so ``isinstance``
+    checks and libraries that take ``spark`` see a SparkSession from then on.
+    ``SparkSession.builder.getOrCreate()`` and ``getActiveSession()`` in a cell start
+    the same session (:func:`coursekit.runtime.compat.start_spark_with`).
+    """
+
+    def __init__(self, runtime: Runtime, attribute: str | None = None) -> None:
+        object.__setattr__(self, "_runtime", runtime)
+        object.__setattr__(self, "_attribute", attribute)
+
+    def _target(self) -> Any:
+        spark = self._runtime.session()
+        return getattr(spark, self._attribute) if self._attribute else spark
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._target(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._target(), name, value)
+
+    def __repr__(self) -> str:
+        what = self._attribute or "SparkSession"
+        return f"<local {what}: Spark starts on first use>"
 
 
 _RUNTIME: Runtime | None = None
@@ -206,7 +287,7 @@ def setup(namespace: dict[str, Any], *, params: dict[str, str] | None = None) ->
         # Twice in one kernel (the "Databricks (local)" kernel ran it at start-up and the
         # paired .ipynb's first cell runs it again): the same runtime, the same globals.
         _RUNTIME.refresh_catalog()
-        namespace.update(_RUNTIME.globals_for(_RUNTIME.dbutils or _RUNTIME.make_dbutils({}, None)))
+        _RUNTIME.install_globals(namespace, _RUNTIME.dbutils or _RUNTIME.make_dbutils({}, None))
         return
     nb_env = os.environ.get("COURSEKIT_NOTEBOOK")
     notebook = Path(nb_env).resolve() if nb_env else None
@@ -238,7 +319,7 @@ def setup(namespace: dict[str, Any], *, params: dict[str, str] | None = None) ->
     # A job's tasks share the run's warehouse; an independent notebook has its own.
     warehouse = catalog.warehouse_dir(run_dir, name, os.environ)
     runtime = Runtime(notebook=notebook, params=params, run_dir=run_dir, warehouse=warehouse)
-    runtime.spark = build_session(
+    runtime.builder = lambda: build_session(
         warehouse,
         app_name=name,
         jvm_log=run_dir / "logs" / f"{name}.jvm.log",
@@ -246,15 +327,14 @@ def setup(namespace: dict[str, Any], *, params: dict[str, str] | None = None) ->
         dbfs_root=run_dir / "dbfs",
     )
     compat.install(display)
+    compat.start_spark_with(runtime.session)
     confine_python(run_dir / "dbfs", keep=(root,))
-    found = runtime.refresh_catalog()
-    shared = f" (the job's, {len(found)} tables found)" if catalog.is_shared(os.environ) else ""
     print(
-        f"coursekit local runtime: Spark {runtime.spark.version} with Delta Lake, "
-        f"warehouse {warehouse}{shared}"
+        "coursekit local runtime: Spark with Delta Lake starts when a cell first uses it, "
+        f"warehouse {warehouse}"
     )
     runtime.dbutils = runtime.make_dbutils(params, notebook)
-    namespace.update(runtime.globals_for(runtime.dbutils))
+    runtime.install_globals(namespace, runtime.dbutils)
     _RUNTIME = runtime
     _install_redaction(runtime.secrets)
     _install_ipython(runtime)
@@ -548,7 +628,9 @@ def _install_ipython(runtime: Runtime) -> None:
         return
 
     def sql_magic(line: str, cell: str) -> None:
-        run_sql(runtime.spark, (line + "\n" + cell).strip(), _widget_values(ip.user_ns), ip.user_ns)
+        run_sql(
+            runtime.session(), (line + "\n" + cell).strip(), _widget_values(ip.user_ns), ip.user_ns
+        )
 
     def sh_magic(line: str, cell: str) -> None:
         run_sh((line + "\n" + cell).strip(), runtime.base_dir)

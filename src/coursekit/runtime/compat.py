@@ -25,9 +25,10 @@ rewritten before the view is created.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any
 
 from coursekit.runtime.paths import spark_path, spark_sql_paths
@@ -143,6 +144,59 @@ def _sql(statement: Any) -> Any:
     # Databricks SQL's USE CATALOG is Spark's SET CATALOG.
     statement = _USE_CATALOG.sub(r"\1SET CATALOG", statement)
     return spark_sql_paths(rename_catalog_sql(statement))
+
+
+_STARTING: list[bool] = [False]
+
+
+@contextlib.contextmanager
+def building() -> Generator[None]:
+    """While the runtime builds its session, PySpark's lookups must not start another."""
+    before = _STARTING[0]
+    _STARTING[0] = True
+    try:
+        yield
+    finally:
+        _STARTING[0] = before
+
+
+def start_spark_with(start: Callable[[], Any]) -> None:
+    """Make PySpark's own ways to reach "the" session start the runtime's on demand.
+
+    A Databricks notebook may write ``SparkSession.builder.getOrCreate()`` or
+    ``SparkSession.getActiveSession()`` instead of using ``spark``: there they return
+    the cluster's session. The local runtime starts Spark on first use
+    (:class:`coursekit.runtime.LazySpark`), so before a cell touches ``spark`` these would
+    find none (or build a plain one without Delta); patched, they call ``start`` first.
+    """
+    from pyspark.sql.session import SparkSession  # noqa: PLC0415
+
+    active = SparkSession.__dict__["getActiveSession"].__func__
+    active = getattr(active, "__coursekit_original__", active)
+
+    builder = SparkSession.Builder
+    get_or_create = builder.__dict__["getOrCreate"]
+    get_or_create = getattr(get_or_create, "__coursekit_original__", get_or_create)
+
+    @functools.wraps(get_or_create)
+    def patched_get_or_create(self: Any) -> Any:
+        if active(SparkSession) is None and not _STARTING[0]:
+            start()
+        return get_or_create(self)
+
+    patched_get_or_create.__coursekit_original__ = get_or_create  # ty: ignore[missing-attribute]
+    builder.getOrCreate = patched_get_or_create  # ty: ignore[invalid-assignment]
+
+    @functools.wraps(active)
+    def patched_active(cls: Any) -> Any:
+        found = active(cls)
+        if found is None and not _STARTING[0]:
+            start()
+            found = active(cls)
+        return found
+
+    patched_active.__coursekit_original__ = active  # ty: ignore[missing-attribute]
+    SparkSession.getActiveSession = classmethod(patched_active)  # ty: ignore[invalid-assignment]
 
 
 def install(display: Callable[..., None]) -> None:

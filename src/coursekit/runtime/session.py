@@ -143,6 +143,9 @@ def build_session(
         return active
     # Bind to loopback: no hostname lookups, nothing listening on other interfaces.
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # Spark starts its Python workers with `python3` from PATH unless told: this
+    # interpreter is the one with the caller's packages (pandas for Arrow UDFs, mlflow).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     log4j = Path(__file__).with_name("log4j2.properties")
     warehouse.mkdir(parents=True, exist_ok=True)
     ivy = ivy_dir()
