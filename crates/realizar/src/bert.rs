@@ -25,6 +25,7 @@
 use std::path::Path;
 
 use serde_json::Value;
+use trueno::lowp::{Lhs, PackedB, Precision};
 
 use crate::error::{Error, Result};
 use crate::model_io::{Tensors, read_json};
@@ -146,6 +147,20 @@ pub struct BertModel {
     emb_ln_w: Vec<f32>,
     emb_ln_b: Vec<f32>,
     layers: Vec<Layer>,
+    /// The arithmetic of the four weight matmuls per layer (f32 unless opted out).
+    precision: Precision,
+    /// With a reduced precision: each layer's weights converted and packed once.
+    packed: Vec<PackedLayer>,
+}
+
+/// One layer's weight matrices packed for `trueno::lowp` (bf16 or int8). The attention
+/// products (activations times activations) stay f32.
+#[derive(Debug)]
+struct PackedLayer {
+    qkv: PackedB,
+    out: PackedB,
+    up: PackedB,
+    down: PackedB,
 }
 
 /// PyTorch `out x in` to row-major `in x out`, times `scale`.
@@ -256,7 +271,38 @@ impl BertModel {
             emb_ln_w,
             emb_ln_b,
             layers,
+            precision: Precision::F32,
+            packed: Vec::new(),
         })
+    }
+
+    /// The same model with its weight matmuls (QKV, attention output, FFN up and down)
+    /// in `precision`: `Bf16` or `Int8` packs every layer's weights once (trueno::lowp;
+    /// the f32 weights are kept), `F32` goes back. Attention stays f32.
+    pub fn with_precision(mut self, precision: Precision) -> Result<Self> {
+        let (h, i) = (self.config.hidden_size, self.config.intermediate_size);
+        self.packed = match precision {
+            Precision::F32 => Vec::new(),
+            p => self
+                .layers
+                .iter()
+                .map(|l| {
+                    Ok(PackedLayer {
+                        qkv: trueno::lowp::pack_b(p, &l.qkv_w, h, 3 * h)?,
+                        out: trueno::lowp::pack_b(p, &l.out_w, h, h)?,
+                        up: trueno::lowp::pack_b(p, &l.up_w, h, i)?,
+                        down: trueno::lowp::pack_b(p, &l.down_w, i, h)?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?,
+        };
+        self.precision = precision;
+        Ok(self)
+    }
+
+    /// The arithmetic of the weight matmuls ([`BertModel::with_precision`]).
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// The checkpoint's hyper-parameters.
@@ -327,8 +373,14 @@ impl BertModel {
         let mut up = vec![0.0f32; total * inter];
         let mut act = vec![0.0f32; total * inter];
         let mut scratch = Attention::default();
-        for layer in &self.layers {
-            trueno::matmul(&x, &layer.qkv_w, &mut qkv, total, h, 3 * h, threads)?;
+        // `x W`: f32, or the packed reduced-precision weights when opted in.
+        let linear = |x: &[f32], w: &[f32], p: Option<&PackedB>, out: &mut [f32], k, n| match p {
+            Some(p) => trueno::lowp::matmul_packed(Lhs::F32(x), p, out, total, threads),
+            None => trueno::matmul(x, w, out, total, k, n, threads),
+        };
+        for (li, layer) in self.layers.iter().enumerate() {
+            let packed = self.packed.get(li);
+            linear(&x, &layer.qkv_w, packed.map(|p| &p.qkv), &mut qkv, h, 3 * h)?;
             add_bias(&mut qkv, &layer.qkv_b)?;
             let mut start = 0;
             for &len in lengths {
@@ -336,7 +388,7 @@ impl BertModel {
                 start += len;
             }
             // x1 = LayerNorm(x + ctx Wo + bo), through `sum` as the pre-norm buffer.
-            trueno::matmul(&ctx, &layer.out_w, &mut sum, total, h, h, threads)?;
+            linear(&ctx, &layer.out_w, packed.map(|p| &p.out), &mut sum, h, h)?;
             add_bias(&mut sum, &layer.out_b)?;
             trueno::axpy(1.0, &x, &mut sum)?;
             trueno::layer_norm_rows(
@@ -348,10 +400,17 @@ impl BertModel {
                 &mut x1,
             )?;
             // x = LayerNorm(x1 + GELU(x1 Wi + bi) Wo2 + bo2).
-            trueno::matmul(&x1, &layer.up_w, &mut up, total, h, inter, threads)?;
+            linear(&x1, &layer.up_w, packed.map(|p| &p.up), &mut up, h, inter)?;
             add_bias(&mut up, &layer.up_b)?;
             trueno::gelu_erf(&up, &mut act)?;
-            trueno::matmul(&act, &layer.down_w, &mut sum, total, inter, h, threads)?;
+            linear(
+                &act,
+                &layer.down_w,
+                packed.map(|p| &p.down),
+                &mut sum,
+                inter,
+                h,
+            )?;
             add_bias(&mut sum, &layer.down_b)?;
             trueno::axpy(1.0, &x1, &mut sum)?;
             trueno::layer_norm_rows(
@@ -550,6 +609,33 @@ mod tests {
         }
         // LayerNorm output with unit-ish weights is finite and not constant.
         assert!(both.iter().all(|x| x.is_finite()));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn reduced_precision_weights_stay_close_to_f32() {
+        let dir = tiny_model_dir("lowp", 2);
+        let m = BertModel::load(&dir).unwrap();
+        let ids = [1u32, 5, 7, 2, 1, 9, 3, 3, 4, 11, 2];
+        let f32_out = m.forward(&ids, &[4, 7], 1).unwrap();
+        let cosine = |a: &[f32], b: &[f32]| {
+            let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(x * y)).sum();
+            let n = |v: &[f32]| v.iter().map(|x| f64::from(x * x)).sum::<f64>().sqrt();
+            dot / (n(a) * n(b))
+        };
+        let mut m = m;
+        for (precision, floor) in [(Precision::Bf16, 0.999), (Precision::Int8, 0.99)] {
+            m = m.with_precision(precision).unwrap();
+            assert_eq!(m.precision(), precision);
+            let got = m.forward(&ids, &[4, 7], 2).unwrap();
+            assert_ne!(got, f32_out, "{precision:?} must change the arithmetic");
+            for (g, w) in got.chunks(8).zip(f32_out.chunks(8)) {
+                let c = cosine(g, w);
+                assert!(c >= floor, "{precision:?}: token cosine {c} < {floor}");
+            }
+        }
+        let back = m.with_precision(Precision::F32).unwrap();
+        assert_eq!(back.forward(&ids, &[4, 7], 1).unwrap(), f32_out);
         std::fs::remove_dir_all(dir).unwrap();
     }
 

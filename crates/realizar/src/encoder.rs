@@ -105,6 +105,19 @@ impl SentenceEncoder {
         self
     }
 
+    /// The same encoder with its weight matmuls in `precision` (bf16 or int8 through
+    /// `trueno::lowp`, weights packed once; see `BertModel::with_precision`). Opt-in:
+    /// the default is f32.
+    pub fn with_precision(mut self, precision: trueno::lowp::Precision) -> Result<Self> {
+        self.model = self.model.with_precision(precision)?;
+        Ok(self)
+    }
+
+    /// The arithmetic of the weight matmuls.
+    pub fn precision(&self) -> trueno::lowp::Precision {
+        self.model.precision()
+    }
+
     /// Threads used by the matmuls.
     pub fn threads(&self) -> usize {
         self.threads
