@@ -235,7 +235,10 @@ def run_notebook(
 
 
 def _times_file() -> Path:
-    return classdata.cache_dir().parent / "notebook-seconds.json"
+    configured = os.environ.get("COURSEKIT_TIMES_FILE")
+    return (
+        Path(configured) if configured else classdata.cache_dir().parent / "notebook-seconds.json"
+    )
 
 
 def _time_key(root: Path, path: Path) -> str:
@@ -255,7 +258,7 @@ def _remember_times(root: Path, results: list[Result]) -> None:
     file = _times_file()
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
-        with (file.parent / "notebook-seconds.lock").open("a") as lock:
+        with file.with_suffix(".lock").open("a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             times = _known_times()
             for r in results:

@@ -1,14 +1,18 @@
-"""When a Spark test fails, show what its JVM said.
+"""When a Spark test fails, show what its JVM said; keep test runs out of the machine's record.
 
 The in-process Spark tests write the JVM's output to ``jvm.log`` under pytest's temporary
 directory (and a JVM that crashes writes ``hs_err_pid*.log`` beside it). A failure whose
 cause is in the JVM (it died, it ran out of memory) otherwise shows only a broken Py4J
 connection, and the temporary directory is gone by the time anyone looks: the report
 carries the logs' last lines instead.
+
+The notebooks these tests run in scratch projects would otherwise enter this machine's record
+of notebook times (coursekit.run's longest-first order): they get a record of their own.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -20,6 +24,7 @@ _BASE: list[Path] = []  # pytest's temporary root of this session
 @pytest.fixture(autouse=True, scope="session")
 def _remember_temporary_root(tmp_path_factory: pytest.TempPathFactory) -> None:
     _BASE.append(tmp_path_factory.getbasetemp())
+    os.environ["COURSEKIT_TIMES_FILE"] = str(_BASE[0] / "notebook-seconds.json")
 
 
 def _tails(base: Path) -> str:

@@ -210,7 +210,7 @@ def test_longest_first_from_the_machine_record(tmp_path, monkeypatch):
     """Notebooks start longest first by earlier runs' times; failures are not recorded."""
     from coursekit import run  # noqa: PLC0415
 
-    monkeypatch.setenv("COURSEKIT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("COURSEKIT_TIMES_FILE", str(tmp_path / "cache" / "times.json"))
     root = tmp_path / "project"
     a, b, c, d = (root / "demos" / f"{n}.py" for n in "abcd")
     assert run.longest_first(root, [a, b, c]) == [a, b, c]  # nothing known: as given
