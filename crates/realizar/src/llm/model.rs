@@ -722,3 +722,175 @@ impl Model {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The dense paths against each other on a small random model: batched prefill (GEMM,
+    //! transposed bands) must equal token-by-token decode (GEMV), on one thread and on two,
+    //! for F32, F16 and a file mixing them with Q8_0; and F16 must be F32 on the rounded
+    //! values. (The logits against an independent NumPy forward are in
+    //! tests/python/test_realizar_llm_dense.py.)
+    use super::*;
+    use crate::gguf::Value;
+    use crate::gguf::write::{TensorSpec, write};
+    use trueno::quant::f32_to_f16;
+
+    const DIM: usize = 64;
+    const FFN: usize = 96;
+    const VOCAB: usize = 40;
+    const KV: usize = 32; // one kv head of 32, two query heads
+
+    fn shapes() -> Vec<(String, Vec<usize>)> {
+        let mut v = vec![
+            ("token_embd.weight".to_string(), vec![DIM, VOCAB]),
+            ("output_norm.weight".to_string(), vec![DIM]),
+        ];
+        for l in 0..2 {
+            for (n, d) in [
+                ("attn_norm", vec![DIM]),
+                ("ffn_norm", vec![DIM]),
+                ("attn_q", vec![DIM, DIM]),
+                ("attn_k", vec![DIM, KV]),
+                ("attn_v", vec![DIM, KV]),
+                ("attn_output", vec![DIM, DIM]),
+                ("ffn_gate", vec![DIM, FFN]),
+                ("ffn_up", vec![DIM, FFN]),
+                ("ffn_down", vec![FFN, DIM]),
+            ] {
+                v.push((format!("blk.{l}.{n}.weight"), d));
+            }
+        }
+        v
+    }
+
+    /// A model file whose matrices take `ty(name)`; values seeded, identical across types
+    /// up to each type's rounding.
+    fn model(dir: &std::path::Path, tag: &str, ty: impl Fn(&str) -> TensorType) -> Model {
+        let meta: Vec<(String, Value)> = [
+            ("general.architecture", Value::String("llama".into())),
+            ("llama.block_count", Value::U32(2)),
+            ("llama.embedding_length", Value::U32(DIM as u32)),
+            ("llama.feed_forward_length", Value::U32(FFN as u32)),
+            ("llama.attention.head_count", Value::U32(2)),
+            ("llama.attention.head_count_kv", Value::U32(1)),
+            ("llama.context_length", Value::U32(64)),
+            ("llama.attention.layer_norm_rms_epsilon", Value::F32(1e-5)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let specs: Vec<TensorSpec> = shapes()
+            .into_iter()
+            .map(|(name, dims)| TensorSpec {
+                ty: if dims.len() == 1 {
+                    TensorType::F32
+                } else {
+                    ty(&name)
+                },
+                name,
+                dims,
+            })
+            .collect();
+        let path = dir.join(format!("{tag}.gguf"));
+        let mut f = std::fs::File::create(&path).unwrap();
+        write(&mut f, &meta, &specs, |i| {
+            let s = &specs[i];
+            let n: usize = s.dims.iter().product();
+            let mut rng = trueno::rng::Rng::new(i as u64 + 1);
+            let x: Vec<f32> = (0..n)
+                .map(|_| {
+                    if s.dims.len() == 1 {
+                        1.0 + 0.1 * rng.uniform() as f32
+                    } else {
+                        (rng.uniform() as f32 - 0.5) * 0.5
+                    }
+                })
+                .collect();
+            Ok(match s.ty {
+                TensorType::F32 => x.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                TensorType::F16 => x
+                    .iter()
+                    .flat_map(|&v| f32_to_f16(v).to_le_bytes())
+                    .collect(),
+                TensorType::Quant(k) => quant::quantize(k, &x).unwrap(),
+            })
+        })
+        .unwrap();
+        Model::from_gguf(Gguf::open(&path).unwrap()).unwrap()
+    }
+
+    fn prefill(m: &Model, tokens: &[u32], threads: usize) -> Vec<f32> {
+        let mut s = Session::new(m, 64, threads);
+        m.forward(&mut s, tokens, Want::All).unwrap();
+        s.logits.clone()
+    }
+
+    fn decode(m: &Model, tokens: &[u32], threads: usize) -> Vec<f32> {
+        let mut s = Session::new(m, 64, threads);
+        let mut out = Vec::new();
+        for &t in tokens {
+            m.forward(&mut s, &[t], Want::Last).unwrap();
+            out.extend_from_slice(&s.logits);
+        }
+        out
+    }
+
+    fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+        assert_eq!(a.len(), b.len());
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn dense_prefill_equals_decode_on_one_and_two_threads() {
+        let dir = std::env::temp_dir().join(format!("realizar-dense-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let tokens = [3u32, 17, 0, 39, 8, 8, 21];
+        let f32m = model(&dir, "f32", |_| TensorType::F32);
+        let f16m = model(&dir, "f16", |_| TensorType::F16);
+        let mixed = model(&dir, "mixed", |n| match n {
+            "blk.0.ffn_up.weight" | "token_embd.weight" => TensorType::Quant(QuantKind::Q8_0),
+            "blk.1.attn_q.weight" => TensorType::F32,
+            _ => TensorType::F16,
+        });
+        // Only the Q8_0 blocks stay as bytes; decoded F32/F16 matrices are not kept twice.
+        assert!(f32m.bytes.is_empty() && f16m.bytes.is_empty());
+        let q8_bytes = (VOCAB * DIM + DIM * FFN) / 32 * 34;
+        assert_eq!(mixed.bytes.len(), q8_bytes);
+        for m in [&f32m, &f16m, &mixed] {
+            let base = prefill(m, &tokens, 1);
+            assert_eq!(base.len(), tokens.len() * VOCAB);
+            assert!(base.iter().all(|v| v.is_finite()));
+            for threads in [1, 2] {
+                // Summation order differs between GEMM and GEMV (and 8-bit activations of a
+                // batch are quantised per row either way), so equal to f32 rounding.
+                assert!(max_diff(&decode(m, &tokens, threads), &base) < 1e-4);
+                assert!(max_diff(&prefill(m, &tokens, threads), &base) < 1e-4);
+            }
+        }
+        // F16 rounds each weight by at most 2^-11 relative: the logits move by little.
+        let (a, b) = (prefill(&f32m, &tokens, 1), prefill(&f16m, &tokens, 1));
+        let d = max_diff(&a, &b);
+        assert!(d > 0.0 && d < 2e-2, "{d}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn bad_tokens_are_errors_not_panics() {
+        let dir = std::env::temp_dir().join(format!("realizar-dense-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let m = model(&dir, "ok", |_| TensorType::F16);
+        let mut s = Session::new(&m, 64, 1);
+        assert!(matches!(
+            m.forward(&mut s, &[VOCAB as u32], Want::Last),
+            Err(Error::InvalidInput(_))
+        ));
+        assert!(matches!(
+            m.forward(&mut s, &[], Want::Last),
+            Err(Error::InvalidInput(_))
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
