@@ -25,6 +25,7 @@
 
 # COMMAND ----------
 
+import atexit
 import os
 import shutil
 import sys
@@ -71,6 +72,8 @@ if (
 
 SOURCE = default_llm_path()
 workdir = Path(tempfile.mkdtemp(prefix="quantization-"))
+# The files take about 850 MB: removed at the end, and also if the notebook stops early.
+atexit.register(shutil.rmtree, workdir, ignore_errors=True)
 print(f"source: {SOURCE.name}, {SOURCE.stat().st_size / 1e6:.1f} MB; outputs in {workdir}")
 
 # COMMAND ----------
@@ -303,7 +306,7 @@ assert ppl["Q8_0"] <= ppl["Q4_1"] * (1 + MARGIN), ppl.to_dict()
 assert ppl["Q4_0"] > 1.05 * ppl["Q4_1"], "Q4_0's error shows in perplexity"
 assert abs(ppl["F32"] - source_ppl) / source_ppl < 0.02, "the source is these weights"
 
-# The four files take about 850 MB; they were only needed for the measurements.
+# The four files were only needed for the measurements.
 shutil.rmtree(workdir)
 
 # COMMAND ----------
