@@ -7,6 +7,7 @@ Spark session built when an archive exists must have been started with it.
 
 from __future__ import annotations
 
+import fcntl
 import subprocess
 from pathlib import Path
 
@@ -52,6 +53,7 @@ def test_key_follows_jars_java_and_settings(tmp_path):
 def test_switched_off(cache, monkeypatch):
     monkeypatch.setenv("COURSEKIT_CLASS_ARCHIVE", "0")
     assert classdata.ensure("k" * 24) is None
+    assert classdata.ensure("k" * 24, wait=True) is None
     assert not cache.exists()
 
 
@@ -63,10 +65,10 @@ def test_failed_training_is_recorded_and_not_repeated(cache, monkeypatch):
         return subprocess.CompletedProcess(cmd, 3, stdout="", stderr="no base CDS archive")
 
     monkeypatch.setattr(classdata.subprocess, "run", fail)
-    assert classdata.ensure("a" * 24) is None
+    assert classdata.ensure("a" * 24, wait=True) is None
     marker = cache / f"spark-{'a' * 24}.failed"
     assert "no base CDS archive" in marker.read_text()
-    assert classdata.ensure("a" * 24) is None
+    assert classdata.ensure("a" * 24, wait=True) is None
     assert len(calls) == 1
     assert not list(cache.glob("*.jsa"))
     assert not list(cache.glob("*.tmp"))
@@ -78,7 +80,7 @@ def test_training_that_writes_nothing_is_a_failure(cache, monkeypatch):
         "run",
         lambda cmd, **_: subprocess.CompletedProcess(cmd, 0, stdout="", stderr=""),
     )
-    assert classdata.ensure("b" * 24) is None
+    assert classdata.ensure("b" * 24, wait=True) is None
     assert (cache / f"spark-{'b' * 24}.failed").is_file()
 
 
@@ -87,7 +89,7 @@ def test_a_timed_out_training_run_is_a_failure(cache, monkeypatch):
         raise subprocess.TimeoutExpired(cmd, kwargs["timeout"])
 
     monkeypatch.setattr(classdata.subprocess, "run", slow)
-    assert classdata.ensure("c" * 24) is None
+    assert classdata.ensure("c" * 24, wait=True) is None
     assert "timed out" in (cache / f"spark-{'c' * 24}.failed").read_text()
 
 
@@ -97,7 +99,7 @@ def test_an_archive_is_published_whole(cache, monkeypatch):
         return subprocess.CompletedProcess(cmd, 0, stdout="", stderr="")
 
     monkeypatch.setattr(classdata.subprocess, "run", train)
-    made = classdata.ensure("d" * 24)
+    made = classdata.ensure("d" * 24, wait=True)
     assert made == cache / f"spark-{'d' * 24}.jsa"
     assert made is not None
     assert made.read_bytes() == b"archive bytes"
@@ -105,6 +107,25 @@ def test_an_archive_is_published_whole(cache, monkeypatch):
     # Found again without training.
     monkeypatch.setattr(classdata.subprocess, "run", None)
     assert classdata.ensure("d" * 24) == made
+
+
+def test_without_waiting_training_starts_in_the_background_once(cache, monkeypatch):
+    started: list[list[str]] = []
+
+    class Spawned:
+        def __init__(self, cmd, **kwargs):
+            assert kwargs["start_new_session"]
+            started.append(cmd)
+
+    monkeypatch.setattr(classdata.subprocess, "Popen", Spawned)
+    assert classdata.ensure("e" * 24) is None
+    assert started[0][-2:] == ["--make", "e" * 24]
+    # While a training run holds the lock, nobody starts another.
+    lock = cache / f"spark-{'e' * 24}.lock"
+    with lock.open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        assert classdata.ensure("e" * 24) is None
+    assert len(started) == 1
 
 
 @pytest.mark.spark
@@ -117,6 +138,9 @@ def test_a_session_starts_with_the_machine_archive(tmp_path):
     # Without cached Delta jars (a first start resolves them) no archive is used; a JVM
     # an earlier test started may predate the jars.
     expected = session.jars_cached() and SparkSession.getActiveSession() is None
+    key = session.archive_key()
+    if key is not None:
+        classdata.ensure(key, wait=True)  # sessions started from now on map it
     spark = session.build_session(tmp_path / "warehouse", jvm_log=tmp_path / "jvm.log")
     jvm = spark.sparkContext._jvm
     assert jvm is not None

@@ -9,7 +9,8 @@ its first Delta operations in about two thirds of the time.
 
 Java 17 writes a *dynamic* archive when a JVM started with
 ``-XX:ArchiveClassesAtExit=FILE`` exits through ``System.exit``. So the archive is made
-once per machine, by a training run in a child process (:func:`train`) that starts Spark,
+once per machine (per Python environment: the jars' paths are part of it), by a training
+run in a background process (:func:`train`) that starts Spark,
 runs the operations the lessons use (DataFrames, SQL, Delta writes, MERGE, history, Arrow
 to pandas, Python workers), and exits the JVM. Sessions started after that map it
 (``-XX:SharedArchiveFile``).
@@ -102,27 +103,55 @@ def _failed_recently(marker: Path) -> bool:
         return False
 
 
-def ensure(key: str) -> Path | None:
-    """The archive for ``key``, made now by a training run when there is none yet.
+def ensure(key: str, *, wait: bool = False) -> Path | None:
+    """The archive for ``key``; when there is none yet, a training run makes it.
 
-    None when archives are off, or when training failed for this key before (the reason
-    is in ``spark-<key>.failed``; retried after a day). Concurrent callers wait for one
-    training run.
+    Without ``wait`` the training run starts in the background (a detached process) and
+    this call returns None at once: the JVM being started now goes without, the ones
+    after it find the archive. Waiting would hold up every notebook of a run for the
+    minute training takes. With ``wait``, the archive is made (or awaited, when another
+    process is making it) before returning. None also when archives are off, or when
+    training failed for this key within the day (the reason is in ``spark-<key>.failed``).
     """
-    if not enabled():
-        return None
     target = archive_path(key)
     failed = target.with_suffix(".failed")
-    if target.is_file():
-        return target
-    if _failed_recently(failed):
+    if not enabled() or target.is_file() or _failed_recently(failed):
+        return target if enabled() and target.is_file() else None
+    lock = target.with_suffix(".lock")
+    if not wait:
+        _start_in_background(key, lock)
         return None
-    with _locked(target.with_suffix(".lock")):
+    with _locked(lock):
         if target.is_file():
             return target
         if _failed_recently(failed):
             return None
         return _make(target, failed)
+
+
+def _start_in_background(key: str, lock: Path) -> None:
+    """Start a detached ``--make`` run, unless one holds the lock already."""
+    if _busy(lock):
+        return
+    subprocess.Popen(
+        [sys.executable, "-m", "coursekit.runtime.classdata", "--make", key],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def _busy(lock: Path) -> bool:
+    """Another process holds ``lock`` (a training run is under way)."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(f, fcntl.LOCK_UN)
+        return False
 
 
 def _make(target: Path, failed: Path) -> Path | None:
@@ -223,6 +252,8 @@ def train(out: Path) -> None:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--make":
+        sys.exit(0 if ensure(sys.argv[2], wait=True) else 1)
     if len(sys.argv) != 2:
-        sys.exit("usage: python -m coursekit.runtime.classdata ARCHIVE")
+        sys.exit("usage: python -m coursekit.runtime.classdata ARCHIVE | --make KEY")
     train(Path(sys.argv[1]))

@@ -151,13 +151,11 @@ def build_session(
     ivy = ivy_dir()
     coordinate = delta_coordinate()
 
-    java = _java()
-    options = [*JVM_OPTIONS, *os.environ.get("COURSEKIT_JVM_OPTS", "").split()]
+    _java()  # a clear error when there is no Java at all
+    options = _jvm_options()
     jars = _cached_jars(ivy, coordinate)
-    archive = None
-    if jars is not None and class_archive:
-        key = classdata.archive_key(java, jars, [LOCAL_CONF["spark.driver.memory"], *options])
-        archive = classdata.ensure(key)
+    archive_id = archive_key() if class_archive else None
+    archive = classdata.ensure(archive_id) if archive_id is not None else None
     java_options = [
         f"-Dlog4j2.configurationFile={log4j.as_uri()}",
         *options,
@@ -201,6 +199,19 @@ def build_session(
     if jars is None:
         _record_jars(spark, ivy, coordinate)
     return spark
+
+
+def _jvm_options() -> list[str]:
+    return [*JVM_OPTIONS, *os.environ.get("COURSEKIT_JVM_OPTS", "").split()]
+
+
+def archive_key() -> str | None:
+    """The class-data archive key of the sessions this environment starts (None: no jars yet)."""
+    jars = _cached_jars(ivy_dir(), delta_coordinate())
+    if jars is None:
+        return None
+    settings = [LOCAL_CONF["spark.driver.memory"], *_jvm_options()]
+    return classdata.archive_key(_java(), jars, settings)
 
 
 def _java() -> str:
