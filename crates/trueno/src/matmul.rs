@@ -1452,11 +1452,12 @@ pub fn matmul_reference<T: Element + Into<f64>>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn fill(len: usize, seed: u64) -> Vec<f32> {
+    /// Deterministic test values in [-1, 1) (shared with the other GEMM tests).
+    pub(crate) fn fill(len: usize, seed: u64) -> Vec<f32> {
         // xorshift: deterministic values in [-1, 1) without a rand dependency.
         let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         (0..len)

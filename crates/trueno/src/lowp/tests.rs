@@ -4,18 +4,7 @@
 
 use super::*;
 
-fn fill(len: usize, seed: u64) -> Vec<f32> {
-    // xorshift: deterministic values in [-1, 1).
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
+use crate::matmul::tests::fill;
 
 const U32: f64 = 1.0 / (1u64 << 24) as f64;
 const U16: f64 = 1.0 / 256.0;
