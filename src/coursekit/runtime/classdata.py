@@ -244,8 +244,12 @@ def train(out: Path) -> None:
         assert jvm is not None
         proc = getattr(gateway, "proc", None)
         spark.stop()
-        # The archive is written by System.exit's hooks; the Py4J call never returns.
-        with contextlib.suppress(Exception):
+        # The archive is written by System.exit's hooks; the Py4J call never returns: the
+        # connection drops (a Py4J network error, or a refused reconnect). The caller checks
+        # that the archive exists.
+        from py4j.protocol import Py4JError  # noqa: PLC0415 (pyspark's own dependency)
+
+        with contextlib.suppress(Py4JError, OSError):
             jvm.java.lang.System.exit(0)
         if proc is not None:
             proc.wait(timeout=TRAIN_TIMEOUT_S)
