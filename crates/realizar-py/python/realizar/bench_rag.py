@@ -2,11 +2,15 @@
 
 Rows, each checked for correctness in the same run before it is timed:
 
-- **HNSW** (trueno-rag) against faiss ``IndexHNSWFlat`` and hnswlib, all on one thread, on
-  ``--n`` unit vectors of dimension 384 drawn around 1,000 Gaussian centres (sigma 0.3, the
-  issue's clustered set), M=16, ef_construction=200: build time, then per ef_search the
-  recall@10 against exact NumPy search and the QPS of one batched call over ``--queries``
-  queries, and the index memory.
+- **HNSW** (trueno-rag) against faiss ``IndexHNSWFlat`` and hnswlib, all on one thread,
+  M=16, ef_construction=200, on each set of ``--sets`` (see :data:`SETS`): ``--n`` unit
+  vectors of dimension 384 around 1,000 Gaussian centres (three variants of noise and of
+  where the queries come from), and MiniLM embeddings of ``--minilm-n`` generated passages.
+  Per set: build time, index memory, then per ef_search (interleaved: the three libraries
+  one after the other at each ef) the recall@10 against exact NumPy search and the QPS of
+  one batched call over ``--queries`` queries. The sweep stops once every library has
+  reached recall 0.99; the summary gives, per set and library, the smallest measured ef
+  with recall@10 >= 0.99, its QPS, and the ratios trueno-rag / faiss.
 - **BM25**: indexing and query throughput of realizar.rag.BM25 against bm25s (method
   ``"robertson"``, its rank_bm25-like variant; bm25s floors idf differently, so top-10
   overlap is reported, not asserted equal) and rank_bm25 (scores asserted equal).
@@ -36,11 +40,94 @@ import numpy as np
 from realizar import rag
 
 
-def clustered(n: int, dim: int, centres: int, seed: int) -> np.ndarray:
+def clustered(
+    n: int,
+    dim: int,
+    centres: int,
+    seed: int,
+    *,
+    sigma: float = 0.3,
+    centre_seed: int | None = None,
+) -> np.ndarray:
+    """Unit vectors: standard normal centres (drawn from ``centre_seed``, default ``seed``),
+    points at ``sigma`` per dimension around them, then normalised."""
+    c = np.random.default_rng(seed if centre_seed is None else centre_seed).standard_normal(
+        (centres, dim), dtype=np.float32
+    )
     rng = np.random.default_rng(seed)
-    c = rng.standard_normal((centres, dim)).astype(np.float32)
-    x = c[rng.integers(0, centres, n)] + 0.3 * rng.standard_normal((n, dim)).astype(np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
+    x = c[rng.integers(0, centres, n)] + sigma * rng.standard_normal((n, dim), dtype=np.float32)
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+# The vector sets: name -> what it is. Clustered sets have 1,000 centres in 384 dimensions.
+SETS = {
+    # The set of the first runs: noise 0.3 per dimension (norm about 5.9 against centres of
+    # norm about 19.6), queries around 1,000 other centres (out of distribution).
+    "clustered": "1,000 centres, sigma 0.3 per dimension, queries around other centres",
+    # Noise 0.3 in norm (0.3 / sqrt(384) per dimension), queries around other centres.
+    "clustered-norm": "1,000 centres, sigma 0.3 in norm, queries around other centres",
+    # Noise 0.3 per dimension, queries drawn around the data's own centres.
+    "clustered-in": "1,000 centres, sigma 0.3 per dimension, queries around the same centres",
+    "minilm": "all-MiniLM-L6-v2 embeddings of generated passages, queries held out",
+}
+
+
+def clustered_set(name: str, n: int, nq: int, dim: int = 384) -> tuple[np.ndarray, np.ndarray]:
+    if name == "clustered":
+        return clustered(n, dim, 1000, 0), clustered(nq, dim, 1000, 1)
+    if name == "clustered-norm":
+        sigma = 0.3 / float(np.sqrt(dim))
+        return clustered(n, dim, 1000, 0, sigma=sigma), clustered(nq, dim, 1000, 1, sigma=sigma)
+    if name == "clustered-in":
+        return clustered(n, dim, 1000, 0), clustered(nq, dim, 1000, 1, centre_seed=0)
+    msg = f"unknown set {name!r}; sets: {', '.join(SETS)}"
+    raise ValueError(msg)
+
+
+def generated_passages(n: int, seed: int, data: Path) -> list[str]:
+    """``n`` passages of two to three sentences drawn (seeded) from the knowledge base's."""
+    import random  # noqa: PLC0415
+    import re  # noqa: PLC0415
+
+    texts, _, _ = knowledge_base_texts(data)
+    sentences = sorted(
+        {
+            s.strip()
+            for t in texts
+            for s in re.split(r"(?<=[.!?])\s+|\n+", t)
+            if 20 <= len(s.strip()) <= 200 and not s.lstrip().startswith(("|", "#"))
+        }
+    )
+    rng = random.Random(seed)
+    return [" ".join(rng.sample(sentences, rng.randint(2, 3))) for _ in range(n)]
+
+
+def minilm_set(n: int, nq: int, data: Path, cache: Path) -> tuple[np.ndarray, np.ndarray]:
+    """MiniLM embeddings of ``n`` generated passages and ``nq`` held-out ones (another seed).
+
+    Embedding is slow on a small machine (tens of passages a second on one core), so
+    blocks of 5,000 are cached under ``cache`` (keyed by seed, block and model) and reused.
+    """
+    import realizar  # noqa: PLC0415
+
+    enc = realizar.Encoder.load(threads=1)
+    cache.mkdir(parents=True, exist_ok=True)
+
+    def embed(count: int, seed: int) -> np.ndarray:
+        passages = generated_passages(count, seed, data)
+        out = []
+        for b in range(0, count, 5000):
+            block = passages[b : b + 5000]
+            f = cache / f"minilm-{enc.model_name.replace('/', '_')}-s{seed}-b{b}-{len(block)}.npy"
+            if f.exists():
+                out.append(np.load(f))
+                continue
+            e = enc.encode(block).astype(np.float32)
+            np.save(f, e)
+            out.append(e)
+        return np.vstack(out)
+
+    return embed(n, 0), embed(nq, 1)
 
 
 def exact(data: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
@@ -65,7 +152,21 @@ def timed(f: Any) -> tuple[float, Any]:
     return time.perf_counter() - t, r
 
 
-def bench_hnsw(n: int, nq: int, efs: list[int]) -> list[dict[str, Any]]:
+def _bytes_of_saved(save: Any) -> int:
+    """Size of the file ``save(path)`` writes: the index's memory for faiss and hnswlib
+    (both store vectors and links as flat arrays in memory and in the file)."""
+    import tempfile  # noqa: PLC0415
+
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "index"
+        save(str(p))
+        return p.stat().st_size
+
+
+def bench_hnsw(
+    name: str, data: np.ndarray, queries: np.ndarray, efs: list[int]
+) -> list[dict[str, Any]]:
+    """One set: the three builds, then the ef sweep, interleaved per ef."""
     import importlib  # noqa: PLC0415
 
     import faiss  # noqa: PLC0415
@@ -74,11 +175,10 @@ def bench_hnsw(n: int, nq: int, efs: list[int]) -> list[dict[str, Any]]:
     hnswlib: Any = importlib.import_module("hnswlib")
 
     faiss.omp_set_num_threads(1)
-    dim = 384
-    data = clustered(n, dim, 1000, 0)
-    queries = clustered(nq, dim, 1000, 1)
+    n, dim = data.shape
+    nq = len(queries)
     truth = exact(data, queries, 10)
-    rows = []
+    rows: list[dict[str, Any]] = []
     ours = rag.HNSW(dim, M=16, ef_construction=200, seed=1)
     t_ours, _ = timed(lambda: ours.add(data, list(range(n))))
     fa = faiss.IndexHNSWFlat(dim, 16, faiss.METRIC_INNER_PRODUCT)
@@ -89,31 +189,84 @@ def bench_hnsw(n: int, nq: int, efs: list[int]) -> list[dict[str, Any]]:
     hl.set_num_threads(1)
     t_hl, _ = timed(lambda: hl.add_items(data, np.arange(n)))
     builds = {"trueno-rag": t_ours, "faiss": t_fa, "hnswlib": t_hl}
-    memory = {"trueno-rag": ours.memory_bytes(), "faiss": None, "hnswlib": None}
+    memory = {
+        "trueno-rag": ours.memory_bytes(),
+        "faiss": _bytes_of_saved(lambda p: faiss.write_index(fa, p)),
+        "hnswlib": _bytes_of_saved(hl.save_index),
+    }
+    reached: set[str] = set()
     for ef in efs:
         fa.hnsw.efSearch = ef
         hl.set_ef(ef)
-        for name, search in (
-            ("trueno-rag", lambda ef=ef: ours.search(queries, 10, ef=ef)[0]),
-            ("faiss", lambda: fa.search(queries, 10)[1]),
-            ("hnswlib", lambda: hl.knn_query(queries, k=10)[0]),
+        for lib, search in (
+            ("trueno-rag", lambda q, ef=ef: ours.search(q, 10, ef=ef)[0]),
+            ("faiss", lambda q: fa.search(q, 10)[1]),
+            ("hnswlib", lambda q: hl.knn_query(q, k=10)[0]),
         ):
-            search()  # warm-up
-            t, labels = timed(search)
+            search(queries[:100])  # warm-up
+            t, labels = timed(lambda search=search: search(queries))
+            r = recall(np.asarray(labels), truth)
+            if r >= 0.99:
+                reached.add(lib)
             rows.append(
                 {
                     "row": "hnsw",
-                    "library": name,
+                    "set": name,
+                    "library": lib,
                     "n": n,
                     "dim": dim,
                     "ef_search": ef,
-                    "recall@10": round(recall(np.asarray(labels), truth), 4),
+                    "recall@10": round(r, 4),
                     "qps": round(nq / t, 1),
-                    "build_s": round(builds[name], 2),
-                    "memory_bytes": memory[name],
+                    "build_s": round(builds[lib], 2),
+                    "memory_bytes": memory[lib],
                 }
             )
+        if len(reached) == 3:
+            break
     return rows
+
+
+LIBRARIES = ("trueno-rag", "faiss", "hnswlib")
+
+
+def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per set and library: the smallest measured ef with recall@10 >= 0.99 (no
+    interpolation), its QPS, the build time, and trueno-rag / faiss ratios."""
+    out = []
+    for name in dict.fromkeys(r["set"] for r in rows):
+        at: dict[str, dict[str, Any] | None] = {}
+        for lib in LIBRARIES:
+            ok = [
+                r
+                for r in rows
+                if r["set"] == name and r["library"] == lib and r["recall@10"] >= 0.99
+            ]
+            at[lib] = min(ok, key=lambda r: r["ef_search"]) if ok else None
+        build = {
+            lib: next(r["build_s"] for r in rows if r["set"] == name and r["library"] == lib)
+            for lib in LIBRARIES
+        }
+        ours, fa = at["trueno-rag"], at["faiss"]
+        for lib in LIBRARIES:
+            a = at[lib]
+            out.append(
+                {
+                    "row": "hnsw@0.99",
+                    "set": name,
+                    "library": lib,
+                    "ef_search": a["ef_search"] if a else None,
+                    "recall@10": a["recall@10"] if a else None,
+                    "qps": a["qps"] if a else None,
+                    "build_s": build[lib],
+                    "memory_bytes": next(
+                        r["memory_bytes"] for r in rows if r["set"] == name and r["library"] == lib
+                    ),
+                }
+            )
+        out[-3]["qps_vs_faiss"] = round(ours["qps"] / fa["qps"], 3) if ours and fa else None
+        out[-3]["build_vs_faiss"] = round(build["trueno-rag"] / build["faiss"], 3)
+    return out
 
 
 def bench_bm25(texts: list[str], queries: list[str]) -> list[dict[str, Any]]:
@@ -249,12 +402,40 @@ def knowledge_base_texts(data: Path) -> tuple[list[str], list[str], str]:
     )
 
 
+def markdown_hnsw(rows: list[dict[str, Any]]) -> str:
+    """The ef sweep as a table."""
+    lines = [
+        "| set | library | ef_search | recall@10 | QPS | build s |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['set']} | {r['library']} | {r['ef_search']} | {r['recall@10']} | {r['qps']} | "
+        f"{r['build_s']} |"
+        for r in rows
+    ]
+    return "\n".join(lines)
+
+
 def markdown(report: dict[str, Any]) -> str:
     lines = [f"Command: `{report['command']}`", "", f"Machine: {report['machine']}", ""]
-    lines += ["| library | ef_search | recall@10 | QPS | build s |", "|---|---|---|---|---|"]
+    lines += [f"- {k}: {SETS[k]}, n = {v}" for k, v in report["sets"].items()]
+    lines += ["", markdown_hnsw(report["hnsw"])]
     lines += [
-        f"| {r['library']} | {r['ef_search']} | {r['recall@10']} | {r['qps']} | {r['build_s']} |"
-        for r in report["hnsw"]
+        "",
+        "At recall@10 >= 0.99 (smallest measured ef; '-': never reached):",
+        "",
+        "| set | library | ef | recall@10 | QPS | build s | memory MB | QPS / faiss | build / f |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+
+    def cell(v: Any) -> str:
+        return "-" if v is None else str(v)
+
+    lines += [
+        f"| {r['set']} | {r['library']} | {cell(r['ef_search'])} | {cell(r['recall@10'])} | "
+        f"{cell(r['qps'])} | {r['build_s']} | {r['memory_bytes'] / 1e6:.1f} | "
+        f"{cell(r.get('qps_vs_faiss', ''))} | {cell(r.get('build_vs_faiss', ''))} |"
+        for r in report["hnsw_at_0.99"]
     ]
     lines += ["", "| BM25 | index s | QPS | note |", "|---|---|---|---|"]
     for r in report["bm25"]:
@@ -273,22 +454,48 @@ def markdown(report: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=100_000)
+    ap.add_argument("--n", type=int, default=100_000, help="clustered sets' size")
+    ap.add_argument("--minilm-n", type=int, default=100_000, help="MiniLM set's passages")
     ap.add_argument("--queries", type=int, default=1000)
-    ap.add_argument("--ef", default="16,32,64,128,256")
+    ap.add_argument("--sets", default=",".join(SETS), help=f"comma-separated: {', '.join(SETS)}")
+    ap.add_argument("--ef", default="10,16,24,32,48,64,96,128,192,256,384,512,768,1024")
     ap.add_argument("--out", type=Path, default=Path("build/bench"))
     ap.add_argument("--data", type=Path, default=Path("data"), help="the repo's data/ folder")
     args = ap.parse_args(argv)
     from threadpoolctl import threadpool_limits  # noqa: PLC0415
 
+    sets = [x for x in args.sets.split(",") if x]
+    unknown = [x for x in sets if x not in SETS]
+    if unknown or not sets:
+        ap.error(f"--sets: unknown {unknown}; choose from {', '.join(SETS)}")
+    efs = sorted({int(x) for x in args.ef.split(",")})
+    if not efs or efs[0] < 10:
+        ap.error("--ef: values must be at least k = 10")
+    if min(args.n, args.minilm_n, args.queries) < 11:
+        ap.error("--n, --minilm-n and --queries must be more than k = 10")
     passages, questions, corpus = knowledge_base_texts(args.data)
+    load_start = os.getloadavg()
+    hnsw: list[dict[str, Any]] = []
+    sizes: dict[str, int] = {}
     with threadpool_limits(1):
+        for name in sets:
+            if name == "minilm":
+                data, queries = minilm_set(
+                    args.minilm_n, args.queries, args.data, args.out / "cache"
+                )
+            else:
+                data, queries = clustered_set(name, args.n, args.queries)
+            sizes[name] = len(data)
+            hnsw += bench_hnsw(name, data, queries, efs)
+            print(markdown_hnsw(hnsw), flush=True)
         report = {
             "command": "python -m realizar.bench_rag "
             + " ".join(argv if argv is not None else sys.argv[1:]),
             "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-            f"load average {os.getloadavg()}",
-            "hnsw": bench_hnsw(args.n, args.queries, [int(x) for x in args.ef.split(",")]),
+            f"load average {load_start} at the start, {os.getloadavg()} after the HNSW rows",
+            "sets": sizes,
+            "hnsw": hnsw,
+            "hnsw_at_0.99": summarise(hnsw),
             "bm25": bench_bm25(passages, questions),
             "chunking": bench_chunking(corpus),
             "quality": bench_quality(args.data),
