@@ -356,13 +356,13 @@ impl Hnsw {
 
     /// Best-first beam search of width `ef` on one layer. Only nodes for
     /// which `accept` holds enter the result; every node routes.
-    fn search_layer(
+    fn search_layer<F: Fn(u32) -> bool>(
         &self,
         q: &[f32],
         entries: &[Scored],
         ef: usize,
         level: usize,
-        accept: &dyn Fn(u32) -> bool,
+        accept: &F,
         visited: &mut Visited,
     ) -> Result<Vec<Scored>> {
         let mut candidates: BinaryHeap<Scored> = BinaryHeap::new();
@@ -384,6 +384,11 @@ impl Hnsw {
             let bound = results.peek().map_or(f32::NEG_INFINITY, |r| r.0.0);
             if results.len() >= ef && c.0 < bound {
                 break;
+            }
+            // The next candidate's link list is a cache miss anywhere in the
+            // graph: start loading it while this one is scored.
+            if let Some(next) = candidates.peek() {
+                trueno::prefetch(self.link_block(next.1, level).0);
             }
             fresh.clear();
             fresh.extend(
@@ -569,8 +574,13 @@ impl Hnsw {
             cur = self.greedy(&q, cur, l, &mut buf)?;
         }
         let mut visited = self.visited();
-        let accept = self.acceptor(filter);
-        let found = self.search_layer(&q, &[cur], ef, 0, &accept, &mut visited);
+        let found = if self.n_deleted == 0 && *filter == Filter::All {
+            // Nothing to reject: skip the per-node tombstone and filter reads.
+            self.search_layer(&q, &[cur], ef, 0, &|_| true, &mut visited)
+        } else {
+            let accept = self.acceptor(filter);
+            self.search_layer(&q, &[cur], ef, 0, &accept, &mut visited)
+        };
         self.give_back(visited);
         Ok(found?
             .into_iter()

@@ -16,19 +16,34 @@ use crate::similarity::{COS, DOT, Metric, SQ, finish, norm_of, row_stats, rows_o
 /// How many rows ahead the prefetch runs.
 const AHEAD: usize = 2;
 
+/// Ask the CPU to start loading every cache line of `data` into L1 (a hint:
+/// no effect on results, a no-op off x86-64). For a caller that knows which
+/// scattered data it reads next, e.g. a graph search's next link list.
 #[inline(always)]
-fn prefetch_row(row: &[f32]) {
+pub fn prefetch<T>(data: &[T]) {
     #[cfg(target_arch = "x86_64")]
     {
         use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        for line in row.chunks(16) {
-            // SAFETY: prefetch is a hint; it never faults, and the pointer
-            // is in bounds of a live slice anyway. SSE is x86-64 baseline.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast()) };
+        let p = data.as_ptr().cast::<u8>();
+        let bytes = core::mem::size_of_val(data);
+        for off in (0..bytes).step_by(64) {
+            // SAFETY: prefetch is a hint; it never faults, and `off` is
+            // inside the live slice anyway. SSE is x86-64 baseline.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(off).cast()) };
+        }
+        if bytes > 0 {
+            // The last line, when the slice does not start on a line boundary.
+            // SAFETY: as above, the last byte of the slice.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(bytes - 1).cast()) };
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = row;
+    let _ = data;
+}
+
+#[inline(always)]
+fn prefetch_row(row: &[f32]) {
+    prefetch(row);
 }
 
 #[inline(always)]
@@ -123,6 +138,17 @@ mod tests {
     use super::*;
     use crate::elementwise::test_backends;
     use crate::similarity::scores_one_to_many;
+
+    #[test]
+    fn prefetch_takes_any_slice() {
+        // A hint: empty, one byte, unaligned and odd-sized slices are all fine.
+        let bytes: Vec<u8> = (0..=200).collect();
+        prefetch::<u8>(&[]);
+        prefetch(&bytes[..1]);
+        prefetch(&bytes[3..]);
+        prefetch(&[0u64; 17]);
+        assert_eq!(bytes[200], 200);
+    }
 
     #[test]
     fn equals_the_one_to_many_scan_on_every_backend() {

@@ -49,7 +49,7 @@ pub use elementwise::{
     gelu_tanh, gelu_tanh_f64, log, log_f64, mul, mul_f64, relu, relu_f64, scale, scale_f64,
     sigmoid, sigmoid_f64, sub, sub_f64, tanh, tanh_f64,
 };
-pub use gather::scores_gather;
+pub use gather::{prefetch, scores_gather};
 pub use matmul::{gemv, gemv_f64, matmul, matmul_f64};
 pub use reduce::{
     argmax, argmax_f64, argmin, argmin_f64, dot, dot_f64, max, max_f64, mean, mean_f64, min,
