@@ -49,13 +49,14 @@ def clustered(
     sigma: float = 0.3,
     centre_seed: int | None = None,
 ) -> np.ndarray:
-    """Unit vectors: standard normal centres (drawn from ``centre_seed``, default ``seed``),
-    points at ``sigma`` per dimension around them, then normalised."""
-    c = np.random.default_rng(seed if centre_seed is None else centre_seed).standard_normal(
-        (centres, dim), dtype=np.float32
-    )
+    """Unit vectors: standard normal centres, points at ``sigma`` per dimension around them,
+    then normalised. ``centre_seed`` takes the centres of another seed's set (queries around
+    the data's own centres); without it the draws are those of the first runs' generator."""
     rng = np.random.default_rng(seed)
-    x = c[rng.integers(0, centres, n)] + sigma * rng.standard_normal((n, dim), dtype=np.float32)
+    c = rng.standard_normal((centres, dim)).astype(np.float32)
+    if centre_seed is not None:
+        c = np.random.default_rng(centre_seed).standard_normal((centres, dim)).astype(np.float32)
+    x = c[rng.integers(0, centres, n)] + sigma * rng.standard_normal((n, dim)).astype(np.float32)
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
