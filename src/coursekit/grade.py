@@ -14,9 +14,10 @@ cannot hide the checks, reads the results that ``Lab.summary()`` writes to the f
 named by ``$LABKIT_RESULTS``, prints one row per check and exits 0 only when every
 check passed.
 
-:func:`prove` is what CI runs for a course (``python -m coursekit.run --course N``): every
-solution passes every check, and every blank version runs to its checks and fails each
-of them, so a check that cannot fail is a red build.
+:func:`prove` is the CI proof for a course: every solution passes every check, and every
+blank version runs to its checks and fails each of them, so a check that cannot fail is a
+red build. ``python -m coursekit.run --course N`` makes the same proof with :class:`Plan`
+and :func:`judge`, running the labs in one pool with the course's lessons.
 """
 
 from __future__ import annotations
@@ -57,22 +58,48 @@ def results_file(root: Path, notebook: Path) -> Path:
     return (root / "build" / "grade" / rel).with_suffix(".json")
 
 
+class Plan:
+    """How lab notebooks run to be graded: each writes its results to its own file.
+
+    A lab's two versions use the same volume paths and tables and may run side by side, so
+    each notebook also gets a run directory (DBFS root, volumes, warehouse) of its own.
+    Making a plan clears the notebooks' earlier results; :meth:`grades` reads the new ones.
+    """
+
+    def __init__(self, notebooks: list[Path], root: Path) -> None:
+        self.root = root
+        self.files = {nb: results_file(root, nb) for nb in notebooks}
+        for target in self.files.values():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.unlink(missing_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        self.runs_dir = root / "build" / "runs" / f"grade-{stamp}-pid{os.getpid()}"
+
+    def __contains__(self, notebook: object) -> bool:
+        return notebook in self.files
+
+    def env_for(self, nb: Path) -> dict[str, str]:
+        rel = self.files[nb].relative_to(self.root / "build" / "grade").with_suffix("")
+        return {
+            "LABKIT_RESULTS": str(self.files[nb]),
+            "COURSEKIT_RUN_DIR": str(self.runs_dir / rel),
+        }
+
+    def grades(self, runs: list[Result]) -> list[Grade]:
+        """The grade of each planned notebook among ``runs`` (what its checks reported)."""
+        grades = []
+        for run in runs:
+            if run.notebook not in self.files:
+                continue
+            target = self.files[run.notebook]
+            checks = json.loads(target.read_text())["checks"] if target.exists() else []
+            grades.append(Grade(run.notebook, checks, run))
+        return grades
+
+
 def grade(notebooks: list[Path], *, root: Path, timeout: int = 600, jobs: int = 2) -> list[Grade]:
     """Run each lab notebook to its checks and collect what they reported."""
-    files = {nb: results_file(root, nb) for nb in notebooks}
-    for target in files.values():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.unlink(missing_ok=True)
-    # A lab's two versions use the same volume paths and tables, and run side by side:
-    # each notebook gets a run directory (DBFS root, volumes, warehouse) of its own.
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    runs_dir = root / "build" / "runs" / f"grade-{stamp}-pid{os.getpid()}"
-
-    def env_for(nb: Path) -> dict[str, str]:
-        rel = results_file(root, nb).relative_to(root / "build" / "grade").with_suffix("")
-        own = runs_dir / rel
-        return {"LABKIT_RESULTS": str(files[nb]), "COURSEKIT_RUN_DIR": str(own)}
-
+    plan = Plan(notebooks, root)
     runs, _ = execute(
         notebooks,
         root=root,
@@ -81,14 +108,9 @@ def grade(notebooks: list[Path], *, root: Path, timeout: int = 600, jobs: int = 
         timeout=timeout,
         jobs=jobs,
         keep_going=True,
-        env_for=env_for,
+        env_for=plan.env_for,
     )
-    grades = []
-    for run in runs:
-        target = files[run.notebook]
-        checks = json.loads(target.read_text())["checks"] if target.exists() else []
-        grades.append(Grade(run.notebook, checks, run))
-    return grades
+    return plan.grades(runs)
 
 
 def table(g: Grade, root: Path) -> str:
@@ -172,18 +194,18 @@ def check_pair(pair: LabPair, blank: Grade, solution: Grade, root: Path) -> list
     return problems
 
 
-def prove(root: Path, course: str, *, timeout: int = 600, jobs: int = 2) -> list[str]:
-    """Grade every lab of a course both ways; return the problems (empty: all is well)."""
-    pairs = lab_pairs(root, course)
-    if not pairs:
-        print(f"course {course}: no labs yet")
-        return []
-    notebooks = [nb for p in pairs for nb in (p.solution, p.blank)]
-    grades = {g.notebook: g for g in grade(notebooks, root=root, timeout=timeout, jobs=jobs)}
+def lab_notebooks(pairs: list[LabPair]) -> list[Path]:
+    """The notebooks that grading a course's labs runs: each solution and each blank."""
+    return [nb.resolve() for p in pairs for nb in (p.solution, p.blank)]
+
+
+def judge(pairs: list[LabPair], grades: list[Grade], root: Path) -> list[str]:
+    """The problems of each lab, from the grades of both its versions; prints one line a lab."""
+    by_path = {g.notebook: g for g in grades}
     problems = []
     print()
     for pair in pairs:
-        blank, solution = grades[pair.blank.resolve()], grades[pair.solution.resolve()]
+        blank, solution = by_path[pair.blank.resolve()], by_path[pair.solution.resolve()]
         found = check_pair(pair, blank, solution, root)
         passed = sum(c["passed"] for c in solution.checks)
         failed = sum(not c["passed"] for c in blank.checks)
@@ -194,6 +216,16 @@ def prove(root: Path, course: str, *, timeout: int = 600, jobs: int = 2) -> list
         )
         problems += found
     return problems
+
+
+def prove(root: Path, course: str, *, timeout: int = 600, jobs: int = 2) -> list[str]:
+    """Grade every lab of a course both ways; return the problems (empty: all is well)."""
+    pairs = lab_pairs(root, course)
+    if not pairs:
+        print(f"course {course}: no labs yet")
+        return []
+    grades = grade(lab_notebooks(pairs), root=root, timeout=timeout, jobs=jobs)
+    return judge(pairs, grades, root)
 
 
 def main(argv: list[str] | None = None) -> int:

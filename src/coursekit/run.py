@@ -16,7 +16,7 @@ Selecting notebooks::
 A course collects ``demos/course<N>/**``, except notebooks in a ``tasks/`` folder (job
 tasks that their orchestrating notebook runs with ``dbutils.notebook.run``) or an
 ``includes/`` folder (definitions a lesson pulls in with ``%run``). Its
-labs (``labs/course<N>/``) are then graded both ways by :func:`coursekit.grade.prove`:
+labs (``labs/course<N>/``) are graded both ways in the same run (:mod:`coursekit.grade`):
 each solution must pass every check and each learner version fail every one.
 ``examples/databricks`` (notebooks over the Rust wheels: trueno against NumPy, realizar
 embeddings) belongs to course 4, whose session builds and installs the wheels; it can
@@ -309,15 +309,16 @@ def execute(
     params: dict[str, str],
     timeout: int,
     jobs: int,
-    keep_going: bool = False,
-    env_for: Callable[[Path], dict[str, str]] | None = None,
+    keep_going: bool | Callable[[Path], bool] = False,
+    env_for: Callable[[Path], dict[str, str] | None] | None = None,
 ) -> tuple[list[Result], float]:
     """Run the notebooks (``jobs`` at a time), reporting each; results in input order.
 
     With more than one job they start longest first, by this machine's record of
     earlier runs (:func:`longest_first`).
 
-    ``env_for(notebook)`` adds environment variables to that notebook's kernel.
+    ``env_for(notebook)`` adds environment variables to that notebook's kernel;
+    ``keep_going`` is a flag for every notebook or a predicate on the notebook.
     """
     # An orchestrator (batuta) running several notebooks as one job's tasks names the
     # run's directory, so that its tasks share one DBFS root.
@@ -336,7 +337,7 @@ def execute(
             run_dir=run_dir,
             params=params,
             timeout=timeout,
-            keep_going=keep_going,
+            keep_going=keep_going(path) if callable(keep_going) else keep_going,
             extra_env=env_for(path) if env_for else None,
         )
 
@@ -396,16 +397,6 @@ def unchanged_courses(
     return keys, skipped
 
 
-def prove_labs(root: Path, course: str, *, timeout: int, jobs: int) -> bool:
-    """Grade a course's labs both ways; True when a lab is wrong (problems printed)."""
-    from coursekit.grade import prove  # noqa: PLC0415 (grade builds on this module)
-
-    problems = prove(root, course, timeout=timeout, jobs=jobs)
-    for problem in problems:
-        print(f"LAB PROBLEM {problem}", file=sys.stderr)
-    return bool(problems)
-
-
 def select(root: Path, paths: list[Path], courses: list[str], *, every: bool) -> list[Path]:
     """The notebooks named by paths and courses; every course's when ``every``."""
     notebooks = collect(paths) if paths else []
@@ -453,6 +444,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
+    from coursekit import grade  # noqa: PLC0415 (grade builds on this module)
+
     root = project_root(Path.cwd())
     keys, skipped = unchanged_courses(
         root, args.course, use_cache=not (args.param or args.no_cache)
@@ -466,6 +459,8 @@ def main(argv: list[str] | None = None) -> int:
             [g for g in args.course if g not in skipped],
             every=not args.paths and not args.course,
         )
+        courses = [g for g in args.course if g in COURSES and g not in skipped]
+        labs = {group: grade.lab_pairs(root, group) for group in courses}
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -477,23 +472,34 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     out_dir = (args.out_dir or root / "build" / "notebooks").resolve()
+    # A course's labs are graded both ways (coursekit.grade) in the same pool as its
+    # lessons, so the longest notebooks of either kind start first and both kernels stay busy.
+    plan = grade.Plan([nb for pairs in labs.values() for nb in grade.lab_notebooks(pairs)], root)
+    for group, pairs in labs.items():
+        if not pairs:
+            print(f"course {group}: no labs yet")
     failed = False
-    if notebooks:
+    everything = [*(nb for nb in notebooks if nb not in plan), *plan.files]
+    if everything:
         results, wall = execute(
-            notebooks,
+            everything,
             root=root,
             out_dir=out_dir,
             params=params,
             timeout=args.timeout,
             jobs=args.jobs,
+            keep_going=plan.__contains__,
+            env_for=lambda nb: plan.env_for(nb) if nb in plan else None,
         )
         print()
         print(summary(results, root, wall))
         print(f"executed notebooks: {out_dir}")
-        failed = any(r.status == "FAILED" for r in results)
-    for group in args.course:
-        if group in COURSES and group not in skipped:
-            failed = prove_labs(root, group, timeout=args.timeout, jobs=args.jobs) or failed
+        failed = any(r.status == "FAILED" for r in results if r.notebook not in plan)
+        grades = plan.grades(results)
+        for pairs in labs.values():
+            for problem in grade.judge(pairs, grades, root) if pairs else []:
+                print(f"LAB PROBLEM {problem}", file=sys.stderr)
+                failed = True
     # One run covers its courses together, so a pass is recorded only when all passed.
     for group, key in keys.items():
         if group not in skipped:

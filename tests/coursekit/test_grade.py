@@ -182,9 +182,11 @@ def scratch(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def grade_cli(project: Path, *args: str) -> subprocess.CompletedProcess:
+def grade_cli(
+    project: Path, *args: str, module: str = "coursekit.grade"
+) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "coursekit.grade", *args],
+        [sys.executable, "-m", module, *args],
         cwd=project,
         capture_output=True,
         text=True,
@@ -211,3 +213,17 @@ def test_grade_and_prove_on_real_notebooks(scratch: Path) -> None:
     proof = grade_cli(scratch, "--prove", "1")
     assert proof.returncode == 1
     assert "checks that pass on the blank lab (cannot fail): ['always']" in proof.stderr
+    # A course run grades its labs in the same pool as its lessons, with the same verdict,
+    # and a lesson that fails still fails the run on its own.
+    nb(scratch / "demos/course1/week1/lesson/lesson.py", "print('lesson ran')")
+    course = grade_cli(scratch, "--course", "1", "--no-cache", module="coursekit.run")
+    assert course.returncode == 1, course.stdout + course.stderr
+    summary = course.stdout[course.stdout.index("notebook  ") :]
+    for name in ("lesson/lesson.py", "week1/lab_x.py", "solutions/lab_x.py"):
+        assert name in summary, summary
+    assert "3 passed, 0 failed" in summary
+    assert "lab labs/course1/week1/lab_x.py: solution passes 4/4, blank fails 3/4" in course.stdout
+    assert (
+        "LAB PROBLEM labs/course1/week1/lab_x.py: checks that pass on the blank lab "
+        "(cannot fail): ['always']" in course.stderr
+    )
