@@ -848,6 +848,24 @@ pub(crate) mod tests {
         }
     }
 
+    /// The fuzz target's seed corpus (written by `examples/gguf_fuzz_seeds.rs` with
+    /// realizar's own writer) stays valid: a seed the reader refuses would seed nothing.
+    #[test]
+    fn fuzz_seeds_parse_and_decode() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/gguf");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            let f = GgufFile::parse(&bytes).unwrap();
+            for t in &f.tensors {
+                let v = decode_f32(t.ty, &bytes[t.start..t.start + t.len], t.n_elements());
+                assert_eq!(v.unwrap().len(), t.n_elements());
+            }
+            n += 1;
+        }
+        assert!(n >= 4, "{n} seeds in {}", dir.display());
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
         #[test]
