@@ -3,15 +3,14 @@
 //! Every index in the file is checked before it is trusted, so a corrupt or hostile file
 //! is a `Format` error and never an out-of-bounds panic or an endless tree walk.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
-use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
 use super::trees::{Combine, Forest};
 use super::{Activation, Body, Dense, Output, TabularModel};
 use crate::error::{Error, Result};
+use crate::model_io::{Dtype, SafeTensorsFile, TensorView};
 
 /// The `__metadata__` key whose value is the JSON metadata document.
 pub const METADATA_KEY: &str = "realizar.tabular";
@@ -85,31 +84,28 @@ fn bad(message: impl Into<String>) -> Error {
 }
 
 struct Tensors<'a> {
-    st: SafeTensors<'a>,
+    st: SafeTensorsFile<'a>,
 }
 
 impl Tensors<'_> {
+    fn view(&self, name: &str) -> Result<TensorView<'_>> {
+        self.st.tensor(name).map_err(|e| bad(e.0))
+    }
+
     fn shape(&self, name: &str) -> Result<Vec<usize>> {
-        let view = self
-            .st
-            .tensor(name)
-            .map_err(|e| bad(format!("tensor {name}: {e}")))?;
-        Ok(view.shape().to_vec())
+        Ok(self.view(name)?.shape.to_vec())
     }
 
     fn floats(&self, name: &str, shape: &[usize]) -> Result<Vec<f64>> {
-        let view = self
-            .st
-            .tensor(name)
-            .map_err(|e| bad(format!("tensor {name}: {e}")))?;
-        if view.shape() != shape {
+        let view = self.view(name)?;
+        if view.shape != shape {
             return Err(bad(format!(
                 "tensor {name} has shape {:?}, expected {shape:?}",
-                view.shape()
+                view.shape
             )));
         }
-        let data = view.data();
-        match view.dtype() {
+        let data = view.data;
+        match view.dtype {
             Dtype::F64 => Ok(data
                 .chunks_exact(8)
                 .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
@@ -125,18 +121,15 @@ impl Tensors<'_> {
     }
 
     fn ints(&self, name: &str, len: usize) -> Result<Vec<i64>> {
-        let view = self
-            .st
-            .tensor(name)
-            .map_err(|e| bad(format!("tensor {name}: {e}")))?;
-        if view.shape() != [len] {
+        let view = self.view(name)?;
+        if view.shape != [len] {
             return Err(bad(format!(
                 "tensor {name} has shape {:?}, expected [{len}]",
-                view.shape()
+                view.shape
             )));
         }
-        let data = view.data();
-        match view.dtype() {
+        let data = view.data;
+        match view.dtype {
             Dtype::I64 => Ok(data
                 .chunks_exact(8)
                 .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")))
@@ -304,15 +297,13 @@ fn forest(t: &Tensors<'_>, meta: &Metadata) -> Result<Forest> {
 
 /// Parse and validate a whole model file.
 pub(super) fn parse(bytes: &[u8]) -> Result<TabularModel> {
-    let (_, header) = SafeTensors::read_metadata(bytes)
-        .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
-    let empty = HashMap::new();
-    let doc = header
-        .metadata()
-        .as_ref()
-        .unwrap_or(&empty)
-        .get(METADATA_KEY)
-        .ok_or_else(|| bad(format!("no `{METADATA_KEY}` entry in the safetensors metadata: not a realizar tabular model")))?;
+    let st =
+        SafeTensorsFile::parse(bytes).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+    let doc = st.metadata().get(METADATA_KEY).ok_or_else(|| {
+        bad(format!(
+            "no `{METADATA_KEY}` entry in the safetensors metadata: not a realizar tabular model"
+        ))
+    })?;
     let meta: Metadata =
         serde_json::from_str(doc).map_err(|e| bad(format!("metadata document: {e}")))?;
     if meta.format != FORMAT_NAME {
@@ -330,8 +321,6 @@ pub(super) fn parse(bytes: &[u8]) -> Result<TabularModel> {
     if meta.n_features == 0 || meta.n_outputs == 0 {
         return Err(bad("n_features and n_outputs must be positive"));
     }
-    let st =
-        SafeTensors::deserialize(bytes).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
     let t = Tensors { st };
     let output = output_kind(&meta.output)?;
     let body = match meta.kind.as_str() {
