@@ -8,9 +8,9 @@ Rows, each checked for correctness in the same run before it is timed:
   where the queries come from), and MiniLM embeddings of ``--minilm-n`` generated passages.
   Per set: build time, index memory, then per ef_search (interleaved: the three libraries
   one after the other at each ef) the recall@10 against exact NumPy search and the QPS of
-  one batched call over ``--queries`` queries. The sweep stops once every library has
-  reached recall 0.99; the summary gives, per set and library, the smallest measured ef
-  with recall@10 >= 0.99, its QPS, and the ratios trueno-rag / faiss.
+  one batched call over ``--queries`` queries (best of three passes). The sweep stops once
+  every library has reached recall 0.99; the summary gives, per set and library, the
+  smallest measured ef with recall@10 >= 0.99, its QPS, and the ratios trueno-rag / faiss.
 - **BM25**: indexing and query throughput of realizar.rag.BM25 against bm25s (method
   ``"robertson"``, its rank_bm25-like variant; bm25s floors idf differently, so top-10
   overlap is reported, not asserted equal) and rank_bm25 (scores asserted equal).
@@ -205,7 +205,10 @@ def bench_hnsw(
             ("hnswlib", lambda q: hl.knn_query(q, k=10)[0]),
         ):
             search(queries[:100])  # warm-up
-            t, labels = timed(lambda search=search: search(queries))
+            # Best of three passes: other processes on a shared machine only ever slow a
+            # pass down, so the fastest is the least disturbed.
+            runs = [timed(lambda search=search: search(queries)) for _ in range(3)]
+            t, labels = min(runs, key=lambda x: x[0])
             r = recall(np.asarray(labels), truth)
             if r >= 0.99:
                 reached.add(lib)
@@ -459,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--minilm-n", type=int, default=100_000, help="MiniLM set's passages")
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--sets", default=",".join(SETS), help=f"comma-separated: {', '.join(SETS)}")
-    ap.add_argument("--ef", default="10,16,24,32,48,64,96,128,192,256,384,512,768,1024")
+    ap.add_argument("--ef", default="10,16,24,32,48,64,96,128,192,256,384,512,768,1024,1536,2048")
     ap.add_argument("--out", type=Path, default=Path("build/bench"))
     ap.add_argument("--data", type=Path, default=Path("data"), help="the repo's data/ folder")
     args = ap.parse_args(argv)
@@ -487,8 +490,9 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 data, queries = clustered_set(name, args.n, args.queries)
             sizes[name] = len(data)
-            hnsw += bench_hnsw(name, data, queries, efs)
-            print(markdown_hnsw(hnsw), flush=True)
+            rows = bench_hnsw(name, data, queries, efs)
+            print(markdown_hnsw(rows), flush=True)
+            hnsw += rows
         report = {
             "command": "python -m realizar.bench_rag "
             + " ".join(argv if argv is not None else sys.argv[1:]),
