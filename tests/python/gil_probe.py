@@ -1,7 +1,10 @@
 """Does a call release the GIL? Count a spinning Python thread's ticks inside it.
 
 While a call holds the GIL, no other Python thread runs, so a spinner cannot record a
-single timestamp inside the call's time window. Released, it records thousands.
+single timestamp inside the call's time window. Released, it records thousands, provided
+it gets a core: on a loaded machine a short call can end before the spinner is scheduled,
+so the call repeats until its windows add up to ``min_seconds`` (a held GIL gives zero
+ticks however long the windows are).
 """
 
 from __future__ import annotations
@@ -11,8 +14,8 @@ import time
 from collections.abc import Callable
 
 
-def ticks_during(call: Callable[[], object], repeats: int = 3) -> int:
-    """How many spinner ticks fell inside `repeats` runs of `call`."""
+def ticks_during(call: Callable[[], object], repeats: int = 3, min_seconds: float = 0.2) -> int:
+    """Spinner ticks inside at least `repeats` runs of `call`, `min_seconds` of them in all."""
     ticks: list[float] = []
     stop = threading.Event()
 
@@ -25,7 +28,7 @@ def ticks_during(call: Callable[[], object], repeats: int = 3) -> int:
     windows = []
     try:
         time.sleep(0.01)
-        for _ in range(repeats):
+        while len(windows) < repeats or sum(hi - lo for lo, hi in windows) < min_seconds:
             t0 = time.perf_counter()
             call()
             windows.append((t0, time.perf_counter()))
