@@ -25,6 +25,7 @@
 use std::path::Path;
 
 use serde_json::Value;
+use trueno::PackedRhs;
 use trueno::lowp::{Lhs, PackedB, Precision};
 
 use crate::error::{Error, Result};
@@ -123,15 +124,15 @@ impl BertConfig {
 #[derive(Debug)]
 struct Layer {
     /// `hidden x 3*hidden`: query (pre-scaled), key, value side by side.
-    qkv_w: Vec<f32>,
+    qkv_w: PackedRhs<f32>,
     qkv_b: Vec<f32>,
-    out_w: Vec<f32>,
+    out_w: PackedRhs<f32>,
     out_b: Vec<f32>,
     ln1_w: Vec<f32>,
     ln1_b: Vec<f32>,
-    up_w: Vec<f32>,
+    up_w: PackedRhs<f32>,
     up_b: Vec<f32>,
-    down_w: Vec<f32>,
+    down_w: PackedRhs<f32>,
     down_b: Vec<f32>,
     ln2_w: Vec<f32>,
     ln2_b: Vec<f32>,
@@ -172,6 +173,11 @@ fn transpose(w: &[f32], out_dim: usize, in_dim: usize, scale: f32) -> Vec<f32> {
         }
     }
     t
+}
+
+/// Pack a `k x n` weight matrix once, at load, for the active backend's f32 kernels.
+fn pack(w: &[f32], k: usize, n: usize) -> Result<PackedRhs<f32>> {
+    Ok(trueno::pack_rhs(w, k, n)?)
 }
 
 /// Add `bias` to every row of `x` (in place).
@@ -249,15 +255,27 @@ impl BertModel {
             qkv_b.extend_from_slice(&k_b);
             qkv_b.extend_from_slice(&v_b);
             layers.push(Layer {
-                qkv_w,
+                qkv_w: pack(&qkv_w, h, 3 * h)?,
                 qkv_b,
-                out_w: transpose(&w("attention.output.dense.weight", &[h, h])?, h, h, 1.0),
+                out_w: pack(
+                    &transpose(&w("attention.output.dense.weight", &[h, h])?, h, h, 1.0),
+                    h,
+                    h,
+                )?,
                 out_b: w("attention.output.dense.bias", &[h])?,
                 ln1_w: w("attention.output.LayerNorm.weight", &[h])?,
                 ln1_b: w("attention.output.LayerNorm.bias", &[h])?,
-                up_w: transpose(&w("intermediate.dense.weight", &[i, h])?, i, h, 1.0),
+                up_w: pack(
+                    &transpose(&w("intermediate.dense.weight", &[i, h])?, i, h, 1.0),
+                    h,
+                    i,
+                )?,
                 up_b: w("intermediate.dense.bias", &[i])?,
-                down_w: transpose(&w("output.dense.weight", &[h, i])?, h, i, 1.0),
+                down_w: pack(
+                    &transpose(&w("output.dense.weight", &[h, i])?, h, i, 1.0),
+                    i,
+                    h,
+                )?,
                 down_b: w("output.dense.bias", &[h])?,
                 ln2_w: w("output.LayerNorm.weight", &[h])?,
                 ln2_b: w("output.LayerNorm.bias", &[h])?,
@@ -278,7 +296,7 @@ impl BertModel {
 
     /// The same model with its weight matmuls (QKV, attention output, FFN up and down)
     /// in `precision`: `Bf16` or `Int8` packs every layer's weights once (trueno::lowp;
-    /// the f32 weights are kept), `F32` goes back. Attention stays f32.
+    /// the packed f32 weights are kept), `F32` goes back. Attention stays f32.
     pub fn with_precision(mut self, precision: Precision) -> Result<Self> {
         let (h, i) = (self.config.hidden_size, self.config.intermediate_size);
         self.packed = match precision {
@@ -288,10 +306,10 @@ impl BertModel {
                 .iter()
                 .map(|l| {
                     Ok(PackedLayer {
-                        qkv: trueno::lowp::pack_b(p, &l.qkv_w, h, 3 * h)?,
-                        out: trueno::lowp::pack_b(p, &l.out_w, h, h)?,
-                        up: trueno::lowp::pack_b(p, &l.up_w, h, i)?,
-                        down: trueno::lowp::pack_b(p, &l.down_w, i, h)?,
+                        qkv: trueno::lowp::pack_b(p, &l.qkv_w.to_matrix(), h, 3 * h)?,
+                        out: trueno::lowp::pack_b(p, &l.out_w.to_matrix(), h, h)?,
+                        up: trueno::lowp::pack_b(p, &l.up_w.to_matrix(), h, i)?,
+                        down: trueno::lowp::pack_b(p, &l.down_w.to_matrix(), i, h)?,
                     })
                 })
                 .collect::<Result<Vec<_>>>()?,
@@ -373,14 +391,15 @@ impl BertModel {
         let mut up = vec![0.0f32; total * inter];
         let mut act = vec![0.0f32; total * inter];
         let mut scratch = Attention::default();
-        // `x W`: f32, or the packed reduced-precision weights when opted in.
-        let linear = |x: &[f32], w: &[f32], p: Option<&PackedB>, out: &mut [f32], k, n| match p {
+        // `x W`: f32 with the weights packed at load (no per-call packing), or the packed
+        // reduced-precision weights when opted in.
+        let linear = |x: &[f32], w: &PackedRhs<f32>, p: Option<&PackedB>, out: &mut [f32]| match p {
             Some(p) => trueno::lowp::matmul_packed(Lhs::F32(x), p, out, total, threads),
-            None => trueno::matmul(x, w, out, total, k, n, threads),
+            None => trueno::matmul_packed_rhs(x, w, out, total, threads),
         };
         for (li, layer) in self.layers.iter().enumerate() {
             let packed = self.packed.get(li);
-            linear(&x, &layer.qkv_w, packed.map(|p| &p.qkv), &mut qkv, h, 3 * h)?;
+            linear(&x, &layer.qkv_w, packed.map(|p| &p.qkv), &mut qkv)?;
             add_bias(&mut qkv, &layer.qkv_b)?;
             let mut start = 0;
             for &len in lengths {
@@ -388,7 +407,7 @@ impl BertModel {
                 start += len;
             }
             // x1 = LayerNorm(x + ctx Wo + bo), through `sum` as the pre-norm buffer.
-            linear(&ctx, &layer.out_w, packed.map(|p| &p.out), &mut sum, h, h)?;
+            linear(&ctx, &layer.out_w, packed.map(|p| &p.out), &mut sum)?;
             add_bias(&mut sum, &layer.out_b)?;
             trueno::axpy(1.0, &x, &mut sum)?;
             trueno::layer_norm_rows(
@@ -400,17 +419,10 @@ impl BertModel {
                 &mut x1,
             )?;
             // x = LayerNorm(x1 + GELU(x1 Wi + bi) Wo2 + bo2).
-            linear(&x1, &layer.up_w, packed.map(|p| &p.up), &mut up, h, inter)?;
+            linear(&x1, &layer.up_w, packed.map(|p| &p.up), &mut up)?;
             add_bias(&mut up, &layer.up_b)?;
             trueno::gelu_erf(&up, &mut act)?;
-            linear(
-                &act,
-                &layer.down_w,
-                packed.map(|p| &p.down),
-                &mut sum,
-                inter,
-                h,
-            )?;
+            linear(&act, &layer.down_w, packed.map(|p| &p.down), &mut sum)?;
             add_bias(&mut sum, &layer.down_b)?;
             trueno::axpy(1.0, &x1, &mut sum)?;
             trueno::layer_norm_rows(

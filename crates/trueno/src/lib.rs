@@ -50,7 +50,9 @@ pub use elementwise::{
     sigmoid, sigmoid_f64, sub, sub_f64, tanh, tanh_f64,
 };
 pub use gather::{prefetch, scores_gather};
-pub use matmul::{gemv, gemv_f64, matmul, matmul_f64};
+pub use matmul::{
+    PackedRhs, gemv, gemv_f64, matmul, matmul_f64, matmul_packed_rhs, pack_rhs, pack_rhs_with,
+};
 pub use reduce::{
     argmax, argmax_f64, argmin, argmin_f64, dot, dot_f64, max, max_f64, mean, mean_f64, min,
     min_f64, norm, norm_f64, std, std_f64, sum, sum_f64, var, var_f64,
