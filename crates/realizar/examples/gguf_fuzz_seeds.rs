@@ -7,9 +7,9 @@
 
 use std::path::PathBuf;
 
-use realizar::gguf::write::{TensorSpec, write};
+use realizar::gguf::write::{TensorSpec, encode, write};
 use realizar::gguf::{TensorType, Value, ValueType};
-use trueno::quant::{QuantKind, f32_to_f16, quantize};
+use trueno::quant::QuantKind;
 
 fn meta(pairs: Vec<(&str, Value)>) -> Vec<(String, Value)> {
     pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
@@ -27,14 +27,7 @@ fn spec(name: &str, dims: &[usize], ty: TensorType) -> TensorSpec {
 fn data(ty: TensorType, n: usize, seed: u64) -> realizar::Result<Vec<u8>> {
     let mut rng = trueno::rng::Rng::new(seed);
     let x: Vec<f32> = (0..n).map(|_| rng.uniform() as f32 * 2.0 - 1.0).collect();
-    Ok(match ty {
-        TensorType::F32 => x.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        TensorType::F16 => x
-            .iter()
-            .flat_map(|&v| f32_to_f16(v).to_le_bytes())
-            .collect(),
-        TensorType::Quant(k) => quantize(k, &x)?,
-    })
+    encode(ty, &x)
 }
 
 fn seed(

@@ -266,7 +266,8 @@ pub struct TensorReport {
     pub max_abs_err: f64,
 }
 
-fn encode(ty: TensorType, x: &[f32]) -> Result<Vec<u8>> {
+/// `x` encoded as tensor data of type `ty` (little-endian F32/F16, or ggml blocks).
+pub fn encode(ty: TensorType, x: &[f32]) -> Result<Vec<u8>> {
     Ok(match ty {
         TensorType::F32 => x.iter().flat_map(|v| v.to_le_bytes()).collect(),
         TensorType::F16 => x
