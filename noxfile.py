@@ -39,6 +39,8 @@ nox.options.sessions = ["lint", "test"]
 ROOT = Path(__file__).parent.resolve()
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 DIST = ROOT / "dist"
+# The wheels the test sessions install (`build-test`); git ignores build/.
+TEST_WHEELS = ROOT / "build" / "wheels"
 # The learner's virtualenv (`make setup`); git ignores .venv*/.
 VENV = ROOT / ".venv"
 BUILD = ROOT / "build"
@@ -116,13 +118,17 @@ def cargo(session: nox.Session, *args: str) -> None:
     session.run("cargo", *args, external=True, env=CARGO_ENV)
 
 
-def install_wheels(session: nox.Session) -> None:
-    """Install dist/'s wheels, reinstalling one only when its bytes changed."""
+def install_wheels(session: nox.Session, source: Path = TEST_WHEELS) -> None:
+    """Install the wheels in ``source``, reinstalling one only when its bytes changed."""
     venv = Path(session.virtualenv.location)
+    producer = "build" if source == DIST else "build-test"
     for name in WHEELS:
-        found = sorted(DIST.glob(f"{name}-*.whl"))
+        found = sorted(source.glob(f"{name}-*.whl"))
         if len(found) != 1:
-            session.error(f"expected one {name} wheel in dist/, found {found}: run `nox -s build`")
+            where = source.relative_to(ROOT)
+            session.error(
+                f"expected one {name} wheel in {where}/, found {found}: run `nox -s {producer}`"
+            )
         wheel = found[0]
         digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
         stamp = venv / f".installed-{name}.sha256"
@@ -187,25 +193,41 @@ def test_fast(session: nox.Session) -> None:
     cargo(session, "check", "--workspace", "--all-targets", "--locked")
 
 
-@nox.session
-def build(session: nox.Session) -> None:
-    """Build the release wheels (trueno, realizar, batuta) into dist/."""
+def build_wheels(session: nox.Session, profile: str, out: Path) -> None:
+    """maturin-build the three wheels with a cargo profile into ``out``."""
     session.install(*group("build"))
-    DIST.mkdir(exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     for name, crate in WHEELS.items():
-        for old in DIST.glob(f"{name}-*.whl"):
+        for old in out.glob(f"{name}-*.whl"):
             old.unlink()
         session.run(
             "maturin",
             "build",
-            "--release",
+            "--profile",
+            profile,
             "--locked",
             "--manifest-path",
             f"{crate}/Cargo.toml",
             "--out",
-            str(DIST),
+            str(out),
             env={"SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH},
         )
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """Build the release wheels (trueno, realizar, batuta; fat LTO) into dist/."""
+    # What a learner's `setup` and the benchmarks install: the shipped speed.
+    build_wheels(session, "release", DIST)
+
+
+@nox.session(name="build-test")
+def build_test(session: nox.Session) -> None:
+    """Build the wheels the tests install into build/wheels/ (the release code, no fat LTO)."""
+    # The `demo` profile: the same optimisation level without whole-program LTO or one
+    # codegen unit, so the three wheels compile in parallel, minutes sooner than `build`,
+    # and share compiled dependencies with the Rust demos the course sessions build.
+    build_wheels(session, "demo", TEST_WHEELS)
 
 
 @nox.session(name="test-rust", venv_backend="none")
@@ -214,7 +236,7 @@ def test_rust(session: nox.Session) -> None:
     cargo(session, "test", "--workspace", "--locked")
 
 
-@nox.session(name="test-python", requires=["build"])
+@nox.session(name="test-python", requires=["build-test"])
 def test_python(session: nox.Session) -> None:
     """pytest of the wheels against NumPy and scikit-learn references."""
     session.install(*group("test"))
@@ -226,8 +248,8 @@ def test_python(session: nox.Session) -> None:
 
 # What the runtime's tests read: the runtime, every notebook (test_notebook parses them
 # all), the lab kit, the data generators, the wheels and the pins.
-RUNTIME_INPUTS = ("src", "tests/coursekit", "demos", "labs", "examples", "data", "dist")
-WHEEL_INPUTS = ("src", "tests/python", "data", "dist")
+RUNTIME_INPUTS = ("src", "tests/coursekit", "demos", "labs", "examples", "data", "build/wheels")
+WHEEL_INPUTS = ("src", "tests/python", "data", "build/wheels")
 # A Rust demo is built from the workspace and may read the project's data or start tools
 # from the session's venv.
 DEMO_INPUTS = ("crates", "demos", "data", "Cargo.toml", "Cargo.lock")
@@ -260,7 +282,7 @@ def run_course(session: nox.Session, course: int) -> None:
     session.run("python", "-m", "coursekit.run", "--course", str(course), *session.posargs)
 
 
-@nox.session(name="test-course1", requires=["build"])
+@nox.session(name="test-course1", requires=["build-test"])
 def test_course1(session: nox.Session) -> None:
     """Course 1 (Lakehouse Fundamentals): notebooks, labs, and the local runtime's own tests."""
     run_course(session, 1)
@@ -271,7 +293,7 @@ def test_course1(session: nox.Session) -> None:
     cached(session, "spark-wheel-tests", WHEEL_INPUTS, "pytest", "tests/python", "-m", "spark")
 
 
-@nox.session(name="test-course3", requires=["build"])
+@nox.session(name="test-course3", requires=["build-test"])
 def test_course3(session: nox.Session) -> None:
     """Course 3 (MLOps): its notebooks executed, its labs graded, its Rust demos run."""
     run_course(session, 3)
@@ -279,14 +301,14 @@ def test_course3(session: nox.Session) -> None:
     run_demos(session, "3")
 
 
-@nox.session(name="test-course4", requires=["build"])
+@nox.session(name="test-course4", requires=["build-test"])
 def test_course4(session: nox.Session) -> None:
     """Course 4 (GenAI): its notebooks executed, its labs graded, its Rust demos run."""
     run_course(session, 4)
     run_demos(session, "4")
 
 
-@nox.session(requires=["build"])
+@nox.session(requires=["build-test"])
 def notebooks(session: nox.Session) -> None:
     """Execute notebooks (all, or the paths given after --); outputs under build/notebooks/."""
     if not (ROOT / "src" / "coursekit" / "run.py").exists():
@@ -298,7 +320,7 @@ def notebooks(session: nox.Session) -> None:
     session.run("python", "-m", "coursekit.run", *session.posargs)
 
 
-@nox.session(requires=["build"])
+@nox.session(requires=["build-test"])
 def grade(session: nox.Session) -> None:
     """Grade lab notebooks: `nox -s grade -- labs/course1/week2/lab_spark.py` (exit 0: all pass)."""
     if not session.posargs:
@@ -331,7 +353,7 @@ def setup(session: nox.Session) -> None:
     for name in WHEELS:
         found = sorted(DIST.glob(f"{name}-*.whl"))
         if len(found) != 1:
-            session.error(f"expected one {name} wheel in dist/, found {found}")
+            session.error(f"expected one {name} wheel in dist/, found {found}: run `nox -s build`")
         session.run(*pip, "--reinstall", "--no-deps", str(found[0]), external=True)
     session.run(str(python), "-m", "coursekit.kernel", "install", external=True)
     session.log(
@@ -367,7 +389,7 @@ def run_demos(session: nox.Session, course: str) -> None:
             cached(session, f"demo-{package}", DEMO_INPUTS, *run, env=CARGO_ENV)
 
 
-@nox.session(requires=["build"])
+@nox.session(requires=["build-test"])
 def demos(session: nox.Session) -> None:
     """Run every Rust demo binary (demos/course*/week*/<demo>/) end to end."""
     # experiment-tracking starts a real `mlflow server` from this venv; Course 4's demos
@@ -383,7 +405,7 @@ def demos(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmark trueno against NumPy: JSON, Markdown and PNG under build/bench/."""
     session.install(*group("bench"))
-    install_wheels(session)
+    install_wheels(session, DIST)
     if not (ROOT / WHEELS["trueno"] / "python" / "trueno" / "bench.py").exists():
         nothing_yet(session, "trueno.bench (the NumPy comparison harness) has not landed")
         return
@@ -421,7 +443,7 @@ def bench_realizar(session: nox.Session) -> None:
     # llama.cpp, the LLM baseline, compiles from the sdist (minutes), so only here.
     session.install(*group("bench-llm"), env={"CMAKE_ARGS": llama_cpp_flags()})
     install_models(session)
-    install_wheels(session)
+    install_wheels(session, DIST)
     session.run("python", "-m", "realizar.bench", "--out", str(BUILD / "bench"), *session.posargs)
     (BUILD / "bench").mkdir(parents=True, exist_ok=True)
     session.run("python", "-m", "realizar.bench_llm", "--json", str(BUILD / "bench" / "llm.json"))
@@ -431,7 +453,7 @@ def bench_realizar(session: nox.Session) -> None:
 def bench_aprender(session: nox.Session) -> None:
     """Benchmark aprender's fit times against scikit-learn (one thread each, interleaved)."""
     session.install(*group("bench"))
-    install_wheels(session)
+    install_wheels(session, DIST)
     session.run(
         "python",
         "-m",
@@ -474,15 +496,16 @@ def bench_rag(session: nox.Session) -> None:
     """Benchmark realizar.rag: HNSW vs faiss and hnswlib, BM25 vs bm25s, chunking, quality."""
     session.install(*group("bench"))
     install_models(session)
-    install_wheels(session)
+    install_wheels(session, DIST)
     session.run(
         "python", "-m", "realizar.bench_rag", "--out", str(BUILD / "bench"), *session.posargs
     )
 
 
+# test-fast is not among them: its byte-compile and `cargo check` are part of what lint's
+# ruff and clippy check (`make check` runs lint first), and test-rust compiles everything.
 @nox.session(
     requires=[
-        "test-fast",
         "test-rust",
         "test-python",
         "test-course1",

@@ -30,8 +30,9 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-# Inputs of every course, relative to the project root (files or directories).
-SHARED = ("src", "labs/_labkit.py", "data", "pyproject.toml", "noxfile.py", "dist")
+# Inputs of every course, relative to the project root (files or directories): the wheels
+# are the test sessions' (build/wheels, `nox -s build-test`) or the release ones (dist/).
+SHARED = ("src", "labs/_labkit.py", "data", "pyproject.toml", "noxfile.py", "dist", "build/wheels")
 SKIP_PARTS = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache", "target"}
 
 
