@@ -418,14 +418,25 @@ impl Hnsw {
 
     /// The diversity heuristic: from candidates sorted best first, keep one
     /// when it scores higher with the base than with every kept neighbour.
+    /// A candidate is dropped at the first kept neighbour that beats the base
+    /// (as hnswlib and faiss do), so the kept list is scored a few rows at a
+    /// time rather than whole: most candidates fall to one of the first.
     fn select(&self, candidates: &[Scored], m: usize, buf: &mut Vec<f32>) -> Result<Vec<u32>> {
+        const STEP: usize = 4;
         let mut kept: Vec<u32> = Vec::with_capacity(m);
         for c in candidates {
             if kept.len() >= m {
                 break;
             }
-            self.score_into(self.row(c.1), &kept, buf)?;
-            if buf.iter().all(|&s| s < c.0) {
+            let mut diverse = true;
+            for chunk in kept.chunks(STEP) {
+                self.score_into(self.row(c.1), chunk, buf)?;
+                if buf.iter().any(|&s| s >= c.0) {
+                    diverse = false;
+                    break;
+                }
+            }
+            if diverse {
                 kept.push(c.1);
             }
         }
