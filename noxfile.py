@@ -243,7 +243,17 @@ def test_python(session: nox.Session) -> None:
     install_models(session)
     install_wheels(session)
     # Tests that start Spark run with the runtime's suite in test-course1.
-    session.run("pytest", "tests/python", "-m", "not spark", *session.posargs)
+    session.run(
+        "pytest",
+        "tests/python",
+        "-m",
+        "not spark",
+        "-n",
+        "auto",
+        "--dist",
+        "loadfile",
+        *session.posargs,
+    )
 
 
 # What the runtime's tests read: the runtime, every notebook (test_notebook parses them
