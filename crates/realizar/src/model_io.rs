@@ -324,7 +324,8 @@ impl Tensors {
     /// f32, integer tensors (such as BERT's `position_ids` buffer) are skipped.
     pub fn read(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(io_err(path))?;
-        let st = SafeTensorsFile::parse(&bytes).map_err(|e| format_err(path, e.0))?;
+        let st = SafeTensorsFile::parse(&bytes)
+            .map_err(|e| format_err(path, format!("invalid safetensors file: {e}")))?;
         let mut tensors = HashMap::new();
         let mut other_dtypes = HashMap::new();
         for (name, view) in st.tensors() {
@@ -452,6 +453,7 @@ mod tests {
         b.truncate(b.len() - 3);
         let p = tmp("trunc.safetensors", &b);
         let e = Tensors::read(&p).unwrap_err().to_string();
+        assert!(e.contains("invalid safetensors file"), "{e}");
         assert!(e.contains("do not lie inside"), "{e}");
         std::fs::remove_file(p).unwrap();
     }
