@@ -150,7 +150,7 @@ pub fn quantize_q8_1(x: &[f32]) -> Result<Vec<u8>, Error> {
 
 /// One activation block by ggml's CPU quantiser: writes the 32 values and
 /// returns the unrounded scale `max|x| / 127`, `Σq`, and whether a NaN was seen.
-#[inline]
+#[inline(always)]
 fn act_block(xb: &[f32], qb: &mut [i8]) -> (f32, i32, bool) {
     let mut amax = 0f32;
     let mut nan = false;
@@ -221,6 +221,25 @@ pub(super) fn quantize_acts(
     isum: &mut [i32],
     qs: &mut [i8],
 ) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        /// The same code with SSE4.1's `roundps` for `round_ties_even`, which
+        /// is otherwise a libm call per value (5% of decode time). Both round
+        /// exactly, so the values are the same.
+        #[target_feature(enable = "avx2")]
+        unsafe fn fast(x: &[f32], d: &mut [f32], s: &mut [f32], isum: &mut [i32], qs: &mut [i8]) {
+            acts_body(x, d, s, isum, qs)
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the feature `fast` is compiled for was detected.
+            return unsafe { fast(x, d, s, isum, qs) };
+        }
+    }
+    acts_body(x, d, s, isum, qs)
+}
+
+#[inline(always)]
+fn acts_body(x: &[f32], d: &mut [f32], s: &mut [f32], isum: &mut [i32], qs: &mut [i8]) {
     for (b, (xb, qb)) in x
         .chunks_exact(BLOCK)
         .zip(qs.chunks_exact_mut(BLOCK))

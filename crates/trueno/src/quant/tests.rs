@@ -323,3 +323,64 @@ fn row_grouping_does_not_change_sums() {
         }
     }
 }
+
+fn same_bits(a: f32, b: f32) -> bool {
+    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+}
+
+/// Any bytes as whole blocks of `kind`: random f16 scales (NaN, infinity and
+/// subnormals included), random nibbles, Q8_0 values including -128.
+fn raw_blocks(kind: QuantKind, rows: usize, blocks: usize, seed: u64) -> Vec<u8> {
+    let mut rng = crate::rng::Rng::new(seed);
+    let bb = kind.block_bytes();
+    let mut v: Vec<u8> = (0..rows * blocks * bb)
+        .map(|_| (rng.uniform() * 256.0) as u8)
+        .collect();
+    // Mostly ordinary scales (a random f16 is often huge): exponent 0x2c-0x3b
+    // (about 0.06-2), one block in eight left as random bits.
+    for (i, blk) in v.chunks_exact_mut(bb).enumerate() {
+        if i % 8 != 7 {
+            let halves = if kind == QuantKind::Q4_1 { 2 } else { 1 };
+            for h in 0..halves {
+                blk[2 * h + 1] = (blk[2 * h + 1] & 0x83) | 0x2c;
+            }
+        }
+    }
+    v
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// The multi-row kernels (several rows per pass, activations shared) equal
+    /// the one-row kernel bit for bit on every kernel, for any row count (groups
+    /// and the rows left over), any number of blocks and tokens, and any bytes.
+    #[test]
+    fn multi_row_kernels_equal_the_one_row_kernel(
+        rows in 1usize..20,
+        blocks in 1usize..10,
+        tokens in 1usize..4,
+        seed in 0u64..1_000_000,
+    ) {
+        let cols = blocks * BLOCK;
+        let mut rng = crate::rng::Rng::new(seed ^ 0x5eed);
+        let x: Vec<f32> = (0..tokens * cols).map(|_| (rng.uniform() as f32 - 0.5) * 6.0).collect();
+        let mut a = Q8Activations::new();
+        a.quantize(&x, cols).unwrap();
+        for kind in all_kinds() {
+            let bytes = raw_blocks(kind, rows, blocks, seed);
+            let m = QuantMatrix::new(kind, &bytes, rows, cols).unwrap();
+            for isa in DotIsa::supported() {
+                let mut out = vec![0f32; tokens * rows];
+                matmul_rows_with(isa, &m, &a, 0..rows, &mut out).unwrap();
+                for t in 0..tokens {
+                    for r in 0..rows {
+                        let one = kernels::dot_one(isa, kind, m.row(r), a.block_view(t));
+                        let got = out[t * rows + r];
+                        prop_assert!(same_bits(got, one), "{kind:?} {isa:?} t{t} r{r}: {got} vs {one}");
+                    }
+                }
+            }
+        }
+    }
+}
