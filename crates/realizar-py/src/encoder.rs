@@ -4,11 +4,12 @@
 use std::path::PathBuf;
 
 use numpy::{PyArray1, PyArray2, PyArrayMethods};
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyRuntimeWarning, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString};
 use realizar::encoder::SentenceEncoder;
 use realizar::tokenizer::{Encoding as RsEncoding, WordPiece};
+use trueno::lowp::Precision;
 
 use crate::errors::to_py_err;
 
@@ -44,6 +45,33 @@ pub(crate) fn texts_of(texts: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
     Ok(out)
 }
 
+/// A reduced-precision option by name (`"f32"`, `"bf16"`, `"int8"`, as
+/// `trueno.matmul(precision=...)`): a `ValueError` naming an unknown value (a non-str is
+/// pyo3's `TypeError` naming the argument).
+pub(crate) fn precision_of(arg: &str, value: &str) -> PyResult<Precision> {
+    value
+        .parse()
+        .map_err(|e: trueno::Error| PyValueError::new_err(format!("{arg}: {e}")))
+}
+
+/// The name of the `trueno::lowp` kernel `precision` runs on (None for f32).
+pub(crate) fn lowp_path_name(precision: Precision) -> PyResult<Option<&'static str>> {
+    Ok(realizar::precision::lowp_path(precision)
+        .map_err(|e| to_py_err(&e))?
+        .map(|p| p.name()))
+}
+
+/// A `RuntimeWarning` when `precision` runs on lowp's portable reference path: the
+/// arithmetic asked for, but much slower than the SIMD kernel (never a silent fallback).
+pub(crate) fn warn_if_reference(py: Python<'_>, precision: Precision) -> PyResult<()> {
+    if let Some(note) = realizar::precision::fallback_note(precision).map_err(|e| to_py_err(&e))? {
+        let category = py.get_type::<PyRuntimeWarning>();
+        let msg = std::ffi::CString::new(note).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        PyErr::warn(py, &category, &msg, 1)?;
+    }
+    Ok(())
+}
+
 /// The packaged all-MiniLM-L6-v2 directory, located by `realizar.models` in Python.
 fn default_dir(py: Python<'_>) -> PyResult<PathBuf> {
     py.import("realizar.models")?
@@ -63,25 +91,31 @@ pub(crate) struct Encoder {
 #[pymethods]
 impl Encoder {
     /// Load a sentence-transformers directory; `None` is the packaged all-MiniLM-L6-v2.
+    /// `precision="bf16"` or `"int8"` opts the weight matmuls into `trueno::lowp` (weights
+    /// converted once, here); the default `"f32"` is never lowered. A CPU without the
+    /// instruction set runs lowp's reference path, and a `RuntimeWarning` says so.
     #[staticmethod]
-    #[pyo3(signature = (dir=None, *, threads=1, model_name=None))]
+    #[pyo3(signature = (dir=None, *, threads=1, model_name=None, precision="f32"))]
     fn load(
         py: Python<'_>,
         dir: Option<PathBuf>,
         threads: usize,
         model_name: Option<String>,
+        precision: &str,
     ) -> PyResult<Self> {
+        let precision = precision_of("precision", precision)?;
         let (dir, default_name) = match dir {
             Some(d) => (d, None),
             None => (default_dir(py)?, Some(DEFAULT_MODEL_NAME.to_owned())),
         };
         let mut inner = py
-            .detach(|| SentenceEncoder::load(&dir))
+            .detach(|| SentenceEncoder::load(&dir)?.with_precision(precision))
             .map_err(|e| to_py_err(&e))?
             .with_threads(threads);
         if let Some(name) = model_name.or(default_name) {
             inner = inner.with_model_name(name);
         }
+        warn_if_reference(py, precision)?;
         Ok(Self { inner })
     }
 
@@ -134,6 +168,19 @@ impl Encoder {
         self.inner.threads()
     }
 
+    /// The arithmetic of the weight matmuls: "f32" (default), "bf16" or "int8".
+    #[getter]
+    fn precision(&self) -> &'static str {
+        self.inner.precision().name()
+    }
+
+    /// The `trueno::lowp` kernel the weight matmuls run on ("avx512_bf16", "avx512_vnni"
+    /// or "reference"); None with precision "f32".
+    #[getter]
+    fn lowp_path(&self) -> PyResult<Option<&'static str>> {
+        lowp_path_name(self.inner.precision())
+    }
+
     /// The encoder's tokenizer.
     #[getter]
     fn tokenizer(&self) -> Tokenizer {
@@ -144,11 +191,12 @@ impl Encoder {
 
     fn __repr__(&self) -> String {
         format!(
-            "Encoder(model_name={:?}, dim={}, max_seq_length={}, threads={})",
+            "Encoder(model_name={:?}, dim={}, max_seq_length={}, threads={}, precision={:?})",
             self.inner.model_name(),
             self.inner.dim(),
             self.inner.max_seq_length(),
-            self.inner.threads()
+            self.inner.threads(),
+            self.inner.precision().name()
         )
     }
 }

@@ -9,6 +9,7 @@ pub mod gguf;
 pub mod llm;
 pub mod metrics;
 pub mod model_io;
+pub mod precision;
 pub mod server;
 pub mod tabular;
 pub mod tokenizer;

@@ -1,6 +1,6 @@
 from collections.abc import Callable, Mapping, Sequence
 from os import PathLike
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -43,9 +43,19 @@ class Encoder:
 
     @staticmethod
     def load(
-        dir: str | PathLike[str] | None = None, *, threads: int = 1, model_name: str | None = None
+        dir: str | PathLike[str] | None = None,
+        *,
+        threads: int = 1,
+        model_name: str | None = None,
+        precision: Literal["f32", "bf16", "int8"] = "f32",
     ) -> Encoder:
-        """Load a model directory; ``None`` is the packaged all-MiniLM-L6-v2."""
+        """Load a model directory; ``None`` is the packaged all-MiniLM-L6-v2.
+
+        ``precision="bf16"`` or ``"int8"`` runs the weight matmuls through trueno's
+        reduced-precision kernels (weights converted once, at load; attention stays f32).
+        Where the CPU lacks the instruction set, the same arithmetic runs on the portable
+        reference path and a ``RuntimeWarning`` says so (see ``lowp_path``).
+        """
     def encode(
         self, texts: Sequence[str], batch_size: int = 32, normalize: bool = True
     ) -> npt.NDArray[np.float32]:
@@ -59,6 +69,12 @@ class Encoder:
     def max_seq_length(self) -> int: ...
     @property
     def threads(self) -> int: ...
+    @property
+    def precision(self) -> Literal["f32", "bf16", "int8"]:
+        """The arithmetic of the weight matmuls."""
+    @property
+    def lowp_path(self) -> Literal["avx512_bf16", "avx512_vnni", "reference"] | None:
+        """The trueno kernel the weight matmuls run on; ``None`` with precision ``"f32"``."""
     @property
     def tokenizer(self) -> Tokenizer: ...
 
