@@ -97,58 +97,46 @@ pub(super) fn dot_one(isa: DotIsa, kind: QuantKind, row: &[u8], a: ActRow<'_>) -
     }
 }
 
-/// `out[i] = W[r0 + i] . a` on `isa` (already checked to be supported).
-pub(super) fn dot_rows(
+/// `out[t * stride + i] = W[r0 + i] . a[t]` for rows `r0..r0 + n` and the `T`
+/// activation rows `a`, on `isa` (already checked to be supported). Every
+/// value is the one-row kernel's ([`dot_one`]), whatever `T` and `n`.
+pub(super) fn dot_rows<const T: usize>(
     isa: DotIsa,
     w: &QuantMatrix<'_>,
     r0: usize,
-    a: ActRow<'_>,
+    n: usize,
+    a: [ActRow<'_>; T],
     out: &mut [f32],
+    stride: usize,
 ) {
-    match isa {
-        DotIsa::Scalar => {
-            for (i, o) in out.iter_mut().enumerate() {
-                *o = dot_scalar(w.kind(), w.row(r0 + i), a);
+    let kind = w.kind();
+    let mut i = 0;
+    #[cfg(target_arch = "x86_64")]
+    if isa == DotIsa::Avx512Vnni && matches!(kind, QuantKind::Q4_1 | QuantKind::Q8_0) {
+        while i + 4 <= n {
+            let rows = [0, 1, 2, 3].map(|k| w.row(r0 + i + k));
+            let mut o = [[0f32; 4]; T];
+            // Software prefetch a few groups ahead: four rows read side by side are
+            // four short streams (a row is a few hundred bytes), too short for the
+            // hardware prefetcher to follow; without it this kernel ran at a third
+            // of the one-row kernel's bandwidth. Rows are contiguous, so the next
+            // groups are the next bytes (past the matrix the hint is harmless).
+            let pf = rows[0]
+                .as_ptr()
+                .wrapping_add(PREFETCH_GROUPS * 4 * rows[0].len());
+            // SAFETY: `DotIsa::checked` verified avx512f/bw/vl/vnni and f16c
+            // (Backend::Avx512 includes bw).
+            unsafe { x86::dot4_vnni(kind, rows, a, &mut o, pf) };
+            for (t, o) in o.iter().enumerate() {
+                out[t * stride + i..t * stride + i + 4].copy_from_slice(o);
             }
+            i += 4;
         }
-        #[cfg(target_arch = "x86_64")]
-        DotIsa::Avx2 => {
-            for (i, o) in out.iter_mut().enumerate() {
-                // SAFETY: `DotIsa::checked` verified avx2, fma and f16c.
-                *o = unsafe { x86::dot_avx2(w.kind(), w.row(r0 + i), a) };
-            }
-        }
-        #[cfg(target_arch = "x86_64")]
-        DotIsa::Avx512Vnni => {
-            let kind = w.kind();
-            let mut i = 0;
-            if matches!(kind, QuantKind::Q4_1 | QuantKind::Q8_0) {
-                while i + 4 <= out.len() {
-                    let rows = [0, 1, 2, 3].map(|k| w.row(r0 + i + k));
-                    let o: &mut [f32; 4] = (&mut out[i..i + 4]).try_into().expect("four rows");
-                    // Software prefetch a few groups ahead: four rows read side by side are
-                    // four short streams (a row is a few hundred bytes), too short for the
-                    // hardware prefetcher to follow; without it this kernel ran at a third
-                    // of the one-row kernel's bandwidth. Rows are contiguous, so the next
-                    // groups are the next bytes (past the matrix the hint is harmless).
-                    let pf = rows[0]
-                        .as_ptr()
-                        .wrapping_add(PREFETCH_GROUPS * 4 * rows[0].len());
-                    // SAFETY: `DotIsa::checked` verified avx512f/bw/vl/vnni and f16c
-                    // (Backend::Avx512 includes bw).
-                    unsafe { x86::dot4_vnni(kind, rows, a, o, pf) };
-                    i += 4;
-                }
-            }
-            for (k, o) in out[i..].iter_mut().enumerate() {
-                *o = dot_one(isa, kind, w.row(r0 + i + k), a);
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        _ => {
-            for (i, o) in out.iter_mut().enumerate() {
-                *o = dot_scalar(w.kind(), w.row(r0 + i), a);
-            }
+    }
+    for r in i..n {
+        let row = w.row(r0 + r);
+        for (t, &a) in a.iter().enumerate() {
+            out[t * stride + r] = dot_one(isa, kind, row, a);
         }
     }
 }
@@ -301,12 +289,10 @@ mod x86 {
         }
     }
 
-    /// Two Q8_0 blocks' values at `x` and `y` (low and high 256 bits) against the
-    /// activations `q` (in both halves): `|w|` and `q` negated where `w < 0`, the
-    /// one-row kernel's sign trick (where `w = 0` its product is 0 either way),
-    /// so the same integer partial sums.
+    /// Two Q8_0 blocks' values at `x` and `y` (low and high 256 bits): `|w|`
+    /// and the mask of the negative values.
     #[inline(always)]
-    unsafe fn signed2(x: *const u8, y: *const u8, q: __m512i) -> (__m512i, __m512i) {
+    unsafe fn signed2(x: *const u8, y: *const u8) -> (__m512i, __mmask64) {
         // SAFETY: the caller points `x` and `y` at 32 readable bytes each and
         // enables avx512f/bw.
         unsafe {
@@ -315,37 +301,39 @@ mod x86 {
                 _mm256_loadu_si256(y as *const __m256i),
                 1,
             );
-            let neg = _mm512_movepi8_mask(wv);
-            (
-                _mm512_abs_epi8(wv),
-                _mm512_mask_sub_epi8(q, neg, _mm512_setzero_si512(), q),
-            )
+            (_mm512_abs_epi8(wv), _mm512_movepi8_mask(wv))
         }
     }
 
-    /// Four weight rows against one activation row, two rows per zmm (row
-    /// `2k` in the low 256 bits, `2k + 1` in the high): the activations of a
-    /// block are loaded once for all four, and each row keeps its own 8-lane
-    /// accumulator and `m * s` sum with exactly [`dot_vnni`]'s operations in
-    /// its order, so `out[r]` is bit for bit `dot_vnni(kind, w[r], a)`.
+    /// Four weight rows against `T` activation rows (tokens), two rows per zmm
+    /// (row `2k` in the low 256 bits, `2k + 1` in the high): a block's
+    /// activations are loaded once for the four rows, a block's weights unpacked
+    /// once for the `T` tokens, and each (row, token) keeps its own 8-lane
+    /// accumulator and `m * s` sum with exactly [`dot_vnni`]'s operations in its
+    /// order, so `out[t][r]` is bit for bit `dot_vnni(kind, w[r], a[t])`.
     /// Only Q4_1 and Q8_0 (the kinds llama models ship); `w` rows of equal length.
+    /// `pf` is where to prefetch (see [`PREFETCH_GROUPS`]); never dereferenced.
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-    pub(super) unsafe fn dot4_vnni(
+    pub(super) unsafe fn dot4_vnni<const T: usize>(
         kind: QuantKind,
         w: [&[u8]; 4],
-        a: ActRow<'_>,
-        out: &mut [f32; 4],
+        a: [ActRow<'_>; T],
+        out: &mut [[f32; 4]; T],
         pf: *const u8,
     ) {
         let bb = kind.block_bytes();
         let nb = w[0].len() / bb;
         debug_assert!(w.iter().all(|r| r.len() == nb * bb));
-        debug_assert!(a.qs.len() >= nb * BLOCK && a.d.len() >= nb && a.s.len() >= nb);
+        debug_assert!(
+            a.iter()
+                .all(|a| a.qs.len() >= nb * BLOCK && a.d.len() >= nb && a.s.len() >= nb)
+        );
         let p = w.map(|r| r.as_ptr());
-        let qp = a.qs.as_ptr();
+        let qp = a.map(|a| a.qs.as_ptr());
         // SAFETY: register set-up and arithmetic under the enabled features;
         // the loads read block b of each row (nb whole blocks) and the block's
-        // 32 activations (the caller's invariant: rows of `cols` elements).
+        // 32 activations of each token (the caller's invariant: rows of `cols`
+        // elements).
         unsafe {
             let zero = _mm512_setzero_si512();
             // Lane i of the scale vector of rows (0, 1) takes d of row i / 8,
@@ -356,9 +344,9 @@ mod x86 {
             let dup = _mm512_set_epi64(3, 2, 3, 2, 1, 0, 1, 0);
             let shift = _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0);
             let m4 = _mm512_set1_epi8(0x0f);
-            let mut acc01 = _mm512_setzero_ps();
-            let mut acc23 = _mm512_setzero_ps();
-            let mut extra = _mm256_setzero_ps();
+            let mut acc01 = [_mm512_setzero_ps(); T];
+            let mut acc23 = [_mm512_setzero_ps(); T];
+            let mut extra = [_mm256_setzero_ps(); T];
             for b in 0..nb {
                 let o = b * bb;
                 // The group at `pf` is 4 * nb blocks: 4 blocks' bytes per step
@@ -367,49 +355,65 @@ mod x86 {
                 _mm_prefetch::<_MM_HINT_T0>(f as *const i8);
                 _mm_prefetch::<_MM_HINT_T0>(f.wrapping_add(64) as *const i8);
                 _mm_prefetch::<_MM_HINT_T0>(f.wrapping_add(4 * bb - 1) as *const i8);
-                let q =
-                    _mm512_broadcast_i64x4(_mm256_loadu_si256(qp.add(b * BLOCK) as *const __m256i));
-                let ad = _mm512_set1_ps(*a.d.get_unchecked(b));
                 let h = halves4(p, o);
                 let hz = _mm512_castps256_ps512(h);
-                // `dw * ad` rounded once per row, as the one-row kernel's scalar product.
-                let s01 = _mm512_mul_ps(_mm512_permutexvar_ps(lo_pair, hz), ad);
-                let s23 = _mm512_mul_ps(_mm512_permutexvar_ps(hi_pair, hz), ad);
-                let (w01, w23, q01, q23) = match kind {
-                    QuantKind::Q4_1 => {
-                        // Odd lanes: extra_r = fma(m_r, s_a, extra_r); even lanes unused.
-                        extra = _mm256_fmadd_ps(h, _mm256_set1_ps(*a.s.get_unchecked(b)), extra);
-                        let w01 = nibbles2(p[0].add(o + 4), p[1].add(o + 4), dup, shift, m4);
-                        let w23 = nibbles2(p[2].add(o + 4), p[3].add(o + 4), dup, shift, m4);
-                        (w01, w23, q, q)
-                    }
-                    _ => {
-                        let (w01, q01) = signed2(p[0].add(o + 2), p[1].add(o + 2), q);
-                        let (w23, q23) = signed2(p[2].add(o + 2), p[3].add(o + 2), q);
-                        (w01, w23, q01, q23)
-                    }
-                };
-                let f01 = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(zero, w01, q01));
-                let f23 = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(zero, w23, q23));
-                acc01 = _mm512_fmadd_ps(s01, f01, acc01);
-                acc23 = _mm512_fmadd_ps(s23, f23, acc23);
-            }
-            let mut e = [0f32; 8];
-            _mm256_storeu_ps(e.as_mut_ptr(), extra);
-            let accs = [
-                _mm512_castps512_ps256(acc01),
-                _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc01), 1)),
-                _mm512_castps512_ps256(acc23),
-                _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc23), 1)),
-            ];
-            for r in 0..4 {
-                // Q8_0's `extra` stays 0.0, added as the one-row kernel adds it.
-                let x = if kind == QuantKind::Q4_1 {
-                    e[2 * r + 1]
+                let d01 = _mm512_permutexvar_ps(lo_pair, hz);
+                let d23 = _mm512_permutexvar_ps(hi_pair, hz);
+                // Q4_1: the nibbles; Q8_0: |w| and where w < 0 (the one-row
+                // kernel's sign trick: q is negated there; where w = 0 the
+                // product is 0 either way, so the same integer partial sums).
+                let (w01, w23, n01, n23) = if kind == QuantKind::Q4_1 {
+                    let w01 = nibbles2(p[0].add(o + 4), p[1].add(o + 4), dup, shift, m4);
+                    let w23 = nibbles2(p[2].add(o + 4), p[3].add(o + 4), dup, shift, m4);
+                    (w01, w23, 0, 0)
                 } else {
-                    0.0
+                    let (w01, n01) = signed2(p[0].add(o + 2), p[1].add(o + 2));
+                    let (w23, n23) = signed2(p[2].add(o + 2), p[3].add(o + 2));
+                    (w01, w23, n01, n23)
                 };
-                out[r] = hsum(accs[r]) + x;
+                for t in 0..T {
+                    let q = _mm512_broadcast_i64x4(_mm256_loadu_si256(
+                        qp[t].add(b * BLOCK) as *const __m256i
+                    ));
+                    let ad = _mm512_set1_ps(*a[t].d.get_unchecked(b));
+                    // `dw * ad` rounded once per row, as the one-row kernel's scalar product.
+                    let s01 = _mm512_mul_ps(d01, ad);
+                    let s23 = _mm512_mul_ps(d23, ad);
+                    let (q01, q23) = if kind == QuantKind::Q4_1 {
+                        // Odd lanes: extra_r = fma(m_r, s_a, extra_r); even lanes unused.
+                        let sa = _mm256_set1_ps(*a[t].s.get_unchecked(b));
+                        extra[t] = _mm256_fmadd_ps(h, sa, extra[t]);
+                        (q, q)
+                    } else {
+                        (
+                            _mm512_mask_sub_epi8(q, n01, zero, q),
+                            _mm512_mask_sub_epi8(q, n23, zero, q),
+                        )
+                    };
+                    let f01 = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(zero, w01, q01));
+                    let f23 = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(zero, w23, q23));
+                    acc01[t] = _mm512_fmadd_ps(s01, f01, acc01[t]);
+                    acc23[t] = _mm512_fmadd_ps(s23, f23, acc23[t]);
+                }
+            }
+            for t in 0..T {
+                let mut e = [0f32; 8];
+                _mm256_storeu_ps(e.as_mut_ptr(), extra[t]);
+                let accs = [
+                    _mm512_castps512_ps256(acc01[t]),
+                    _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc01[t]), 1)),
+                    _mm512_castps512_ps256(acc23[t]),
+                    _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc23[t]), 1)),
+                ];
+                for r in 0..4 {
+                    // Q8_0's `extra` stays 0.0, added as the one-row kernel adds it.
+                    let x = if kind == QuantKind::Q4_1 {
+                        e[2 * r + 1]
+                    } else {
+                        0.0
+                    };
+                    out[t][r] = hsum(accs[r]) + x;
+                }
             }
         }
     }

@@ -438,15 +438,31 @@ pub fn matmul_rows_with(
         return Ok(());
     }
     // Rows in tiles of a few: the tile's weights stay in L1 while every
-    // activation row passes over them, so weights are read from memory once.
+    // activation row passes over them, so weights are read from memory once;
+    // activation rows go TOKENS at a time, so a block's weights are unpacked
+    // once for all of them (the kernels keep each (row, token) sum apart).
     const TILE: usize = 16;
+    const TOKENS: usize = 4;
     let mut r = rows.start;
     while r < rows.end {
         let re = (r + TILE).min(rows.end);
-        for t in 0..x.n {
-            let act = x.block_view(t);
-            let o = &mut out[t * band + (r - rows.start)..t * band + (re - rows.start)];
-            kernels::dot_rows(isa, w, r, act, o);
+        let col = r - rows.start;
+        let mut t = 0;
+        while t + TOKENS <= x.n {
+            let acts: [kernels::ActRow<'_>; TOKENS] = std::array::from_fn(|k| x.block_view(t + k));
+            kernels::dot_rows(isa, w, r, re - r, acts, &mut out[t * band + col..], band);
+            t += TOKENS;
+        }
+        for t in t..x.n {
+            kernels::dot_rows(
+                isa,
+                w,
+                r,
+                re - r,
+                [x.block_view(t)],
+                &mut out[t * band + col..],
+                band,
+            );
         }
         r = re;
     }
