@@ -281,6 +281,22 @@ impl Llm {
         self.threads
     }
 
+    /// The same model with prefill's weight products (every product over two or more
+    /// tokens: the prompt's pass through the layers, and all-position logits) in
+    /// `precision` through `trueno::lowp`: `Bf16` or `Int8` converts every layer matrix
+    /// and the output matrix once, here (about 2 or 1 bytes per weight more memory);
+    /// decode (one token per step) is unchanged. Opt-in: the default is f32, and `F32`
+    /// goes back. Which kernel runs: [`crate::precision::lowp_path`].
+    pub fn with_prefill_precision(mut self, precision: trueno::lowp::Precision) -> Result<Llm> {
+        self.model.set_prefill_precision(precision)?;
+        Ok(self)
+    }
+
+    /// The arithmetic of prefill's weight products.
+    pub fn prefill_precision(&self) -> trueno::lowp::Precision {
+        self.model.prefill_precision()
+    }
+
     /// Logits (`ids.len() x vocab`, row-major) of every position of `ids`.
     pub fn logits(&self, ids: &[u32]) -> Result<Vec<f32>> {
         self.check_prompt(ids)?;
