@@ -182,9 +182,9 @@ def test_edge_cases(lowp, f32) -> None:
 
 def test_bad_precision_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match=r"precision: unknown precision \"fp8\""):
-        realizar.Encoder.load(precision="fp8")
+        realizar.Encoder.load(precision="fp8")  # ty: ignore[invalid-argument-type]
     with pytest.raises(ValueError, match='"BF16"'):
-        realizar.Encoder.load(precision="BF16")
+        realizar.Encoder.load(precision="BF16")  # ty: ignore[invalid-argument-type]
     with pytest.raises(TypeError, match="precision"):
         realizar.Encoder.load(precision=16)  # ty: ignore[invalid-argument-type]
     with pytest.raises(TypeError, match="precision"):

@@ -4,14 +4,14 @@
 use std::path::PathBuf;
 
 use numpy::{PyArray1, PyArray2, PyArrayMethods};
-use pyo3::exceptions::{PyRuntimeWarning, PyTypeError, PyValueError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString};
 use realizar::encoder::SentenceEncoder;
 use realizar::tokenizer::{Encoding as RsEncoding, WordPiece};
-use trueno::lowp::Precision;
 
 use crate::errors::to_py_err;
+use crate::precision::{lowp_path_name, precision_of, warn_if_reference};
 
 /// A list or tuple of `str`, with a `TypeError` naming the first offending type.
 pub(crate) fn texts_of(texts: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
@@ -43,33 +43,6 @@ pub(crate) fn texts_of(texts: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
         out.push(s.to_str()?.to_owned());
     }
     Ok(out)
-}
-
-/// A reduced-precision option by name (`"f32"`, `"bf16"`, `"int8"`, as
-/// `trueno.matmul(precision=...)`): a `ValueError` naming an unknown value (a non-str is
-/// pyo3's `TypeError` naming the argument).
-pub(crate) fn precision_of(arg: &str, value: &str) -> PyResult<Precision> {
-    value
-        .parse()
-        .map_err(|e: trueno::Error| PyValueError::new_err(format!("{arg}: {e}")))
-}
-
-/// The name of the `trueno::lowp` kernel `precision` runs on (None for f32).
-pub(crate) fn lowp_path_name(precision: Precision) -> PyResult<Option<&'static str>> {
-    Ok(realizar::precision::lowp_path(precision)
-        .map_err(|e| to_py_err(&e))?
-        .map(|p| p.name()))
-}
-
-/// A `RuntimeWarning` when `precision` runs on lowp's portable reference path: the
-/// arithmetic asked for, but much slower than the SIMD kernel (never a silent fallback).
-pub(crate) fn warn_if_reference(py: Python<'_>, precision: Precision) -> PyResult<()> {
-    if let Some(note) = realizar::precision::fallback_note(precision).map_err(|e| to_py_err(&e))? {
-        let category = py.get_type::<PyRuntimeWarning>();
-        let msg = std::ffi::CString::new(note).map_err(|e| PyValueError::new_err(e.to_string()))?;
-        PyErr::warn(py, &category, &msg, 1)?;
-    }
-    Ok(())
 }
 
 /// The packaged all-MiniLM-L6-v2 directory, located by `realizar.models` in Python.

@@ -8,6 +8,7 @@ mod encoder;
 mod errors;
 mod gguf;
 mod llm;
+mod precision;
 mod rag;
 mod server;
 mod tabular;

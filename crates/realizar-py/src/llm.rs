@@ -19,6 +19,7 @@ use realizar::chat_template::{ChatMessage, ChatTemplate};
 use realizar::llm::{FinishReason, GenerateOptions, Llm};
 
 use crate::errors::to_py_err;
+use crate::precision::{lowp_path_name, precision_of, warn_if_reference};
 
 /// A loaded language model.
 #[pyclass(module = "realizar._realizar", name = "LLM", frozen)]
@@ -111,16 +112,27 @@ fn finish_name(f: FinishReason) -> String {
 #[pymethods]
 impl PyLlm {
     /// Load a GGUF model file; `threads` threads compute each matrix product.
+    /// `prefill_precision="bf16"` or `"int8"` runs prefill's weight products through
+    /// `trueno::lowp` (weights converted once, here; decode unchanged); the default
+    /// `"f32"` is never lowered. A CPU without the instruction set runs lowp's reference
+    /// path, and a `RuntimeWarning` says so.
     #[staticmethod]
-    #[pyo3(signature = (path, *, threads=1))]
-    fn load(py: Python<'_>, path: PathBuf, threads: i64) -> PyResult<Self> {
+    #[pyo3(signature = (path, *, threads=1, prefill_precision="f32"))]
+    fn load(
+        py: Python<'_>,
+        path: PathBuf,
+        threads: i64,
+        prefill_precision: &str,
+    ) -> PyResult<Self> {
         let threads = usize::try_from(threads)
             .ok()
             .filter(|&t| t >= 1)
             .ok_or_else(|| PyValueError::new_err(format!("threads must be >= 1, got {threads}")))?;
+        let precision = precision_of("prefill_precision", prefill_precision)?;
         let inner = py
-            .detach(|| Llm::load(&path, threads))
+            .detach(|| Llm::load(&path, threads)?.with_prefill_precision(precision))
             .map_err(|e| to_py_err(&e))?;
+        warn_if_reference(py, precision)?;
         let tok = inner.tokenizer();
         let text_of = |id: Option<u32>| id.and_then(|i| tok.token_text(i)).unwrap_or("").to_owned();
         let template = match inner.chat_template() {
@@ -134,6 +146,19 @@ impl PyLlm {
             inner: Arc::new(inner),
             template,
         })
+    }
+
+    /// The arithmetic of prefill's weight products: "f32" (default), "bf16" or "int8".
+    #[getter]
+    fn prefill_precision(&self) -> &'static str {
+        self.inner.prefill_precision().name()
+    }
+
+    /// The `trueno::lowp` kernel prefill's weight products run on ("avx512_bf16",
+    /// "avx512_vnni" or "reference"); None with prefill precision "f32".
+    #[getter]
+    fn prefill_lowp_path(&self) -> PyResult<Option<&'static str>> {
+        lowp_path_name(self.inner.prefill_precision())
     }
 
     /// `general.name` of the file.
@@ -319,10 +344,11 @@ impl PyLlm {
 
     fn __repr__(&self) -> String {
         format!(
-            "LLM(name={:?}, context_length={}, threads={})",
+            "LLM(name={:?}, context_length={}, threads={}, prefill_precision={:?})",
             self.inner.name(),
             self.inner.context_length(),
-            self.inner.threads()
+            self.inner.threads(),
+            self.inner.prefill_precision().name()
         )
     }
 }

@@ -126,7 +126,16 @@ class LLM:
     """A GGUF language model (Llama architecture); compute releases the GIL."""
 
     @staticmethod
-    def load(path: str | PathLike[str], *, threads: int = 1) -> LLM: ...
+    def load(
+        path: str | PathLike[str],
+        *,
+        threads: int = 1,
+        prefill_precision: Literal["f32", "bf16", "int8"] = "f32",
+    ) -> LLM: ...
+    @property
+    def prefill_precision(self) -> Literal["f32", "bf16", "int8"]: ...
+    @property
+    def prefill_lowp_path(self) -> Literal["avx512_bf16", "avx512_vnni", "reference"] | None: ...
     @property
     def name(self) -> str: ...
     @property

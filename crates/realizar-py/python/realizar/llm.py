@@ -15,6 +15,7 @@ import queue
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Literal
 
 from realizar import _realizar
 from realizar._realizar import BpeTokenizer, Generation
@@ -29,7 +30,21 @@ class LLM:
         self._inner = inner
 
     @classmethod
-    def load(cls, path: str | Path | None = None, *, threads: int = 1) -> LLM:
+    def load(
+        cls,
+        path: str | Path | None = None,
+        *,
+        threads: int = 1,
+        prefill_precision: Literal["f32", "bf16", "int8"] = "f32",
+    ) -> LLM:
+        """Load a GGUF file; ``threads`` threads compute each matrix product.
+
+        ``prefill_precision="bf16"`` or ``"int8"`` runs the prompt's pass (every product
+        over two or more tokens) through trueno's reduced-precision kernels, the weights
+        converted once here; decode is unchanged. Where the CPU lacks the instruction set
+        the same arithmetic runs on the portable reference path and a ``RuntimeWarning``
+        says so (see ``prefill_lowp_path``).
+        """
         if path is None:
             from realizar.models import default_llm_path  # noqa: PLC0415
 
@@ -40,7 +55,15 @@ class LLM:
         if not isinstance(threads, int) or isinstance(threads, bool):
             msg = f"threads must be an int, got {type(threads).__name__}"
             raise TypeError(msg)
-        return cls(_realizar.LLM.load(Path(path), threads=threads))
+        if not isinstance(prefill_precision, str):
+            msg = (
+                'prefill_precision must be a str ("f32", "bf16" or "int8"), '
+                f"got {type(prefill_precision).__name__}"
+            )
+            raise TypeError(msg)
+        return cls(
+            _realizar.LLM.load(Path(path), threads=threads, prefill_precision=prefill_precision)
+        )
 
     @property
     def name(self) -> str:
@@ -49,6 +72,16 @@ class LLM:
     @property
     def context_length(self) -> int:
         return self._inner.context_length
+
+    @property
+    def prefill_precision(self) -> Literal["f32", "bf16", "int8"]:
+        """The arithmetic of prefill's weight products."""
+        return self._inner.prefill_precision
+
+    @property
+    def prefill_lowp_path(self) -> Literal["avx512_bf16", "avx512_vnni", "reference"] | None:
+        """The trueno kernel prefill's weight products run on; ``None`` for ``"f32"``."""
+        return self._inner.prefill_lowp_path
 
     @property
     def vocab_size(self) -> int:
