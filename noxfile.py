@@ -310,7 +310,14 @@ def test_course1(session: nox.Session) -> None:
     # The local runtime's own tests, the Spark ones included, live with its first course,
     # and so do the wheels' tests that need Spark (batuta running notebook tasks). Like a
     # course, each suite is not run again while its inputs are unchanged (coursekit.cache).
-    cached(session, "runtime-tests", RUNTIME_INPUTS, "pytest", "tests/coursekit")
+    # On every core: tests that start Spark in pytest's own process share one worker
+    # (tests/coursekit/conftest.py), the rest, most of which run notebooks, spread.
+    cached(
+        session,
+        "runtime-tests",
+        RUNTIME_INPUTS,
+        *("pytest", "tests/coursekit", "-n", "auto", "--dist", "loadgroup"),
+    )
     cached(session, "spark-wheel-tests", WHEEL_INPUTS, "pytest", "tests/python", "-m", "spark")
 
 

@@ -8,6 +8,12 @@ carries the logs' last lines instead.
 
 The notebooks these tests run in scratch projects would otherwise enter this machine's record
 of notebook times (coursekit.run's longest-first order): they get a record of their own.
+
+The suite runs on every core (pytest-xdist, ``--dist loadgroup``). A test that starts Spark
+in the pytest process itself (``build_session``) is in the ``spark-session`` group: PySpark
+has one active session per process and ``build_session`` returns it, so such tests must
+share one worker, where they run in file order, as in a run without xdist. Every other
+test is grouped by its file, so a module's fixtures are made once.
 """
 
 from __future__ import annotations
@@ -25,6 +31,12 @@ _BASE: list[Path] = []  # pytest's temporary root of this session
 def _remember_temporary_root(tmp_path_factory: pytest.TempPathFactory) -> None:
     _BASE.append(tmp_path_factory.getbasetemp())
     os.environ["COURSEKIT_TIMES_FILE"] = str(_BASE[0] / "notebook-seconds.json")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.path.name))
 
 
 def _tails(base: Path) -> str:

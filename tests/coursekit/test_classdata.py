@@ -129,6 +129,7 @@ def test_without_waiting_training_starts_in_the_background_once(cache, monkeypat
 
 
 @pytest.mark.spark
+@pytest.mark.xdist_group("spark-session")  # Spark in the pytest process (conftest.py)
 def test_a_session_starts_with_the_machine_archive(tmp_path):
     """The real thing: the archive is made (or found) and the driver JVM maps it."""
     from pyspark.sql import SparkSession  # noqa: PLC0415

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-pytestmark = pytest.mark.spark
+# Starts Spark in the pytest process: one worker holds every such test (conftest.py).
+pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark-session")]
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "data"))
 

@@ -17,7 +17,8 @@ import pytest
 
 from coursekit import foundation_models as fm
 
-pytestmark = pytest.mark.spark
+# Starts Spark in the pytest process: one worker holds every such test (conftest.py).
+pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark-session")]
 
 MAX = 8
 

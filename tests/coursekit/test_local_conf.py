@@ -11,7 +11,8 @@ import os
 
 import pytest
 
-pytestmark = pytest.mark.spark
+# Starts Spark in the pytest process: one worker holds every such test (conftest.py).
+pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark-session")]
 
 
 @pytest.fixture(scope="module")

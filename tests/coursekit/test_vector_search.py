@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.spark
+# Starts Spark in the pytest process: one worker holds every such test (conftest.py).
+pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark-session")]
 
 DOCS = [
     (1, "Refunds are issued within 14 days of the return.", "policy", 2024),
