@@ -76,5 +76,57 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ratios[ratios.len() - 1],
         );
     }
+    attention(rounds)?;
+    Ok(())
+}
+
+/// One decode step's attention for one layer of SmolLM2 (9 query heads of 64 over 3 kv
+/// heads, `len` cached positions) with `quant::ggml`'s lane-exact f16 dots, timed per op.
+fn attention(rounds: usize) -> Result<(), Box<dyn std::error::Error>> {
+    use trueno::quant::ggml::{self, F16Order};
+    let (heads, hd, kvd) = (9, 64, 192);
+    let mut rng = trueno::rng::Rng::new(11);
+    for len in [96, 512] {
+        let k: Vec<f32> = (0..len * kvd)
+            .map(|_| quant::round_f16(rng.uniform() as f32 - 0.5))
+            .collect();
+        let v = k.clone();
+        let q: Vec<f32> = (0..heads * hd)
+            .map(|_| quant::round_f16(rng.uniform() as f32 - 0.5))
+            .collect();
+        let (mut scores, mut out, mut acc) = (vec![0f32; len], vec![0f32; hd], Vec::new());
+        let (mut t_dot, mut t_mix) = (f64::MAX, f64::MAX);
+        for _ in 0..rounds + 1 {
+            let (mut d, mut m) = (0f64, 0f64);
+            for _ in 0..30 {
+                for h in 0..heads {
+                    let kvh = h / 3;
+                    let qh = &q[h * hd..(h + 1) * hd];
+                    let t0 = Instant::now();
+                    for (j, s) in scores.iter_mut().enumerate() {
+                        *s = ggml::dot_f16(F16Order::Vec, qh, &k[j * kvd + kvh * hd..][..hd]);
+                    }
+                    let t1 = Instant::now();
+                    ggml::weighted_rows_f16(
+                        F16Order::Vec,
+                        &scores,
+                        &v[kvh * hd..],
+                        kvd,
+                        &mut out,
+                        &mut acc,
+                    );
+                    m += t1.elapsed().as_secs_f64();
+                    d += (t1 - t0).as_secs_f64();
+                }
+            }
+            t_dot = t_dot.min(d);
+            t_mix = t_mix.min(m);
+        }
+        println!(
+            "attention, 30 layers x {heads} heads, {len} positions: q.k {:.3} ms, p.V {:.3} ms per token",
+            t_dot * 1e3,
+            t_mix * 1e3
+        );
+    }
     Ok(())
 }

@@ -259,17 +259,37 @@ fn weighted_body(
             *a = pj.mul_add(x, *a);
         }
     }
-    for (i, o) in out.iter_mut().enumerate() {
-        let mut s = [0f32; 16];
-        for (l, s) in s.iter_mut().enumerate() {
-            *s = if order == F16Order::Vec {
-                (acc[l * w + i] + acc[(32 + l) * w + i])
-                    + (acc[(16 + l) * w + i] + acc[(48 + l) * w + i])
-            } else {
-                acc[l * w + i]
-            };
+    // Output i reduces its 16 (x 4) lanes as `reduce16` does, the same
+    // additions in the same order; here each step runs for every output at
+    // once (lane l of output i is `acc[l * w + i]`: contiguous in i), in place.
+    if order == F16Order::Vec {
+        for l in 0..16 {
+            let (lo, hi) = acc.split_at_mut(16 * w);
+            let (s1, rest) = hi.split_at(16 * w);
+            let (s2, s3) = rest.split_at(16 * w);
+            let s0 = &mut lo[l * w..(l + 1) * w];
+            let r = l * w..(l + 1) * w;
+            for (((a, &b), &c), &d) in s0
+                .iter_mut()
+                .zip(&s2[r.clone()])
+                .zip(&s1[r.clone()])
+                .zip(&s3[r])
+            {
+                *a = (*a + b) + (c + d);
+            }
         }
-        *o = reduce16(&s);
+    }
+    // reduce16: halves, quarters, then (u0 + u2) + (u1 + u3).
+    for (k, step) in [(8, 8), (4, 4)] {
+        for l in 0..k {
+            let (lo, hi) = acc.split_at_mut((l + step) * w);
+            for (a, &b) in lo[l * w..(l + 1) * w].iter_mut().zip(&hi[..w]) {
+                *a += b; // reduce16's `v[l + step] + v[l]` (addition commutes)
+            }
+        }
+    }
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = (acc[i] + acc[2 * w + i]) + (acc[w + i] + acc[3 * w + i]);
     }
 }
 
