@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from realizar.bench_precision import run_precision_section
 from realizar.bench_serving import add_arguments as add_serving_arguments
 from realizar.bench_serving import run_serving_section
 
@@ -381,6 +382,7 @@ def run_embeddings_section(args: argparse.Namespace, command: str, machine: dict
 # correctness checks passed.
 SECTIONS: dict[str, Callable[[argparse.Namespace, str, dict[str, Any]], bool]] = {
     "embeddings": run_embeddings_section,
+    "precision": run_precision_section,
     "serving": run_serving_section,
 }
 
