@@ -309,16 +309,16 @@ def test_course1(session: nox.Session) -> None:
     run_course(session, 1)
     # The local runtime's own tests, the Spark ones included, live with its first course,
     # and so do the wheels' tests that need Spark (batuta running notebook tasks). Like a
-    # course, each suite is not run again while its inputs are unchanged (coursekit.cache).
-    # On every core: tests that start Spark in pytest's own process share one worker
-    # (tests/coursekit/conftest.py), the rest, most of which run notebooks, spread.
+    # course, the suite is not run again while its inputs are unchanged (coursekit.cache).
+    # One run on every core: tests that start Spark in pytest's own process share one
+    # worker (tests/coursekit/conftest.py), the rest, most of which run notebooks, spread.
     cached(
         session,
         "runtime-tests",
-        RUNTIME_INPUTS,
-        *("pytest", "tests/coursekit", "-n", "auto", "--dist", "loadgroup"),
+        tuple(dict.fromkeys((*RUNTIME_INPUTS, *WHEEL_INPUTS))),
+        *("pytest", "tests/coursekit", "tests/python", "-m", "runtime or spark"),
+        *("-n", "auto", "--dist", "loadgroup"),
     )
-    cached(session, "spark-wheel-tests", WHEEL_INPUTS, "pytest", "tests/python", "-m", "spark")
 
 
 @nox.session(name="test-course3", requires=["build-test"])

@@ -13,7 +13,9 @@ The suite runs on every core (pytest-xdist, ``--dist loadgroup``). A test that s
 in the pytest process itself (``build_session``) is in the ``spark-session`` group: PySpark
 has one active session per process and ``build_session`` returns it, so such tests must
 share one worker, where they run in file order, as in a run without xdist. Every other
-test is grouped by its file, so a module's fixtures are made once.
+test is grouped by its file, so a module's fixtures are made once. Every test here is
+marked ``runtime``: test-course1 runs ``-m "runtime or spark"`` over tests/coursekit and
+tests/python, so the wheels' Spark tests share the run.
 """
 
 from __future__ import annotations
@@ -34,7 +36,11 @@ def _remember_temporary_root(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
     for item in items:
+        if not item.path.is_relative_to(here):
+            continue  # this hook sees the whole run's items (test-course1 adds tests/python's)
+        item.add_marker(pytest.mark.runtime)
         if item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(item.path.name))
 
