@@ -118,9 +118,9 @@ pub(super) fn dot_rows<const T: usize>(
             let mut o = [[0f32; 4]; T];
             // Software prefetch a few groups ahead: four rows read side by side are
             // four short streams (a row is a few hundred bytes), too short for the
-            // hardware prefetcher to follow; without it this kernel ran at a third
-            // of the one-row kernel's bandwidth. Rows are contiguous, so the next
-            // groups are the next bytes (past the matrix the hint is harmless).
+            // hardware prefetcher to follow; without it this kernel ran slower than
+            // the one-row kernel. Rows are contiguous, so the next groups are the
+            // next bytes (past the matrix the hint is harmless).
             let pf = rows[0]
                 .as_ptr()
                 .wrapping_add(PREFETCH_GROUPS * 4 * rows[0].len());
