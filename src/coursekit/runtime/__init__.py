@@ -364,6 +364,30 @@ def _configure_mlflow(root: Path) -> None:
     # With a SQLite store, MLflow (3.17, pinned) puts artifacts under ./mlruns of the
     # working directory, i.e. beside the notebook, unless this variable names a root.
     os.environ.setdefault("_MLFLOW_SERVER_ARTIFACT_ROOT", (store / "artifacts").as_uri())
+    _create_mlflow_store(store, uri)
+
+
+def _create_mlflow_store(store: Path, uri: str) -> None:
+    """Create the SQLite store's tables once, before any notebook of the run uses it.
+
+    Notebooks run side by side, and MLflow creates its tables on first use: two kernels
+    reaching a new store at once both ran ``CREATE TABLE`` and one failed ("table jobs
+    already exists"). Under an exclusive lock the first creates them and leaves a marker;
+    the others wait, then find the marker.
+    """
+    import fcntl  # noqa: PLC0415 (POSIX; the local runtime runs on Linux and macOS)
+
+    ready = store / "mlflow.db.ready"
+    with (store / "mlflow.db.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if ready.is_file() and (store / "mlflow.db").is_file():
+            return
+        try:
+            from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore  # noqa: PLC0415
+        except ImportError:  # no MLflow in this environment: nothing will use the store
+            return
+        SqlAlchemyStore(uri, os.environ["_MLFLOW_SERVER_ARTIFACT_ROOT"])
+        ready.write_text("tables created\n")
 
 
 def _install_redaction(secrets: Secrets) -> None:
