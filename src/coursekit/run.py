@@ -274,7 +274,7 @@ def _remember_times(root: Path, results: list[Result]) -> None:
 def longest_first(root: Path, notebooks: list[Path]) -> list[Path]:
     """The notebooks, the longest last time first (unknown ones keep their order, last).
 
-    Several run side by side; a long one started last would run alone at the end (a job
+    Two run side by side; a long one started last would run alone at the end (a job
     lesson's tasks take minutes), so the run's wall time is shortest when it starts first.
     """
     times = _known_times()
@@ -299,23 +299,6 @@ def summary(results: list[Result], root: Path, wall: float) -> str:
     lines.append(f"wall time {wall:.1f} s (notebooks' own times add up to {total:.1f} s)")
     lines.append(f"{len(results) - failed} passed, {failed} failed")
     return "\n".join(lines)
-
-
-def default_jobs() -> int:
-    """Notebooks side by side by default: one more than the cores, at most one per 3 GiB.
-
-    A notebook's kernel waits on its JVM (start-up, class loading, file I/O) part of the
-    time, so one notebook more than there are cores keeps every core busy: on two cores
-    Course 1's notebooks and labs took 276 s with three at a time against 325 s with two.
-    Each one holds a Spark driver of ``spark.driver.memory`` (2g) and its kernel.
-    """
-    affinity = getattr(os, "sched_getaffinity", None)
-    cores = len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
-    try:
-        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):  # no sysconf (Windows): cores decide
-        return cores + 1
-    return max(1, min(cores + 1, memory // (3 << 30)))
 
 
 def execute(
@@ -451,9 +434,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--jobs",
         type=int,
-        default=default_jobs(),
-        help="notebooks run side by side, each in its own kernel and JVM "
-        "(default: one more than the cores, at most one per 3 GiB of memory; here %(default)s)",
+        default=2,
+        help="notebooks run side by side, each in its own kernel and JVM (default 2)",
     )
     parser.add_argument(
         "--no-cache",

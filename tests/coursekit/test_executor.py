@@ -233,28 +233,6 @@ def test_longest_first_from_the_machine_record(tmp_path, monkeypatch):
 
 
 @pytest.mark.spark
-def test_default_jobs_one_more_than_the_cores_within_memory(monkeypatch):
-    """Cores + 1 notebooks at a time, but never more than one per 3 GiB, and at least one."""
-    from coursekit import run  # noqa: PLC0415
-
-    gib = 1 << 30
-    page = 4096
-
-    def machine(cores: int, memory: int) -> int:
-        monkeypatch.setattr(run.os, "sched_getaffinity", lambda _pid: set(range(cores)))
-        sizes = {"SC_PAGE_SIZE": page, "SC_PHYS_PAGES": memory // page}
-        monkeypatch.setattr(run.os, "sysconf", lambda name: sizes[name])
-        return run.default_jobs()
-
-    assert machine(2, 24 * gib) == 3
-    assert machine(8, 16 * gib) == 5  # memory-bound: 16 GiB holds five
-    assert machine(1, 64 * gib) == 2
-    assert machine(4, 2 * gib) == 1  # a small machine still runs notebooks, one at a time
-    # Affinity (a container's CPU set) counts, not the host's processors.
-    monkeypatch.setattr(run.os, "cpu_count", lambda: 64)
-    assert machine(2, 24 * gib) == 3
-
-
 def test_a_notebook_without_spark_starts_no_jvm(project: Path) -> None:
     nb = write_notebook(
         project / "plain.py",
