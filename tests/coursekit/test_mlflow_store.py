@@ -16,6 +16,7 @@ _WORKER = textwrap.dedent(
     root, go, name = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
     import mlflow
     import coursekit.runtime as runtime
+    (go.parent / f"ready-{name}").touch()
     while not go.exists():  # every worker starts the store at the same moment
         time.sleep(0.005)
     runtime._configure_mlflow(root)
@@ -43,7 +44,12 @@ def test_kernels_side_by_side_share_a_new_store(tmp_path: Path) -> None:
         )
         for i in range(4)
     ]
-    time.sleep(8)  # past the imports of mlflow in every worker
+    # Every worker has imported mlflow before any reaches the store.
+    deadline = time.monotonic() + 240
+    while len(list(tmp_path.glob("ready-*"))) < len(workers):
+        assert time.monotonic() < deadline, "the workers did not start"
+        assert all(w.poll() is None for w in workers), [w.communicate() for w in workers]
+        time.sleep(0.05)
     go.touch()
     outcomes = [w.communicate(timeout=300) for w in workers]
     for worker, (out, err) in zip(workers, outcomes, strict=True):

@@ -34,23 +34,9 @@ import numpy as np
 import pytest
 
 import realizar
+from encoder_texts import CORPUS
 from realizar import models
 from realizar.minilm_reference import MiniLMReference
-
-CORPUS = [
-    "A man is eating food.",
-    "A man is eating a piece of bread.",
-    "The girl is carrying a baby.",
-    "A man is riding a horse.",
-    "",
-    "Café crème brûlée à la Zoë — naïve résumé",
-    "北京是中国的首都。我爱自然语言处理\uff01",
-    "Emoji: 😀🎉👍🏽 and 🇫🇷 flags ❤️",
-    "Tabs\tand\nnewlines and\u00a0odd\u200bspaces",
-    "The Sovereign AI Stack computes sentence embeddings with SIMD kernels written in Rust.",
-    "word " * 400,  # truncated to 256 tokens
-    "?",
-]
 
 # (precision, cosine floor, max |difference| bound, ranking gap): the stated bounds above.
 BOUNDS = [("bf16", 0.9995, 0.005, 0.005), ("int8", 0.98, 0.05, 0.04)]

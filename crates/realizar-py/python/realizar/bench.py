@@ -348,22 +348,28 @@ def embeddings_markdown(result: dict[str, Any], command: str, machine: dict[str,
     return "\n".join(lines)
 
 
-def write_embeddings_report(
-    result: dict[str, Any], out: Path, command: str, machine: dict[str, Any]
+def write_report(
+    section: str,
+    result: dict[str, Any],
+    markdown: str,
+    *,
+    out: Path,
+    command: str,
+    machine: dict[str, Any],
 ) -> list[Path]:
-    """Write ``realizar_embeddings.{json,md}`` under ``out``."""
+    """Write a section's ``realizar_<section>.{json,md}`` under ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     payload = {
         "schema": SCHEMA,
-        "section": "embeddings",
+        "section": section,
         "command": command,
         "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "machine": machine,
         **result,
     }
-    js, md = out / "realizar_embeddings.json", out / "realizar_embeddings.md"
+    js, md = out / f"realizar_{section}.json", out / f"realizar_{section}.md"
     js.write_text(json.dumps(payload, indent=2) + "\n")
-    md.write_text(embeddings_markdown(result, command, machine))
+    md.write_text(markdown)
     return [js, md]
 
 
@@ -372,8 +378,11 @@ def run_embeddings_section(args: argparse.Namespace, command: str, machine: dict
     result = bench_embeddings(
         rounds=args.rounds, min_time=args.min_time, seed=args.seed, reference_path=args.reference
     )
-    paths = write_embeddings_report(result, Path(args.out), command, machine)
-    print(embeddings_markdown(result, command, machine))
+    markdown = embeddings_markdown(result, command, machine)
+    paths = write_report(
+        "embeddings", result, markdown, out=Path(args.out), command=command, machine=machine
+    )
+    print(markdown)
     print("wrote", ", ".join(str(p) for p in paths))
     return bool(result["correctness"]["passed"])
 

@@ -22,8 +22,6 @@ Outputs under ``--out``: ``realizar_precision.json`` and ``realizar_precision.md
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
-import json
 import random
 import statistics
 from collections.abc import Callable
@@ -231,19 +229,12 @@ def run_precision_section(args: argparse.Namespace, command: str, machine: dict[
         "encoder": bench_encoder(**opts),
         "llm": bench_llm(**opts),
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "schema": "realizar-bench/1",
-        "section": "precision",
-        "command": command,
-        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "machine": machine,
-        **result,
-    }
-    js, md = out / "realizar_precision.json", out / "realizar_precision.md"
-    js.write_text(json.dumps(payload, indent=2) + "\n")
-    md.write_text(precision_markdown(result, command, machine))
+    from realizar.bench import write_report  # noqa: PLC0415 (bench imports this module)
+
+    markdown = precision_markdown(result, command, machine)
+    js, md = write_report(
+        "precision", result, markdown, out=Path(args.out), command=command, machine=machine
+    )
     print(md.read_text())
     print("wrote", js, md)
     return True

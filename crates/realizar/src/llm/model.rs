@@ -109,6 +109,27 @@ struct Layer {
     down: Weight,
 }
 
+impl Layer {
+    /// The layer's seven matrices, in the order of the forward pass.
+    fn matrices(&self) -> [&Weight; 7] {
+        [
+            &self.wq, &self.wk, &self.wv, &self.wo, &self.gate, &self.up, &self.down,
+        ]
+    }
+
+    fn matrices_mut(&mut self) -> [&mut Weight; 7] {
+        [
+            &mut self.wq,
+            &mut self.wk,
+            &mut self.wv,
+            &mut self.wo,
+            &mut self.gate,
+            &mut self.up,
+            &mut self.down,
+        ]
+    }
+}
+
 /// Weights and configuration.
 #[derive(Debug)]
 pub(crate) struct Model {
@@ -256,15 +277,7 @@ impl Model {
         let bytes = {
             let mut all: Vec<&mut Weight> = vec![&mut embed, &mut output];
             for l in &mut layers {
-                all.extend([
-                    &mut l.wq,
-                    &mut l.wk,
-                    &mut l.wv,
-                    &mut l.wo,
-                    &mut l.gate,
-                    &mut l.up,
-                    &mut l.down,
-                ]);
+                all.extend(l.matrices_mut());
             }
             keep_quant_blocks(g.bytes, &mut all)
         };
@@ -299,7 +312,7 @@ impl Model {
             .layers
             .iter()
             .map(|l| {
-                [&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down]
+                l.matrices()
                     .map(pack)
                     .into_iter()
                     .collect::<Result<Vec<_>>>()
@@ -307,16 +320,7 @@ impl Model {
             .collect::<Result<Vec<_>>>()?;
         self.output.prefill = output;
         for (l, packed) in self.layers.iter_mut().zip(layers) {
-            let ws = [
-                &mut l.wq,
-                &mut l.wk,
-                &mut l.wv,
-                &mut l.wo,
-                &mut l.gate,
-                &mut l.up,
-                &mut l.down,
-            ];
-            for (w, p) in ws.into_iter().zip(packed) {
+            for (w, p) in l.matrices_mut().into_iter().zip(packed) {
                 w.prefill = p;
             }
         }
