@@ -431,7 +431,7 @@ def bench(session: nox.Session) -> None:
     """Benchmark trueno against NumPy: JSON, Markdown and PNG under build/bench/."""
     session.install(*group("bench"))
     install_wheels(session, DIST)
-    if not (ROOT / WHEELS["trueno"] / "python" / "trueno" / "bench.py").exists():
+    if not (ROOT / WHEELS["trueno"] / "python" / "trueno" / "bench" / "__init__.py").exists():
         nothing_yet(session, "trueno.bench (the NumPy comparison harness) has not landed")
         return
     session.run("python", "-m", "trueno.bench", "--out", str(BUILD / "bench"), *session.posargs)
