@@ -6,8 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from realizar.bench import machine_info
 from realizar.bench_precision import PRECISIONS, run_precision_section
+from trueno.bench.machine import machine_info
 
 
 def test_precision_section_writes_its_reports(tmp_path: Path) -> None:

@@ -4,7 +4,10 @@ Method (docs/PERF.md): correctness is checked first in the same run; realizar an
 baseline are timed back to back in a random order each round, every sample calibrated to
 at least ``--min-time`` of work after a warm-up, and the report gives the median of the
 per-round speed ratios with its interquartile range. BLAS is pinned to one thread and
-realizar runs on one thread. The machine (CPU, load average, versions) is recorded.
+realizar runs on one thread. The machine is recorded by
+``trueno.bench.machine.machine_info`` (CPU, flags, load average, BLAS, versions,
+trueno's measured machine model), so realizar's benchmark modules need the ``trueno``
+wheel beside ``realizar`` (the bench sessions install both; ``import realizar`` does not).
 
 **Embeddings.** all-MiniLM-L6-v2 through ``realizar.Encoder`` against the independent
 NumPy forward pass of ``realizar.minilm_reference`` (float32, the dtype
@@ -26,8 +29,6 @@ import datetime as _dt
 import importlib
 import importlib.util
 import json
-import os
-import platform
 import random
 import shlex
 import statistics
@@ -43,9 +44,12 @@ import numpy as np
 from realizar.bench_precision import run_precision_section
 from realizar.bench_serving import add_arguments as add_serving_arguments
 from realizar.bench_serving import run_serving_section
+from trueno.bench.machine import describe, machine_info
 
-SCHEMA = "realizar-bench/1"
-BUSY_LOAD_PER_CPU = 0.75
+# /2: the machine block is trueno.bench.machine.machine_info()'s (it was realizar's own).
+SCHEMA = "realizar-bench/2"
+# Versions the reports record beside trueno's and NumPy's.
+PACKAGES = ("realizar", "safetensors", "tokenizers", "scikit-learn", "mlflow", "threadpoolctl")
 # The issue's targets, against sentence-transformers (not measurable here).
 ST_TARGETS = {1: 3.0, 32: 1.0}
 
@@ -131,39 +135,6 @@ _WORDS = [
     "don't",
     "it's",
 ]
-
-
-def machine_info() -> dict[str, Any]:
-    """CPU, load, versions: what a reader needs to judge the numbers."""
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
-    ncpu = os.cpu_count() or 1
-    info: dict[str, Any] = {
-        "cpu": cpu,
-        "cpus": ncpu,
-        "loadavg": list(load),
-        "busy": load[0] > BUSY_LOAD_PER_CPU * ncpu,
-        "python": sys.version.split()[0],
-        "numpy": np.__version__,
-        "platform": platform.platform(),
-    }
-    try:
-        from threadpoolctl import threadpool_info  # noqa: PLC0415
-
-        info["blas"] = [
-            {k: p.get(k) for k in ("internal_api", "version", "num_threads", "architecture")}
-            for p in threadpool_info()
-        ]
-    except ImportError:
-        info["blas"] = "threadpoolctl not installed"
-    return info
 
 
 def find_reference(path: str | None = None) -> ModuleType:
@@ -310,7 +281,6 @@ def bench_embeddings(
 def embeddings_markdown(result: dict[str, Any], command: str, machine: dict[str, Any]) -> str:
     """The Markdown report of :func:`bench_embeddings`."""
     c = result["correctness"]
-    busy = " (**busy: numbers are noisy**)" if machine["busy"] else ""
     verdict = "PASS" if c["passed"] else "FAIL"
     lines = [
         "# realizar sentence embeddings vs NumPy",
@@ -320,10 +290,7 @@ def embeddings_markdown(result: dict[str, Any], command: str, machine: dict[str,
             f"Model: {result['model']}, realizar threads: 1, BLAS threads: 1, "
             f"{result['rounds']} interleaved rounds, samples >= {result['min_time_s']} s.  "
         ),
-        (
-            f"Machine: {machine['cpu']}, {machine['cpus']} CPUs, "
-            f"load average {machine['loadavg'][0]:.2f}{busy}"
-        ),
+        f"Machine: {describe(machine)}",
         "",
         (
             f"Correctness ({c['bar']}): {verdict}: min cosine {c['min_cosine']:.8f}, "
@@ -409,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join(
         ["python", "-m", "realizar.bench", *(sys.argv[1:] if argv is None else argv)]
     )
-    machine = machine_info()
+    machine = machine_info(packages=PACKAGES)
     ok = True
     for name in args.only or sorted(SECTIONS):
         ok = SECTIONS[name](args, command, machine) and ok

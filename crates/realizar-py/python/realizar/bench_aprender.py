@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import statistics
 import time
@@ -27,6 +25,7 @@ from sklearn import cluster, datasets, ensemble, linear_model, tree
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from realizar import aprender as ap
+from trueno.bench.machine import describe, machine_info
 
 Case = tuple[str, str, Callable[[], Any], Callable[[], Any]]
 
@@ -142,10 +141,7 @@ def run(n: int, rounds: int) -> list[dict[str, Any]]:
 
 def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     out = [
-        (
-            f"Machine: {meta['cpu']}, load average {meta['loadavg']}, "
-            f"{meta['rounds']} rounds, n={meta['n']}."
-        ),
+        f"Machine: {describe(meta['machine'])}, {meta['rounds']} rounds, n={meta['n']}.",
         "",
         "| algorithm | data | scikit-learn (ms) | aprender (ms) | speed-up (median sk/ap) | IQR |",
         "|---|---|---|---|---|---|",
@@ -167,21 +163,8 @@ def main() -> None:
     args = parser.parse_args()
     n = args.n or (2000 if args.quick else 20000)
     rounds = args.rounds or (3 if args.quick else 7)
-    cpu = (
-        next(
-            (
-                line.split(":", 1)[1].strip()
-                for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")
-            ),
-            platform.processor(),
-        )
-        if Path("/proc/cpuinfo").exists()
-        else platform.processor()
-    )
-    meta = {
-        "cpu": cpu,
-        "loadavg": " ".join(f"{v:.1f}" for v in os.getloadavg()),
+    meta: dict[str, Any] = {
+        "machine": machine_info(packages=("realizar", "scikit-learn", "threadpoolctl")),
         "rounds": rounds,
         "n": n,
     }

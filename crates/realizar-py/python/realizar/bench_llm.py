@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -38,6 +37,7 @@ import numpy as np
 
 from realizar import quantize_gguf
 from realizar.models import default_llm_path
+from trueno.bench.machine import loadavg, machine_info
 
 PROMPT_TEXT = (
     "The history of the printing press begins in the fifteenth century, when movable type "
@@ -197,24 +197,19 @@ def bench(path: Path, prompt_tokens: int, decode_tokens: int, rounds: int, threa
         "model": path.name,
         "weights_bytes": weights,
         "bandwidth_gbs": bw,
-        "load_average": os.getloadavg(),
-        "cpu": _cpu_model(),
+        "load_average": loadavg(),
         "rows": rows,
     }
 
 
-def _cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
-
-
-def markdown(report: dict) -> str:
+def markdown(report: dict, machine: dict) -> str:
+    """The table of one :func:`bench` run; ``machine``: :func:`machine_info` of the run."""
+    load = report["load_average"]
     head = (
-        f"model {report['model']} ({report['weights_bytes'] / 1e6:.0f} MB), CPU {report['cpu']}, "
-        f"bandwidth {report['bandwidth_gbs']:.1f} GB/s (NumPy copy), load average "
-        f"{', '.join(f'{x:.1f}' for x in report['load_average'])}"
+        f"model {report['model']} ({report['weights_bytes'] / 1e6:.0f} MB), CPU "
+        f"{machine['cpu']['model']}, {machine['ncpu']} CPUs, bandwidth "
+        f"{report['bandwidth_gbs']:.1f} GB/s (NumPy copy), load average "
+        + ("unknown" if load is None else ", ".join(f"{x:.1f}" for x in load))
     )
     cols = (
         "| engine | threads | prefill tok/s | first token ms | decode tok/s "
@@ -240,8 +235,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--formats", nargs="*", default=["Q8_0", "F32"], metavar="TYPE")
     a = p.parse_args(argv)
     path = a.model or default_llm_path()
+    machine = machine_info(packages=("realizar", "llama-cpp-python"))
     report = bench(path, a.prompt_tokens, a.decode_tokens, a.rounds, a.threads)
-    print(markdown(report), flush=True)
+    report["machine"] = machine
+    print(markdown(report, machine), flush=True)
     report["formats"] = {}
     with tempfile.TemporaryDirectory(prefix="bench-llm-") as tmp:
         for kind in a.formats:
@@ -250,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
             sub = bench(dst, a.prompt_tokens, a.decode_tokens, a.rounds, a.threads)
             sub["model"] = f"{path.name} as {kind} (realizar.quantize_gguf)"
             report["formats"][kind] = sub
-            print("\n" + markdown(sub), flush=True)
+            print("\n" + markdown(sub, machine), flush=True)
             dst.unlink()
     if a.json:
         a.json.write_text(json.dumps(report, indent=1))

@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from trueno.bench.machine import describe
+
 PRECISIONS = ("bf16", "int8")
 _LLM_PROMPTS = [
     "The capital of France is",
@@ -153,7 +155,6 @@ def bench_llm(*, rounds: int, min_time: float, seed: int) -> dict[str, Any]:
 
 
 def precision_markdown(result: dict[str, Any], command: str, machine: dict[str, Any]) -> str:
-    busy = " (**busy: numbers are noisy**)" if machine["busy"] else ""
     enc, llm = result["encoder"], result["llm"]
 
     def ratio(s: dict[str, float]) -> str:
@@ -167,10 +168,7 @@ def precision_markdown(result: dict[str, Any], command: str, machine: dict[str, 
             f"One thread, {result['rounds']} interleaved rounds, "
             f"samples >= {result['min_time_s']} s.  "
         ),
-        (
-            f"Machine: {machine['cpu']}, {machine['cpus']} CPUs, "
-            f"load average {machine['loadavg'][0]:.2f}{busy}"
-        ),
+        f"Machine: {describe(machine)}",
         "",
         f"## Encoder ({enc['model']}, `Encoder.load(precision=...)`)",
         "",

@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -38,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from realizar import rag
+from trueno.bench.machine import describe, loadavg, machine_info
 
 
 def clustered(
@@ -421,7 +420,15 @@ def markdown_hnsw(rows: list[dict[str, Any]]) -> str:
 
 
 def markdown(report: dict[str, Any]) -> str:
-    lines = [f"Command: `{report['command']}`", "", f"Machine: {report['machine']}", ""]
+    lines = [
+        f"Command: `{report['command']}`",
+        "",
+        (
+            f"Machine: {describe(report['machine'])} at the start, "
+            f"{report['loadavg_after_hnsw']} after the HNSW rows"
+        ),
+        "",
+    ]
     lines += [f"- {k}: {SETS[k]}, n = {v}" for k, v in report["sets"].items()]
     lines += ["", markdown_hnsw(report["hnsw"])]
     lines += [
@@ -478,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
     if min(args.n, args.minilm_n, args.queries) < 11:
         ap.error("--n, --minilm-n and --queries must be more than k = 10")
     passages, questions, corpus = knowledge_base_texts(args.data)
-    load_start = os.getloadavg()
+    machine = machine_info(packages=("realizar", "faiss-cpu", "hnswlib", "bm25s", "rank-bm25"))
     hnsw: list[dict[str, Any]] = []
     sizes: dict[str, int] = {}
     with threadpool_limits(1):
@@ -496,8 +503,8 @@ def main(argv: list[str] | None = None) -> int:
         report = {
             "command": "python -m realizar.bench_rag "
             + " ".join(argv if argv is not None else sys.argv[1:]),
-            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-            f"load average {load_start} at the start, {os.getloadavg()} after the HNSW rows",
+            "machine": machine,
+            "loadavg_after_hnsw": loadavg(),
             "sets": sizes,
             "hnsw": hnsw,
             "hnsw_at_0.99": summarise(hnsw),

@@ -28,7 +28,6 @@ import http.client
 import json
 import multiprocessing as mp
 import os
-import platform
 import random
 import shlex
 import shutil
@@ -45,7 +44,10 @@ from typing import Any
 
 import numpy as np
 
-SCHEMA = "realizar-bench-serving/1"
+from trueno.bench.machine import describe, machine_info
+
+# /2: the machine block is trueno.bench.machine.machine_info()'s (it was this module's own).
+SCHEMA = "realizar-bench-serving/2"
 TARGET_RPS_RATIO = 20.0
 TARGET_P50_MS = 1.0
 STARTUP_SECONDS = 180
@@ -219,27 +221,6 @@ def _fit(model: str) -> tuple[Any, np.ndarray]:
     return LogisticRegression(max_iter=5000).fit(xs, y), xs
 
 
-def machine_info() -> dict[str, Any]:
-    cpu = platform.processor()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    versions = {}
-    for mod in ("realizar", "mlflow", "sklearn", "numpy"):
-        with contextlib.suppress(Exception):
-            versions[mod] = __import__(mod).__version__
-    return {
-        "cpu": cpu,
-        "cpus": os.cpu_count(),
-        "loadavg": os.getloadavg(),
-        "python": platform.python_version(),
-        "versions": versions,
-        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-    }
-
-
 def bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     import realizar  # noqa: PLC0415
 
@@ -316,7 +297,9 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
     return summary
 
 
-def markdown(result: dict[str, Any], summary: dict[str, Any], command: str, machine: dict) -> str:
+def markdown(
+    result: dict[str, Any], summary: dict[str, Any], command: str, machine: dict, date: str
+) -> str:
     lines = [
         "# realizar serving benchmark",
         "",
@@ -354,13 +337,11 @@ def markdown(result: dict[str, Any], summary: dict[str, Any], command: str, mach
         p50 = summary["realizar"]["p50_ms"]
         verdict = "met" if p50 < TARGET_P50_MS else "NOT met"
         lines.append(f"\nrealizar p50 {p50:.3f} ms (target < {TARGET_P50_MS} ms: {verdict}).")
-    load = machine["loadavg"][0]
-    busy = " (busy: other work shared the CPUs)" if load > 0.75 * (machine["cpus"] or 1) else ""
     lines += [
         "",
         (
-            f"Machine: {machine['cpu']}, {machine['cpus']} CPUs, load average {load:.2f}{busy}; "
-            f"Python {machine['python']}; {json.dumps(machine['versions'])}; {machine['date']}."
+            f"Machine: {describe(machine)}; Python {machine['python']}; "
+            f"{json.dumps(machine['versions'])}; {date}."
         ),
     ]
     return "\n".join(lines) + "\n"
@@ -369,18 +350,25 @@ def markdown(result: dict[str, Any], summary: dict[str, Any], command: str, mach
 def run_serving_section(args: argparse.Namespace, command: str, machine: dict[str, Any]) -> bool:
     """Run the serving benchmark, write its reports; True when predictions were correct.
 
-    ``machine`` from the caller is kept in the JSON; the report's own fields come from
-    :func:`machine_info`, so the section renders the same under either entry point.
+    ``machine``: :func:`trueno.bench.machine.machine_info` of the caller (with the
+    versions of ``realizar.bench.PACKAGES``), recorded in the JSON and the Markdown.
     """
-    machine = {**machine, **machine_info()}
     with tempfile.TemporaryDirectory(prefix="realizar-serving-") as tmp:
         result = bench(args, Path(tmp))
     summary = summarize(result)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    doc = {"schema": SCHEMA, "command": command, "machine": machine, **result, "summary": summary}
+    date = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+    doc = {
+        "schema": SCHEMA,
+        "command": command,
+        "date": date,
+        "machine": machine,
+        **result,
+        "summary": summary,
+    }
     (out / "realizar_serving.json").write_text(json.dumps(doc, indent=2))
-    text = markdown(result, summary, command, machine)
+    text = markdown(result, summary, command, machine, date)
     (out / "realizar_serving.md").write_text(text)
     print(text)
     print(f"wrote {out / 'realizar_serving.json'}, {out / 'realizar_serving.md'}")
@@ -406,7 +394,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     argv_shown = sys.argv[1:] if argv is None else argv
     command = shlex.join(["python", "-m", "realizar.bench_serving", *argv_shown])
-    return 0 if run_serving_section(args, command, {}) else 1
+    from realizar.bench import PACKAGES  # noqa: PLC0415 (bench imports this module)
+
+    return 0 if run_serving_section(args, command, machine_info(packages=PACKAGES)) else 1
 
 
 if __name__ == "__main__":
