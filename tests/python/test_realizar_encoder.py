@@ -139,6 +139,53 @@ def test_bad_arguments(encoder) -> None:
         encoder.encode(["x"], batch_size=0)
 
 
+def test_encode_ids_is_encode_without_the_tokenizer(encoder, expected: np.ndarray) -> None:
+    ids = [encoder.tokenizer.encode(t).ids for t in CORPUS]
+    for batch in (1, 3, 32):
+        # Not bitwise: trueno reductions may round differently with buffer alignment.
+        np.testing.assert_allclose(
+            encoder.encode_ids(ids, batch_size=batch),
+            encoder.encode(CORPUS, batch_size=batch),
+            rtol=0,
+            atol=1e-6,
+        )
+    got = encoder.encode_ids(ids).astype(np.float64)
+    assert np.abs(got - expected).max() <= 1e-4
+    # NumPy rows and tuples are accepted; unnormalised pooling is passed through.
+    np.testing.assert_allclose(
+        encoder.encode_ids([np.array(ids[0]), tuple(ids[1])], normalize=False),
+        encoder.encode(CORPUS[:2], normalize=False),
+        rtol=0,
+        atol=1e-6,
+    )
+    empty = encoder.encode_ids([])
+    assert empty.shape == (0, 384)
+    assert empty.dtype == np.float32
+    # An empty row pools no token: the zero vector, as encode_padded gives an all-pad row.
+    np.testing.assert_array_equal(encoder.encode_ids([[]]), np.zeros((1, 384), np.float32))
+
+
+def test_encode_ids_bad_arguments(encoder) -> None:
+    with pytest.raises(TypeError, match="ids must be a list of lists of int, got str"):
+        encoder.encode_ids("101 102")
+    with pytest.raises(TypeError, match="got NoneType"):
+        encoder.encode_ids(None)
+    with pytest.raises(TypeError, match=r"ids\[1\] must be a list of int, got int"):
+        encoder.encode_ids([[101, 102], 7])
+    with pytest.raises(TypeError, match=r"ids\[0\]\[1\] must be an int token id, got float"):
+        encoder.encode_ids([[101, 1.5, 102]])
+    with pytest.raises(ValueError, match=r"ids\[0\]\[0\] = -1 is not a token id"):
+        encoder.encode_ids([[-1]])
+    with pytest.raises(ValueError, match=r"ids\[0\]\[0\] = 10{30} is not a token id"):
+        encoder.encode_ids([[10**30]])
+    with pytest.raises(ValueError, match="token id 30522 is outside the vocabulary of 30522"):
+        encoder.encode_ids([[101, 30522, 102]])
+    with pytest.raises(ValueError, match="513 tokens is longer than the model's 512 positions"):
+        encoder.encode_ids([[101] * 513])
+    with pytest.raises(ValueError, match="batch_size"):
+        encoder.encode_ids([[101, 102]], batch_size=0)
+
+
 # --- bad model directories: clear errors naming the path, never a crash -------------
 
 

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use numpy::{PyArray1, PyArray2, PyArrayMethods};
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString};
 use realizar::encoder::SentenceEncoder;
@@ -41,6 +41,61 @@ pub(crate) fn texts_of(texts: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
             ))
         })?;
         out.push(s.to_str()?.to_owned());
+    }
+    Ok(out)
+}
+
+/// A list of token-id lists (the model checks ids and lengths), with a `TypeError`
+/// naming the first value that is not a sequence or not an int, and a `ValueError` for an
+/// int that cannot be a token id (negative or past `u32`).
+fn ids_of(ids: &Bound<'_, PyAny>) -> PyResult<Vec<Vec<u32>>> {
+    let type_name = |o: &Bound<'_, PyAny>| {
+        o.get_type()
+            .name()
+            .map_or_else(|_| "?".into(), |n| n.to_string())
+    };
+    let not_a_list = |o: &Bound<'_, PyAny>, what: &str| {
+        PyTypeError::new_err(format!(
+            "{what} must be a list of {}, got {}",
+            if what == "ids" { "lists of int" } else { "int" },
+            type_name(o)
+        ))
+    };
+    if ids.is_instance_of::<PyString>() {
+        return Err(not_a_list(ids, "ids"));
+    }
+    let rows = ids.try_iter().map_err(|_| not_a_list(ids, "ids"))?;
+    let mut out = Vec::new();
+    for (i, row) in rows.enumerate() {
+        let row = row?;
+        let what = format!("ids[{i}]");
+        if row.is_instance_of::<PyString>() {
+            return Err(not_a_list(&row, &what));
+        }
+        let items = row.try_iter().map_err(|_| not_a_list(&row, &what))?;
+        let mut r = Vec::new();
+        for (j, item) in items.enumerate() {
+            let item = item?;
+            let out_of_range = || {
+                PyValueError::new_err(format!(
+                    "ids[{i}][{j}] = {} is not a token id (0 <= id < 2**32)",
+                    item.repr().map_or_else(|_| "?".into(), |r| r.to_string())
+                ))
+            };
+            let v: u32 = match item.extract::<i64>() {
+                Ok(v) => u32::try_from(v).map_err(|_| out_of_range())?,
+                // An int too large for i64 is a bad value, anything else a bad type.
+                Err(_) if item.call_method0("__index__").is_ok() => return Err(out_of_range()),
+                Err(_) => {
+                    return Err(PyTypeError::new_err(format!(
+                        "ids[{i}][{j}] must be an int token id, got {}",
+                        type_name(&item)
+                    )));
+                }
+            };
+            r.push(v);
+        }
+        out.push(r);
     }
     Ok(out)
 }
@@ -108,6 +163,25 @@ impl Encoder {
                 let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
                 self.inner.encode(&refs, batch_size, normalize)
             })
+            .map_err(|e| to_py_err(&e))?;
+        PyArray1::from_vec(py, out).reshape([n, self.inner.dim()])
+    }
+
+    /// Embeddings of already tokenised texts (each `[CLS] ... [SEP]`, unpadded, e.g.
+    /// `tokenizer.encode(text).ids`), float32 of shape (len(ids), dim): the forward pass
+    /// without the tokenizer.
+    #[pyo3(signature = (ids, batch_size=32, normalize=true))]
+    fn encode_ids<'py>(
+        &self,
+        py: Python<'py>,
+        ids: &Bound<'py, PyAny>,
+        batch_size: usize,
+        normalize: bool,
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let ids = ids_of(ids)?;
+        let n = ids.len();
+        let out = py
+            .detach(|| self.inner.encode_ids(&ids, batch_size, normalize))
             .map_err(|e| to_py_err(&e))?;
         PyArray1::from_vec(py, out).reshape([n, self.inner.dim()])
     }

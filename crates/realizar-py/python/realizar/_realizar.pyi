@@ -60,6 +60,13 @@ class Encoder:
         self, texts: Sequence[str], batch_size: int = 32, normalize: bool = True
     ) -> npt.NDArray[np.float32]:
         """Embeddings of shape (len(texts), dim), float32; the GIL is released meanwhile."""
+    def encode_ids(
+        self, ids: Sequence[Sequence[int]], batch_size: int = 32, normalize: bool = True
+    ) -> npt.NDArray[np.float32]:
+        """Embeddings of already tokenised texts (``tokenizer.encode(text).ids`` each,
+        unpadded): the forward pass without the tokenizer. ``TypeError`` for a value that
+        is not a list of lists of int, ``ValueError`` for an id outside the vocabulary or
+        a row longer than the model's positions."""
     def count_tokens(self, text: str) -> int: ...
     @property
     def dim(self) -> int: ...
