@@ -43,12 +43,16 @@
 //!
 //! ## Paths and dispatch
 //!
-//! Each precision has a portable reference path and a SIMD path ([`Path`]). The
-//! active backend ([`crate::backend`]) picks: on `avx512` with the needed extension
-//! (`avx512bf16`, `avx512vnni`) the SIMD kernel, otherwise the reference, which
-//! computes the same numbers (bit for bit for int8; within the same bound for bf16)
-//! much more slowly. [`path`] says which one runs, so no benchmark mistakes one for
-//! the other; nothing is ever silently lowered to a precision not asked for.
+//! Each precision has a portable reference path, an AVX-512 path and an AMX path
+//! ([`Path`]). The active backend ([`crate::backend`]) picks: on `avx512`, the AMX
+//! tile kernel (`amx_bf16`, `amx_int8`; see the `amx` module) when the CPU, the OS
+//! and, on Linux, the process's tile-data permission allow it, else the zmm kernel
+//! with the needed extension (`avx512bf16`, `avx512vnni`), otherwise the reference.
+//! All compute the same numbers (bit for bit for int8; within the same bound for
+//! bf16), at very different speeds. `TRUENO_AMX=off` or [`set_amx`]`(false)` keeps
+//! the choice on the AVX-512 kernels (to compare them); `scalar` and `avx2` never
+//! use AMX. [`path`] says which one runs, so no benchmark mistakes one for the other;
+//! nothing is ever silently lowered to a precision not asked for.
 
 use crate::Error;
 use crate::backend::{self, Backend};
@@ -106,6 +110,11 @@ pub enum Path {
     Avx512Bf16,
     /// `VPDPBUSD` on zmm (AVX-512 F/BW/VL + AVX512_VNNI).
     Avx512Vnni,
+    /// `TDPBF16PS` on AMX tiles (AMX-TILE + AMX-BF16, the OS's tile state, and on
+    /// Linux the process's tile-data permission; AVX-512 F/BW/VL for the edges).
+    AmxBf16,
+    /// `TDPBUSD` on AMX tiles (AMX-TILE + AMX-INT8; otherwise as [`Path::AmxBf16`]).
+    AmxInt8,
 }
 
 impl Path {
@@ -114,6 +123,8 @@ impl Path {
             Path::Reference => "reference",
             Path::Avx512Bf16 => "avx512_bf16",
             Path::Avx512Vnni => "avx512_vnni",
+            Path::AmxBf16 => "amx_bf16",
+            Path::AmxInt8 => "amx_int8",
         }
     }
 
@@ -122,33 +133,53 @@ impl Path {
         matches!(
             (self, precision),
             (Path::Reference, Precision::Bf16 | Precision::Int8)
-                | (Path::Avx512Bf16, Precision::Bf16)
-                | (Path::Avx512Vnni, Precision::Int8)
+                | (Path::Avx512Bf16 | Path::AmxBf16, Precision::Bf16)
+                | (Path::Avx512Vnni | Path::AmxInt8, Precision::Int8)
         )
     }
 
-    /// The CPU features this path needs that the running CPU lacks.
+    /// The CPU features this path needs that the running CPU lacks (for the AMX
+    /// paths also the OS's and the process's permission; the first check of an AMX
+    /// path requests the Linux tile-data permission, once per process).
     pub fn missing_features(self) -> Vec<&'static str> {
         let mut missing = match self {
             Path::Reference => return Vec::new(),
-            Path::Avx512Bf16 | Path::Avx512Vnni => Backend::Avx512.missing_features(),
+            _ => Backend::Avx512.missing_features(),
         };
-        let extension = match self {
-            Path::Avx512Bf16 => "avx512bf16",
-            _ => "avx512vnni",
-        };
-        if !has_extension(extension) {
-            missing.push(extension);
+        match self {
+            Path::Avx512Bf16 | Path::Avx512Vnni => {
+                let extension = if self == Path::Avx512Bf16 {
+                    "avx512bf16"
+                } else {
+                    "avx512vnni"
+                };
+                if !has_extension(extension) {
+                    missing.push(extension);
+                }
+            }
+            Path::AmxBf16 => missing.extend(amx_missing(Precision::Bf16)),
+            _ => missing.extend(amx_missing(Precision::Int8)),
         }
         missing
     }
 
-    /// Every path that computes `precision` on this CPU, reference first.
+    fn is_amx(self) -> bool {
+        matches!(self, Path::AmxBf16 | Path::AmxInt8)
+    }
+
+    /// Every path that computes `precision` on this CPU, reference first, the one
+    /// [`path_for`] prefers on `avx512` last.
     pub fn available(precision: Precision) -> Vec<Path> {
-        [Path::Reference, Path::Avx512Bf16, Path::Avx512Vnni]
-            .into_iter()
-            .filter(|p| p.computes(precision) && p.missing_features().is_empty())
-            .collect()
+        [
+            Path::Reference,
+            Path::Avx512Bf16,
+            Path::Avx512Vnni,
+            Path::AmxBf16,
+            Path::AmxInt8,
+        ]
+        .into_iter()
+        .filter(|p| p.computes(precision) && p.missing_features().is_empty())
+        .collect()
     }
 }
 
@@ -166,8 +197,64 @@ fn has_extension(_name: &str) -> bool {
     false
 }
 
-/// The path `precision` runs on under backend `isa`: the SIMD kernel when `isa` is
-/// `avx512` and the CPU has the extension, else [`Path::Reference`].
+#[cfg(target_arch = "x86_64")]
+fn amx_missing(precision: Precision) -> Vec<&'static str> {
+    amx::missing(precision)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn amx_missing(_precision: Precision) -> Vec<&'static str> {
+    vec!["x86-64 target"]
+}
+
+/// Name of the environment variable that keeps [`path_for`] off the AMX paths:
+/// `TRUENO_AMX=off` (or `0`) picks the AVX-512 kernels even on a CPU with AMX, to
+/// compare them; unset, empty, `on` or `1` allows AMX. Read at first use;
+/// [`set_amx`] overrides it at any time.
+pub const AMX_ENV_VAR: &str = "TRUENO_AMX";
+
+/// The AMX switch: 0 unread, 1 on, 2 off, 3 an unusable `TRUENO_AMX` value.
+static AMX_SWITCH: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Allow (`true`, the default) or forbid [`path_for`] to pick an AMX path. Explicit
+/// paths ([`matmul_packed_on`]) are unaffected.
+pub fn set_amx(allowed: bool) {
+    AMX_SWITCH.store(
+        if allowed { 1 } else { 2 },
+        std::sync::atomic::Ordering::Relaxed,
+    );
+}
+
+fn amx_allowed() -> Result<bool, Error> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut v = AMX_SWITCH.load(Relaxed);
+    if v == 0 {
+        v = match std::env::var(AMX_ENV_VAR).as_deref().map(str::trim) {
+            Err(std::env::VarError::NotPresent) | Ok("" | "on" | "1") => 1,
+            Ok("off" | "0") => 2,
+            _ => 3,
+        };
+        // A concurrent `set_amx` wins over the environment.
+        v = match AMX_SWITCH.compare_exchange(0, v, Relaxed, Relaxed) {
+            Ok(_) => v,
+            Err(current) => current,
+        };
+    }
+    match v {
+        1 => Ok(true),
+        2 => Ok(false),
+        _ => Err(Error::Shape(format!(
+            "{AMX_ENV_VAR}={:?}: expected \"on\", \"off\", \"1\" or \"0\"",
+            std::env::var_os(AMX_ENV_VAR).unwrap_or_default()
+        ))),
+    }
+}
+
+/// The path `precision` runs on under backend `isa`. On `avx512`: the AMX kernel when
+/// the CPU, OS and process allow it and [`set_amx`] / `TRUENO_AMX` do not forbid it
+/// (AMX is an extension of the `avx512` backend, as VNNI and BF16 are: every AMX CPU
+/// has AVX-512), else the AVX-512 kernel when the CPU has its extension, else
+/// [`Path::Reference`]. `scalar` and `avx2` always get the reference.
 pub fn path_for(isa: Backend, precision: Precision) -> Result<Path, Error> {
     let missing = isa.missing_features();
     if !missing.is_empty() {
@@ -176,22 +263,25 @@ pub fn path_for(isa: Backend, precision: Precision) -> Result<Path, Error> {
             missing: missing.join(", "),
         });
     }
-    let simd = match precision {
+    let (amx, simd) = match precision {
         Precision::F32 => {
             return Err(Error::Shape(
                 "precision \"f32\" is trueno::matmul's, not a reduced-precision path".into(),
             ));
         }
-        Precision::Bf16 => Path::Avx512Bf16,
-        Precision::Int8 => Path::Avx512Vnni,
+        Precision::Bf16 => (Path::AmxBf16, Path::Avx512Bf16),
+        Precision::Int8 => (Path::AmxInt8, Path::Avx512Vnni),
     };
-    Ok(
-        if isa == Backend::Avx512 && simd.missing_features().is_empty() {
-            simd
-        } else {
-            Path::Reference
-        },
-    )
+    if isa != Backend::Avx512 {
+        return Ok(Path::Reference);
+    }
+    Ok(if amx_allowed()? && amx.missing_features().is_empty() {
+        amx
+    } else if simd.missing_features().is_empty() {
+        simd
+    } else {
+        Path::Reference
+    })
 }
 
 /// The path `precision` runs on under the active backend.
@@ -644,10 +734,11 @@ pub fn matmul_packed_on(
         out.fill(0.0);
         return Ok(());
     }
-    // Bands of whole MR tiles, one per thread; B is shared read-only.
-    let tiles = m.div_ceil(MR);
+    // Bands of whole row tiles, one per thread; B is shared read-only.
+    let unit = row_unit(path);
+    let tiles = m.div_ceil(unit);
     let threads = threads.clamp(1, tiles);
-    let band = tiles.div_ceil(threads) * MR;
+    let band = tiles.div_ceil(threads) * unit;
     if threads == 1 {
         run_band(path, a, b, 0, m, out);
         return Ok(());
@@ -667,13 +758,33 @@ pub fn matmul_packed_on(
     Ok(())
 }
 
-/// Rows of A converted per block: the block (`mc x k` at 1-2 bytes) takes half of L2,
-/// so it stays there while every panel of B passes over it.
-fn block_rows(row_bytes: usize) -> usize {
+/// Rows of C one kernel call computes on `path`.
+fn row_unit(path: Path) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if path.is_amx() {
+        return amx::MT;
+    }
+    let _ = path;
+    MR
+}
+
+/// Bytes of one converted A row on `path`: 4 per group, and for AMX whole 64-byte
+/// tile rows (the padding is zero bf16 / int8 `q = 0`, against zero rows of B).
+fn a_row_bytes(path: Path, groups: usize) -> usize {
+    if path.is_amx() {
+        groups.div_ceil(16) * 64
+    } else {
+        groups * 4
+    }
+}
+
+/// Rows of A converted per block (a multiple of `unit`): the block (`mc x k` at 1-2
+/// bytes) takes half of L2, so it stays there while every panel of B passes over it.
+fn block_rows(row_bytes: usize, unit: usize) -> usize {
     let l2 = usize::try_from(crate::machine::caches().l2_bytes)
         .unwrap_or(usize::MAX)
         .max(256 << 10);
-    (l2 / 2 / row_bytes.max(1) / MR * MR).clamp(MR, 1200)
+    (l2 / 2 / row_bytes.max(1) / unit * unit).clamp(unit, 1200 / unit * unit)
 }
 
 /// Rows `row0..row0+rows` of C (`out`, `rows x n`): convert each block of A rows, then
@@ -681,9 +792,10 @@ fn block_rows(row_bytes: usize) -> usize {
 fn run_band(path: Path, a: Lhs<'_>, b: &PackedB, row0: usize, rows: usize, out: &mut [f32]) {
     let (k, n) = (b.k, b.n);
     let groups = b.groups();
-    // Bytes of one converted A row (k padded to whole groups): 4 per group either way.
-    let row_bytes = groups * 4;
-    let mc = block_rows(row_bytes).min(rows.div_ceil(MR) * MR);
+    // Bytes of one converted A row (k padded to whole groups, or tile rows for AMX).
+    let row_bytes = a_row_bytes(path, groups);
+    let unit = row_unit(path);
+    let mc = block_rows(row_bytes, unit).min(rows.div_ceil(unit) * unit);
     let mut abuf = lines(mc * row_bytes);
     let mut sa = vec![0.0f32; mc];
     let panels = n.div_ceil(NR);
@@ -716,6 +828,14 @@ fn run_band(path: Path, a: Lhs<'_>, b: &PackedB, row0: usize, rows: usize, out: 
             }
         }
         let dst = as_bytes(&abuf);
+        #[cfg(target_arch = "x86_64")]
+        if path.is_amx() {
+            // SAFETY: `matmul_packed_on` checked the path's features (AMX, the tile
+            // permission, AVX-512); rows are whole 64-byte tile rows covering the
+            // groups, and `abuf` holds `mc` rows, a multiple of MT, at least `h`.
+            unsafe { amx::run_block(b, dst, row_bytes, h, &sa[..h], &mut out[ic * n..]) };
+            continue;
+        }
         for p in 0..panels {
             let cols = NR.min(n - p * NR);
             let panel = &bdata[p * b.panel_bytes()..(p + 1) * b.panel_bytes()];
@@ -769,6 +889,9 @@ fn run_tile(path: Path, t: &Tile<'_>, c: &mut [f32], ldc: usize) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
         Path::Avx512Vnni => unsafe { x86::int8_tile(t, c.as_mut_ptr(), ldc) },
+        Path::AmxBf16 | Path::AmxInt8 => {
+            unreachable!("the AMX paths run whole blocks (run_band calls amx::run_block)")
+        }
         #[cfg(not(target_arch = "x86_64"))]
         _ => unreachable!("SIMD paths are refused off x86-64 (missing_features)"),
     }
@@ -1076,6 +1199,9 @@ mod x86 {
         }
     }
 }
+
+#[cfg(target_arch = "x86_64")]
+mod amx;
 
 #[cfg(test)]
 mod tests;

@@ -385,11 +385,31 @@ fn empty_and_zero_depth_follow_numpy() {
 
 #[test]
 fn the_active_path_is_the_simd_kernel_when_the_cpu_has_it() {
+    // The only test that flips the AMX switch (path_for reads it; the other tests
+    // name their paths or do not depend on the choice).
+    let allowed = amx_allowed().unwrap();
     for precision in [Precision::Bf16, Precision::Int8] {
-        let simd = *Path::available(precision).last().unwrap();
+        let available = Path::available(precision);
+        let widest = *available.last().unwrap();
+        let avx512 = *available.iter().rfind(|p| !p.is_amx()).unwrap();
         assert_eq!(path_for(Backend::Scalar, precision), Ok(Path::Reference));
+        assert_eq!(
+            path_for(Backend::Avx2, precision).ok(),
+            Backend::Avx2.is_supported().then_some(Path::Reference)
+        );
         if Backend::Avx512.is_supported() {
-            assert_eq!(path_for(Backend::Avx512, precision), Ok(simd));
+            let want = if allowed { widest } else { avx512 };
+            assert_eq!(path_for(Backend::Avx512, precision), Ok(want));
+            set_amx(false);
+            let off = path_for(Backend::Avx512, precision);
+            set_amx(true);
+            let on = path_for(Backend::Avx512, precision);
+            set_amx(allowed);
+            assert_eq!(off, Ok(avx512), "TRUENO_AMX off: the AVX-512 kernel");
+            assert_eq!(on, Ok(widest), "AMX allowed: the widest kernel");
+            if cpuinfo_has_amx(precision) {
+                assert_eq!(widest, amx_path(precision));
+            }
         }
     }
     assert!(path_for(Backend::Scalar, Precision::F32).is_err());
@@ -469,4 +489,292 @@ fn vectorised_conversions_equal_the_scalar_definitions() {
         assert_eq!(int8_quantize(x, s), q, "{x} / {s}");
     }
     assert_eq!(backend::active().unwrap(), before);
+}
+
+// ---------------------------------------------------------------------------
+// AMX: the tile kernels against the reference and the exact product.
+// ---------------------------------------------------------------------------
+
+/// Whether Linux lists the AMX features `precision` needs (read from /proc/cpuinfo,
+/// independently of the cpuid code under test). On such a CPU the AMX tests must run:
+/// an unavailable AMX path there is a failure, not a skip.
+fn cpuinfo_has_amx(precision: Precision) -> bool {
+    let Ok(info) = std::fs::read_to_string("/proc/cpuinfo") else {
+        return false;
+    };
+    let Some(flags) = info.lines().find(|l| l.starts_with("flags")) else {
+        return false;
+    };
+    let want = if precision == Precision::Bf16 {
+        "amx_bf16"
+    } else {
+        "amx_int8"
+    };
+    let words: Vec<&str> = flags.split_whitespace().collect();
+    words.contains(&"amx_tile") && words.contains(&want)
+}
+
+fn amx_path(precision: Precision) -> Path {
+    if precision == Precision::Bf16 {
+        Path::AmxBf16
+    } else {
+        Path::AmxInt8
+    }
+}
+
+/// The AMX path for `precision` when this CPU has it; `None` (with the reason printed)
+/// when it does not. Panics when /proc/cpuinfo lists AMX but the path is unavailable.
+fn amx_or_skip(precision: Precision, test: &str) -> Option<Path> {
+    let path = amx_path(precision);
+    let missing = path.missing_features();
+    if cpuinfo_has_amx(precision) {
+        assert!(
+            missing.is_empty(),
+            "{test}: the CPU lists AMX but {} is unavailable: missing {missing:?}",
+            path.name()
+        );
+        Some(path)
+    } else {
+        assert!(
+            !missing.is_empty(),
+            "{test}: {} available without AMX",
+            path.name()
+        );
+        println!("{test}: skipped, this CPU has no AMX (missing {missing:?})");
+        None
+    }
+}
+
+const AMX_DIMS: [usize; 9] = [1, 15, 16, 17, 31, 33, 64, 100, 1031];
+
+/// Shapes over every edge of the 32 x 32 blocks and the 16-group tile steps: each m
+/// with each k and a rotating n, plus the large corners.
+fn amx_shapes() -> Vec<(usize, usize, usize)> {
+    let mut out = Vec::new();
+    for (i, &m) in AMX_DIMS.iter().enumerate() {
+        for (j, &k) in AMX_DIMS.iter().enumerate() {
+            let n = AMX_DIMS[(i + 2 * j) % AMX_DIMS.len()];
+            if m * k * n <= 3_000_000 {
+                out.push((m, k, n));
+            }
+        }
+    }
+    out.extend([
+        (1031, 33, 17),
+        (65, 1031, 31),
+        (3, 2050, 40),
+        (100, 129, 1031),
+    ]);
+    out
+}
+
+#[test]
+fn amx_int8_is_bit_identical_to_the_reference() {
+    let Some(amx) = amx_or_skip(
+        Precision::Int8,
+        "amx_int8_is_bit_identical_to_the_reference",
+    ) else {
+        return;
+    };
+    for (m, k, n) in amx_shapes() {
+        let mut a = fill(m * k, (m * 13 + k) as u64);
+        let b: Vec<f32> = fill(k * n, (n * 3 + k) as u64)
+            .iter()
+            .map(|v| v * 50.0)
+            .collect();
+        if m > 2 {
+            a[k..2 * k].fill(0.0); // a zero row: scale 0
+        }
+        let want = run(Path::Reference, Precision::Int8, &a, &b, m, 1);
+        for threads in [1, 2, 3] {
+            let got = run(amx, Precision::Int8, &a, &b, m, threads);
+            for i in 0..m * n {
+                assert_eq!(
+                    got[i].to_bits(),
+                    want[i].to_bits(),
+                    "{m}x{k}x{n} t={threads} c[{}, {}] = {}, reference {}",
+                    i / n,
+                    i % n,
+                    got[i],
+                    want[i]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn amx_bf16_is_f32_summation_of_the_rounded_inputs() {
+    let Some(amx) = amx_or_skip(
+        Precision::Bf16,
+        "amx_bf16_is_f32_summation_of_the_rounded_inputs",
+    ) else {
+        return;
+    };
+    for (m, k, n) in amx_shapes() {
+        let a = fill(m * k, (m * 29 + k) as u64);
+        let b = fill(k * n, (n * 7 + k + 1) as u64);
+        let (want, s) = exact(&rounded(&a), &rounded(&b), m, k, n);
+        for threads in [1, 2, 3] {
+            let c = run(amx, Precision::Bf16, &a, &b, m, threads);
+            for i in 0..m * n {
+                let bound = k as f64 * U32 * s[i] + 1e-30;
+                let err = (f64::from(c[i]) - want[i]).abs();
+                assert!(
+                    err <= bound,
+                    "{m}x{k}x{n} t={threads} c[{i}] = {}, want {} (err {err:e} > {bound:e})",
+                    c[i],
+                    want[i]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn amx_bf16_special_values_and_zeros() {
+    let Some(amx) = amx_or_skip(Precision::Bf16, "amx_bf16_special_values_and_zeros") else {
+        return;
+    };
+    // NaN and infinities in both operands, in the last partial tile step and in
+    // the last row and column block; zeros everywhere else they matter.
+    let (m, k, n) = (35, 47, 37);
+    let mut a = fill(m * k, 31);
+    let mut b = fill(k * n, 32);
+    a[k + 40] = f32::NAN; // row 1, k in the partial step
+    a[20 * k + 3] = f32::INFINITY;
+    a[34 * k + 46] = f32::NEG_INFINITY; // last row, last k
+    b[45 * n + 36] = f32::NAN; // last column
+    b[2 * n + 20] = f32::INFINITY;
+    a[10 * k..11 * k].fill(0.0);
+    let (want, _) = exact(&rounded(&a), &rounded(&b), m, k, n);
+    let got = run(amx, Precision::Bf16, &a, &b, m, 2);
+    let reference = run(Path::Reference, Precision::Bf16, &a, &b, m, 1);
+    for i in 0..m * n {
+        assert_eq!(
+            got[i].is_nan(),
+            want[i].is_nan(),
+            "c[{i}] = {}, want {}",
+            got[i],
+            want[i]
+        );
+        assert_eq!(
+            got[i].is_nan(),
+            reference[i].is_nan(),
+            "c[{i}] vs reference"
+        );
+        if want[i].is_infinite() {
+            assert_eq!(f64::from(got[i]), want[i], "c[{i}]");
+        }
+    }
+    assert!(got[n..2 * n].iter().all(|v| v.is_nan()), "row 1 has a NaN");
+    assert!(
+        got.iter().skip(36).step_by(n).all(|v| v.is_nan()),
+        "column 36 has a NaN"
+    );
+    // All-zero operands give exact zeros.
+    let zeros = vec![0.0f32; 33 * 70];
+    for precision in [Precision::Bf16, Precision::Int8] {
+        let path = amx_path(precision);
+        if !path.missing_features().is_empty() {
+            continue;
+        }
+        let c = run(path, precision, &zeros, &zeros[..70 * 33], 33, 3);
+        assert!(c.iter().all(|&v| v == 0.0), "{precision:?}: zeros");
+    }
+}
+
+#[test]
+fn amx_paths_refuse_clearly() {
+    let a = fill(6, 1);
+    let mut out = vec![0.0f32; 4];
+    let p16 = pack_b(Precision::Bf16, &a, 3, 2).unwrap();
+    let p8 = pack_b(Precision::Int8, &a, 3, 2).unwrap();
+    for (path, wrong, right) in [(Path::AmxBf16, &p8, &p16), (Path::AmxInt8, &p16, &p8)] {
+        let missing = path.missing_features();
+        let r = matmul_packed_on(path, Lhs::F32(&a), right, &mut out, 2, 1);
+        if missing.is_empty() {
+            r.unwrap();
+            // The wrong precision is a shape error naming both.
+            let e = matmul_packed_on(path, Lhs::F32(&a), wrong, &mut out, 2, 1).unwrap_err();
+            assert!(
+                e.to_string().contains(path.name()) && e.to_string().contains("products"),
+                "{e}"
+            );
+        } else {
+            // Unavailable: the error names the path and what is missing.
+            let e = r.unwrap_err();
+            assert!(matches!(e, Error::UnsupportedBackend { .. }), "{e}");
+            assert!(e.to_string().contains(path.name()), "{e}");
+            assert!(e.to_string().contains(missing[0]), "{e}");
+            println!("{}: unavailable, refused with: {e}", path.name());
+        }
+    }
+}
+
+/// The marker the fresh-process child prints when its checks passed.
+const FRESH_OK: &str = "amx fresh-process child: ok";
+const FRESH_ENV: &str = "TRUENO_TEST_AMX_FRESH_CHILD";
+
+/// Run in a fresh process by `amx_permission_is_requested_before_the_first_tile`
+/// (and a no-op otherwise): the process has never asked for the tile data, so a tile
+/// instruction without the request would raise SIGILL.
+#[test]
+fn amx_fresh_process_child() {
+    if std::env::var_os(FRESH_ENV).is_none() {
+        return;
+    }
+    assert!(
+        !amx::permitted(),
+        "a fresh process already holds the tile permission"
+    );
+    let (m, k, n) = (70, 77, 45);
+    let a = fill(m * k, 41);
+    let b = fill(k * n, 42);
+    for precision in [Precision::Bf16, Precision::Int8] {
+        // The dispatcher's choice, as a user gets it, on three threads.
+        let packed = pack_b(precision, &b, k, n).unwrap();
+        let mut got = vec![f32::NAN; m * n];
+        matmul_packed(Lhs::F32(&a), &packed, &mut got, m, 3).unwrap();
+        assert_eq!(path(precision).unwrap(), amx_path(precision));
+        let want = run(Path::Reference, precision, &a, &b, m, 1);
+        if precision == Precision::Int8 {
+            assert_eq!(got, want);
+        } else {
+            for (g, w) in got.iter().zip(&want) {
+                assert!((g - w).abs() <= 1e-4 * (1.0 + w.abs()), "{g} vs {w}");
+            }
+        }
+    }
+    assert!(amx::permitted(), "the tile permission was not requested");
+    println!("{FRESH_OK}");
+}
+
+#[test]
+fn amx_permission_is_requested_before_the_first_tile() {
+    let test = "amx_permission_is_requested_before_the_first_tile";
+    if amx_or_skip(Precision::Bf16, test).is_none() || amx_or_skip(Precision::Int8, test).is_none()
+    {
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(exe)
+        .args([
+            "lowp::tests::amx_fresh_process_child",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(FRESH_ENV, "1")
+        .env_remove(AMX_ENV_VAR)
+        .env_remove(backend::ENV_VAR)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains(FRESH_OK),
+        "child {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
