@@ -5,11 +5,21 @@
 //! the kernels only ever see row-major slices. Outputs: a fresh array is
 //! allocated uninitialised and written in full by the kernel, or the caller's
 //! `out=` (same dtype and shape, C-contiguous, writeable) is written in place.
-//! If `out=` is also an input (`add(a, b, out=a)`), the inputs are copied
-//! first so the kernel never sees aliased slices.
+//!
+//! The one `out=` aliasing rule of every kernel (NumPy's): an `out=` that
+//! shares memory with an input gives the result the call gives on copies of
+//! the inputs. That covers `out` being an input (`add(a, b, out=a)`), a view
+//! of one at an offset (`add(x[1:], x[:-1], out=x[:-1])`), and a second array
+//! over the same buffer: [`write_with`] / [`write2`] detect the overlap both
+//! through rust-numpy's borrow tracking (arrays sharing a base object) and by
+//! address ([`shares_memory`]: arrays with unrelated bases), and then copy
+//! the inputs first, so a kernel never sees aliased slices. Overlap is never
+//! refused; `out=` is refused only for the wrong dtype (TypeError) or shape,
+//! or when it is not C-contiguous or not writeable (ValueError).
 
 use numpy::{
-    Element, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods,
+    Element, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArray,
+    PyUntypedArrayMethods,
 };
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -180,6 +190,23 @@ fn overlaps<T>(a: &[T], b: &[T]) -> bool {
     a0 < b1 && b0 < a1
 }
 
+/// Whether the C-contiguous array `res` shares any byte with one of `views`,
+/// by address. rust-numpy's borrow tracking only compares arrays with one
+/// base object; two arrays wrapping the same foreign buffer have different
+/// bases, so the bindings also check the addresses before writing.
+#[inline]
+fn shares_memory<T: Element>(res: &Bound<'_, PyArrayDyn<T>>, views: &[&[T]]) -> bool {
+    let start = res.data() as usize;
+    let end = start + res.len() * std::mem::size_of::<T>();
+    views.iter().any(|v| {
+        let (v0, v1) = (
+            v.as_ptr() as usize,
+            v.as_ptr() as usize + std::mem::size_of_val(*v),
+        );
+        !v.is_empty() && v0 < end && start < v1
+    })
+}
+
 /// Borrow an array for reading.
 pub(crate) fn read<'py, T: Element>(
     name: &str,
@@ -254,8 +281,24 @@ pub(crate) fn output_for<'py, T: Element>(
     }
 }
 
+/// The write borrow of `out=` (or a result array), or why it cannot be written.
+pub(crate) fn write_borrow<'py, T: Element>(
+    res: &Bound<'py, PyArrayDyn<T>>,
+) -> PyResult<PyReadwriteArrayDyn<'py, T>> {
+    res.try_readwrite()
+        .map_err(|e| PyValueError::new_err(format!("out must be writeable: {e}")))
+}
+
+/// The elements of a write borrow as one slice (`out=` is checked C-contiguous).
+pub(crate) fn out_slice<'a, T: Element>(
+    w: &'a mut PyReadwriteArrayDyn<'_, T>,
+) -> PyResult<&'a mut [T]> {
+    w.as_slice_mut()
+        .map_err(|_| PyValueError::new_err("out must be C-contiguous"))
+}
+
 /// Run `k(inputs, out_slice)` with read borrows of `inputs` and a write borrow
-/// of `res`; if `res` aliases an input, copy the inputs first.
+/// of `res`; if `res` shares memory with an input, copy the inputs first.
 pub(crate) fn write_with<'py, T: Element + Copy + Send + Sync, R: Send>(
     py: Python<'py>,
     inputs: &[(&str, &Bound<'py, PyArrayDyn<T>>)],
@@ -268,28 +311,26 @@ pub(crate) fn write_with<'py, T: Element + Copy + Send + Sync, R: Send>(
         .collect::<PyResult<Vec<_>>>()?;
     let views: Vec<Cow<'_, [T]>> = reads.iter().map(c_order).collect();
     let n = views.iter().map(|v| v.len()).max().unwrap_or(0);
-    match res.try_readwrite() {
-        Ok(mut w) => {
-            let o = w
-                .as_slice_mut()
-                .map_err(|_| PyValueError::new_err("out must be C-contiguous"))?;
-            let slices: Vec<&[T]> = views.iter().map(|v| &**v).collect();
-            Ok(run(py, n, || k(&slices, o)))
-        }
-        Err(_) => {
-            // out= is one of the inputs (or not writeable): work on copies.
-            let owned: Vec<Vec<T>> = views.into_iter().map(Cow::into_owned).collect();
-            drop(reads);
-            let mut w = res
-                .try_readwrite()
-                .map_err(|e| PyValueError::new_err(format!("out must be writeable: {e}")))?;
-            let o = w
-                .as_slice_mut()
-                .map_err(|_| PyValueError::new_err("out must be C-contiguous"))?;
-            let slices: Vec<&[T]> = owned.iter().map(|v| &v[..]).collect();
-            Ok(run(py, n, || k(&slices, o)))
-        }
+    let slices: Vec<&[T]> = views.iter().map(|v| &**v).collect();
+    // No write borrow while an input may alias `res`: checked by address first.
+    let direct = if shares_memory(res, &slices) {
+        None
+    } else {
+        res.try_readwrite().ok()
+    };
+    if let Some(mut w) = direct {
+        let o = out_slice(&mut w)?;
+        return Ok(run(py, n, || k(&slices, o)));
     }
+    // out= overlaps an input (or is not writeable): work on copies.
+    let owned: Vec<Vec<T>> = slices.iter().map(|v| v.to_vec()).collect();
+    drop(slices);
+    drop(views);
+    drop(reads);
+    let mut w = write_borrow(res)?;
+    let o = out_slice(&mut w)?;
+    let slices: Vec<&[T]> = owned.iter().map(|v| &v[..]).collect();
+    Ok(run(py, n, || k(&slices, o)))
 }
 
 /// [`write_with`] for the hot one- and two-input kernels, without the
@@ -315,35 +356,12 @@ pub(crate) fn write2<'py, T: Element + Copy + Send + Sync, R: Send>(
             return Ok(k(va, vb, o));
         }
     }
-    let ra = read(a.0, a.1)?;
-    let rb = match b {
-        Some((n, arr)) => Some(read(n, arr)?),
-        None => None,
-    };
-    let va = c_order(&ra);
-    let vb = rb.as_ref().map(c_order);
-    let n = va.len();
-    let attempt = res.try_readwrite();
-    match attempt {
-        Ok(mut w) => {
-            let o = w
-                .as_slice_mut()
-                .map_err(|_| PyValueError::new_err("out must be C-contiguous"))?;
-            let sb: &[T] = vb.as_deref().unwrap_or(&[]);
-            Ok(run(py, n, || k(&va, sb, o)))
-        }
-        Err(_) => {
-            let (oa, ob) = (va.into_owned(), vb.map(Cow::into_owned).unwrap_or_default());
-            drop(ra);
-            drop(rb);
-            let mut w = res
-                .try_readwrite()
-                .map_err(|e| PyValueError::new_err(format!("out must be writeable: {e}")))?;
-            let o = w
-                .as_slice_mut()
-                .map_err(|_| PyValueError::new_err("out must be C-contiguous"))?;
-            Ok(run(py, n, || k(&oa, &ob, o)))
-        }
+    // Large, strided or overlapping: the general path (its per-call vectors cost
+    // nothing next to the work or the copies there).
+    let k = |ins: &[&[T]], o: &mut [T]| k(ins[0], ins.get(1).copied().unwrap_or(&[]), o);
+    match b {
+        Some(b) => write_with(py, &[a, b], res, k),
+        None => write_with(py, &[a], res, k),
     }
 }
 

@@ -5,7 +5,7 @@
 
 use crate::convert::{
     Floats, c_order, f32s, floats, kernel_error, mixed_dtypes, output, read, reduce2, run,
-    shape_str, small_view, write_with, write2,
+    shape_str, small_view, write_borrow, write_with, write2,
 };
 use numpy::ndarray::{ArrayView, IxDyn};
 use numpy::{PyArray1, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
@@ -470,9 +470,7 @@ fn rowwise<'py, T: numpy::Element + Copy + Default + Send + Sync>(
     swapped.swap(ax, nd - 1);
     let src = ArrayView::from_shape(IxDyn(&swapped), &moved_out)
         .map_err(|e| PyValueError::new_err(e.to_string()))?;
-    let mut w = res
-        .try_readwrite()
-        .map_err(|e| PyValueError::new_err(format!("out must be writeable: {e}")))?;
+    let mut w = write_borrow(&res)?;
     let mut dst = w.as_array_mut();
     dst.swap_axes(ax, nd - 1);
     dst.assign(&src);

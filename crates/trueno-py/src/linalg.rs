@@ -6,17 +6,18 @@
 //! strided slice, Fortran order) is copied once into row-major order first,
 //! because the kernel takes row-major slices. Both operands must share one
 //! dtype, float32 or float64: unlike NumPy, trueno never silently upcasts.
-//! An `out=` that is also an operand follows the bindings' one rule (as NumPy):
-//! the product is computed from copies of the operands.
+//! An `out=` that shares memory with an operand (is one, or overlaps one) follows
+//! the bindings' one rule (`crate::convert`, as NumPy): the product is what the
+//! call gives on copies of the operands.
 //!
 //! `precision="bf16"` / `"int8"` opt into `trueno::lowp` (float32 operands only;
 //! the default `"f32"` is never lowered); which kernel runs is `trueno.machine()["lowp"]`.
 
 use crate::convert::{
-    Floats, c_order, floats_nd, kernel_error, mixed_dtypes, output, output_for, read, shape_str,
-    write_with,
+    Floats, c_order, floats_nd, kernel_error, mixed_dtypes, out_slice, output, output_for, read,
+    shape_str, write_borrow, write_with,
 };
-use numpy::{Element as NpElement, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
+use numpy::{Element as NpElement, PyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use trueno::backend::Backend;
@@ -36,18 +37,15 @@ fn inner_dims(op: &str, names: (&str, &str), a: &[usize], b: &[usize]) -> PyResu
     )))
 }
 
-/// Write `res` with `k`, the GIL released (gemv: `res` is always a fresh array).
+/// Write `res` with `k`, the GIL released (gemv: `res` is always a fresh array,
+/// so it aliases nothing).
 fn compute<'py, T: NpElement + GemmElement>(
     res: Bound<'py, PyArrayDyn<T>>,
     k: impl FnOnce(Backend, &mut [T]) -> Result<(), trueno::Error> + Send,
 ) -> PyResult<Bound<'py, PyAny>> {
     {
-        let mut w = res.try_readwrite().map_err(|_| {
-            PyValueError::new_err("out must be writeable and must not overlap a or b")
-        })?;
-        let o = w
-            .as_slice_mut()
-            .map_err(|_| PyValueError::new_err("out must be C-contiguous"))?;
+        let mut w = write_borrow(&res)?;
+        let o = out_slice(&mut w)?;
         let backend = trueno::backend::active().map_err(kernel_error)?;
         res.py().detach(|| k(backend, o)).map_err(kernel_error)?;
     }
@@ -66,8 +64,8 @@ fn matmul_typed<'py, T: NpElement + GemmElement>(
         format!(" for a {} @ b {}", shape_str(&[m, k]), shape_str(&[k, n]))
     })?;
     let backend = trueno::backend::active().map_err(kernel_error)?;
-    // The one out= rule of the bindings (`write_with`): an out that is also an input
-    // is computed as if the inputs had been copied first, like NumPy's.
+    // The one out= rule of the bindings (`write_with`): an out that shares memory
+    // with an input is computed as if the inputs had been copied first, like NumPy's.
     write_with(a.py(), &[("a", a), ("b", b)], &res, |ins, o| {
         trueno::matmul::matmul_with(backend, ins[0], ins[1], o, m, k, n, threads)
     })?

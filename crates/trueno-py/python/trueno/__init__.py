@@ -6,7 +6,10 @@ binding that checks dtypes and shapes, releases the GIL and returns NumPy values
 Array rules: C-contiguous float32 (and, where a kernel has one, float64)
 arrays are read zero-copy; other layouts are copied once into C order. Results
 are fresh arrays or are written into ``out=`` (same dtype and shape,
-C-contiguous). No broadcasting and no implicit upcasting: a wrong dtype is a
+C-contiguous, writeable). ``out=`` may share memory with an input, as in NumPy:
+``add(a, b, out=a)``, ``add(x[1:], x[:-1], out=x[:-1])`` or another array over the
+same buffer give what the call gives on copies of the inputs (the binding copies
+them first); overlap is never refused. No broadcasting and no implicit upcasting: a wrong dtype is a
 TypeError naming it, a shape mismatch a ValueError naming both shapes. Empty
 input behaves like NumPy (sum 0, mean nan, min/argmax raise ValueError).
 The functions are the Rust ones re-exported directly, for minimal call overhead.

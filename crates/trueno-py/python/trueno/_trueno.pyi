@@ -20,8 +20,12 @@ def set_backend(name: str) -> None:
 
 # Array rules: C-contiguous input is read zero-copy, other layouts are copied;
 # no broadcasting, no upcasting; ``out=`` must match dtype and shape and be
-# C-contiguous. Functions typed with _F accept float32 or float64 (both
-# operands the same); the others are float32 only.
+# C-contiguous and writeable. ``out=`` aliasing (every kernel that takes it,
+# and axpy's y): as NumPy, an ``out`` that shares memory with an input (is it,
+# a view of it at an offset, or another array over the same buffer) gives the
+# result of the call on copies of the inputs; overlap is never refused.
+# Functions typed with _F accept float32 or float64 (both operands the same);
+# the others are float32 only.
 _F32 = npt.NDArray[np.float32]
 
 def add(
