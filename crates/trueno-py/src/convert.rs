@@ -281,12 +281,14 @@ pub(crate) fn output_for<'py, T: Element>(
     }
 }
 
-/// The write borrow of `out=` (or a result array), or why it cannot be written.
+/// The write borrow of `name` (`out=`, or a kernel's own result array), or
+/// why it cannot be written.
 pub(crate) fn write_borrow<'py, T: Element>(
+    name: &str,
     res: &Bound<'py, PyArrayDyn<T>>,
 ) -> PyResult<PyReadwriteArrayDyn<'py, T>> {
     res.try_readwrite()
-        .map_err(|e| PyValueError::new_err(format!("out must be writeable: {e}")))
+        .map_err(|e| PyValueError::new_err(format!("{name} must be writeable: {e}")))
 }
 
 /// The elements of a write borrow as one slice (`out=` is checked C-contiguous).
@@ -327,7 +329,7 @@ pub(crate) fn write_with<'py, T: Element + Copy + Send + Sync, R: Send>(
     drop(slices);
     drop(views);
     drop(reads);
-    let mut w = write_borrow(res)?;
+    let mut w = write_borrow("out", res)?;
     let o = out_slice(&mut w)?;
     let slices: Vec<&[T]> = owned.iter().map(|v| &v[..]).collect();
     Ok(run(py, n, || k(&slices, o)))

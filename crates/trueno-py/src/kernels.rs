@@ -470,7 +470,7 @@ fn rowwise<'py, T: numpy::Element + Copy + Default + Send + Sync>(
     swapped.swap(ax, nd - 1);
     let src = ArrayView::from_shape(IxDyn(&swapped), &moved_out)
         .map_err(|e| PyValueError::new_err(e.to_string()))?;
-    let mut w = write_borrow(&res)?;
+    let mut w = write_borrow("out", &res)?;
     let mut dst = w.as_array_mut();
     dst.swap_axes(ax, nd - 1);
     dst.assign(&src);

@@ -44,7 +44,7 @@ fn compute<'py, T: NpElement + GemmElement>(
     k: impl FnOnce(Backend, &mut [T]) -> Result<(), trueno::Error> + Send,
 ) -> PyResult<Bound<'py, PyAny>> {
     {
-        let mut w = write_borrow(&res)?;
+        let mut w = write_borrow("the result", &res)?;
         let o = out_slice(&mut w)?;
         let backend = trueno::backend::active().map_err(kernel_error)?;
         res.py().detach(|| k(backend, o)).map_err(kernel_error)?;
