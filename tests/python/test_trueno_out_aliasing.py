@@ -54,6 +54,16 @@ def _other_base(a: np.ndarray) -> np.ndarray:
     return view
 
 
+def _one_input_layouts(n: int) -> list[tuple[slice, slice]]:
+    """(input, out) index ranges along a buffer of n + 1: out is the input, starts one
+    element (or row) after it, or one before it."""
+    return [
+        (slice(0, n), slice(0, n)),
+        (slice(0, n), slice(1, n + 1)),
+        (slice(1, n + 1), slice(0, n)),
+    ]
+
+
 def _check(
     buf: np.ndarray,
     run_trueno: Callable[[np.ndarray], object],
@@ -146,11 +156,7 @@ def test_fma_out_aliasing(n: int, dtype: type) -> None:
 def test_scale_and_axpy_aliasing(n: int, dtype: type) -> None:
     buf = _buffer(n + 1, dtype, 4)
     alpha = 0.75  # exact in both dtypes: alpha * x is one rounding on either side
-    for src, dst in [
-        (slice(0, n), slice(0, n)),
-        (slice(0, n), slice(1, n + 1)),
-        (slice(1, n + 1), slice(0, n)),
-    ]:
+    for src, dst in _one_input_layouts(n):
         _check(
             buf,
             lambda x, s=src, d=dst: trueno.scale(x[s], alpha, out=x[d]),
@@ -193,11 +199,7 @@ def test_map_out_aliasing(n: int, dtype: type, name: str, ours: Fn, ref: Fn) -> 
     if name == "log":
         buf = np.abs(buf) + dtype(0.1)
     tol = 1e-5 if dtype == np.float32 else 1e-12
-    for src, dst in [
-        (slice(0, n), slice(0, n)),
-        (slice(0, n), slice(1, n + 1)),
-        (slice(1, n + 1), slice(0, n)),
-    ]:
+    for src, dst in _one_input_layouts(n):
 
         def theirs(x: np.ndarray, s: slice = src, d: slice = dst) -> None:
             x[d] = ref(x[s].copy()).astype(dtype)
@@ -241,12 +243,7 @@ def test_softmax_out_aliasing(shape: tuple[int, int], dtype: type, axis: int, lo
     buf = _buffer((rows + 1) * cols, dtype, 6).reshape(rows + 1, cols) * 4
     ours = trueno.log_softmax if log else trueno.softmax
     tol = 1e-5 if dtype == np.float32 else 1e-12
-    # out = x; out one row below x; out one row above x.
-    for src, dst in [
-        (slice(0, rows), slice(0, rows)),
-        (slice(0, rows), slice(1, rows + 1)),
-        (slice(1, rows + 1), slice(0, rows)),
-    ]:
+    for src, dst in _one_input_layouts(rows):
 
         def theirs(x: np.ndarray, s: slice = src, d: slice = dst) -> None:
             p = _np_softmax(x[s].astype(np.float64), axis)
