@@ -284,6 +284,20 @@ pub fn path_for(isa: Backend, precision: Precision) -> Result<Path, Error> {
     })
 }
 
+/// The peak rate of the AMX tile product for `precision` on one core, in operations
+/// per second (a multiply-add counts two), measured now by a short probe (about 50 ms)
+/// of independent `TDPBF16PS` / `TDPBUSD` chains; `None` when this CPU or process
+/// cannot run the AMX path. The roofline of the `amx_*` paths (the AVX-512 ones are
+/// bounded by the FMA-chain peak of [`crate::machine`] instead).
+pub fn probe_amx_peak(precision: Precision) -> Option<f64> {
+    #[cfg(target_arch = "x86_64")]
+    if precision != Precision::F32 {
+        return amx::probe_peak(precision);
+    }
+    let _ = precision;
+    None
+}
+
 /// The path `precision` runs on under the active backend.
 pub fn path(precision: Precision) -> Result<Path, Error> {
     path_for(backend::active()?, precision)
@@ -768,74 +782,37 @@ fn row_unit(path: Path) -> usize {
     MR
 }
 
-/// Bytes of one converted A row on `path`: 4 per group, and for AMX whole 64-byte
-/// tile rows (the padding is zero bf16 / int8 `q = 0`, against zero rows of B).
-fn a_row_bytes(path: Path, groups: usize) -> usize {
-    if path.is_amx() {
-        groups.div_ceil(16) * 64
-    } else {
-        groups * 4
-    }
-}
-
-/// Rows of A converted per block (a multiple of `unit`): the block (`mc x k` at 1-2
-/// bytes) takes half of L2, so it stays there while every panel of B passes over it.
-fn block_rows(row_bytes: usize, unit: usize) -> usize {
+/// Rows of A converted per block: the block (`mc x k` at 1-2 bytes) takes half of L2,
+/// so it stays there while every panel of B passes over it.
+fn block_rows(row_bytes: usize) -> usize {
     let l2 = usize::try_from(crate::machine::caches().l2_bytes)
         .unwrap_or(usize::MAX)
         .max(256 << 10);
-    (l2 / 2 / row_bytes.max(1) / unit * unit).clamp(unit, 1200 / unit * unit)
+    (l2 / 2 / row_bytes.max(1) / MR * MR).clamp(MR, 1200)
 }
 
 /// Rows `row0..row0+rows` of C (`out`, `rows x n`): convert each block of A rows, then
 /// run every (panel, sliver) tile over it.
 fn run_band(path: Path, a: Lhs<'_>, b: &PackedB, row0: usize, rows: usize, out: &mut [f32]) {
-    let (k, n) = (b.k, b.n);
+    #[cfg(target_arch = "x86_64")]
+    if path.is_amx() {
+        // SAFETY: `matmul_packed_on` checked the path's features (AMX, the tile
+        // permission, AVX-512) and the operands' lengths.
+        return unsafe { amx::run_band(a, b, row0, rows, out) };
+    }
+    let n = b.n;
     let groups = b.groups();
-    // Bytes of one converted A row (k padded to whole groups, or tile rows for AMX).
-    let row_bytes = a_row_bytes(path, groups);
-    let unit = row_unit(path);
-    let mc = block_rows(row_bytes, unit).min(rows.div_ceil(unit) * unit);
+    // Bytes of one converted A row (k padded to whole groups): 4 per group either way.
+    let row_bytes = groups * 4;
+    let mc = block_rows(row_bytes).min(rows.div_ceil(MR) * MR);
     let mut abuf = lines(mc * row_bytes);
     let mut sa = vec![0.0f32; mc];
     let panels = n.div_ceil(NR);
     let bdata = as_bytes(&b.data);
     for ic in (0..rows).step_by(mc) {
         let h = mc.min(rows - ic);
-        for (i, scale) in sa[..h].iter_mut().enumerate() {
-            let r = row0 + ic + i;
-            let span = i * row_bytes..(i + 1) * row_bytes;
-            match (a, b.precision) {
-                (Lhs::F32(x), Precision::Bf16) => {
-                    let drow = &mut as_halves_mut(&mut abuf)[span.start / 2..span.end / 2];
-                    convert_bf16(&x[r * k..(r + 1) * k], drow);
-                    drow[k..].fill(0);
-                }
-                (Lhs::Bf16Bits(x), _) => {
-                    let drow = &mut as_halves_mut(&mut abuf)[span.start / 2..span.end / 2];
-                    drow[..k].copy_from_slice(&x[r * k..(r + 1) * k]);
-                    drow[k..].fill(0);
-                }
-                (Lhs::F32(x), _) => {
-                    let src = &x[r * k..(r + 1) * k];
-                    let s = int8_scale(abs_max(src));
-                    *scale = s;
-                    let drow = &mut as_bytes_mut(&mut abuf)[span];
-                    quantize_row(src, s, 128, drow);
-                    // Padding is q = 0 (B's padding is zero too, so it adds nothing).
-                    drow[k..].fill(128);
-                }
-            }
-        }
+        convert_rows(a, b, row0 + ic, h, row_bytes, &mut abuf, &mut sa);
         let dst = as_bytes(&abuf);
-        #[cfg(target_arch = "x86_64")]
-        if path.is_amx() {
-            // SAFETY: `matmul_packed_on` checked the path's features (AMX, the tile
-            // permission, AVX-512); rows are whole 64-byte tile rows covering the
-            // groups, and `abuf` holds `mc` rows, a multiple of MT, at least `h`.
-            unsafe { amx::run_block(b, dst, row_bytes, h, &sa[..h], &mut out[ic * n..]) };
-            continue;
-        }
         for p in 0..panels {
             let cols = NR.min(n - p * NR);
             let panel = &bdata[p * b.panel_bytes()..(p + 1) * b.panel_bytes()];
@@ -855,6 +832,46 @@ fn run_band(path: Path, a: Lhs<'_>, b: &PackedB, row0: usize, rows: usize, out: 
                 };
                 let c = &mut out[(ic + ir) * n + p * NR..];
                 run_tile(path, &tile, c, n);
+            }
+        }
+    }
+}
+
+/// Convert A rows `first..first + rows` into rows `0..rows` of `abuf` (`row_bytes`
+/// each, at least k values' worth): bf16 bits, or for int8 the unsigned form `q + 128`
+/// with each row's scale into `sa`. Past k each row is padding that adds nothing
+/// against B's zero padding: zero bf16, or int8 `q = 0`.
+fn convert_rows(
+    a: Lhs<'_>,
+    b: &PackedB,
+    first: usize,
+    rows: usize,
+    row_bytes: usize,
+    abuf: &mut [Line],
+    sa: &mut [f32],
+) {
+    let k = b.k;
+    for (i, scale) in sa[..rows].iter_mut().enumerate() {
+        let r = first + i;
+        let span = i * row_bytes..(i + 1) * row_bytes;
+        match (a, b.precision) {
+            (Lhs::F32(x), Precision::Bf16) => {
+                let drow = &mut as_halves_mut(abuf)[span.start / 2..span.end / 2];
+                convert_bf16(&x[r * k..(r + 1) * k], drow);
+                drow[k..].fill(0);
+            }
+            (Lhs::Bf16Bits(x), _) => {
+                let drow = &mut as_halves_mut(abuf)[span.start / 2..span.end / 2];
+                drow[..k].copy_from_slice(&x[r * k..(r + 1) * k]);
+                drow[k..].fill(0);
+            }
+            (Lhs::F32(x), _) => {
+                let src = &x[r * k..(r + 1) * k];
+                let s = int8_scale(abs_max(src));
+                *scale = s;
+                let drow = &mut as_bytes_mut(abuf)[span];
+                quantize_row(src, s, 128, drow);
+                drow[k..].fill(128);
             }
         }
     }

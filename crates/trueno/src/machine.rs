@@ -752,7 +752,7 @@ fn wall_seconds() -> f64 {
 /// least `min_sample` seconds, sampling for about `budget` seconds of wall time in all
 /// (at least `min_samples` samples), timed on the thread's CPU clock. Best, not median:
 /// interference (descheduling, other processes' memory traffic) only slows a sample.
-fn best_rate(
+pub(crate) fn best_rate(
     work: f64,
     min_sample: f64,
     budget: f64,

@@ -29,7 +29,7 @@
 //! Tile configuration is per thread: each block loop loads it ([`Tiles::configure`])
 //! and releases the tile state when it ends.
 
-use super::{NR, PackedB, Precision, STEP, as_bytes, lines};
+use super::{Lhs, NR, PackedB, Precision, STEP, as_bytes, lines};
 use std::arch::asm;
 use std::arch::x86_64::*;
 use std::marker::PhantomData;
@@ -209,26 +209,40 @@ macro_rules! step {
     };
 }
 
-/// The 32 x 32 block of C from MT rows of A (at `a`, stride `row_bytes`) and one B
+/// Bytes of one step of a tiled A chunk: two 16 x 64-byte tiles.
+const A_STEP: usize = 2 * 1024;
+
+/// Copy MT rows of `a` (stride `row_bytes`, `steps` tile rows of 64 bytes each) into
+/// `dst` tile by tile: step `s` of rows `16 h .. 16 h + 16` is the 1 KiB at
+/// `s A_STEP + 1024 h`, so each tile load reads 1 KiB contiguously (row-major A at a
+/// power-of-two stride would map a tile's 16 rows to a few L1 sets).
+fn tile_a(a: &[u8], row_bytes: usize, steps: usize, dst: &mut [u8]) {
+    for r in 0..MT {
+        let row = &a[r * row_bytes..r * row_bytes + steps * 64];
+        let base = (r / 16) * 1024 + (r % 16) * 64;
+        for (s, chunk) in row.chunks_exact(64).enumerate() {
+            dst[s * A_STEP + base..][..64].copy_from_slice(chunk);
+        }
+    }
+}
+
+/// The 32 x 32 block of C from one tiled A chunk (`a`, [`tile_a`]'s layout) and one B
 /// panel: `steps` tile steps, the last one read from `tail` when the panel has fewer
 /// than `steps` whole steps (`full`). The accumulators are stored to `acc`.
 ///
 /// # Safety
-/// Tiles are configured on this thread for `precision`; `a` addresses MT rows of
-/// `steps * 64` bytes at stride `row_bytes`; `b` addresses `full` whole steps of
-/// PANEL_STEP bytes; `tail` addresses PANEL_STEP bytes when `full < steps`.
-#[allow(clippy::too_many_arguments)]
+/// Tiles are configured on this thread for `precision`; `a` addresses `steps *
+/// A_STEP` bytes; `b` addresses `full` whole steps of PANEL_STEP bytes; `tail`
+/// addresses PANEL_STEP bytes when `full < steps`.
 unsafe fn block(
     precision: Precision,
     a: *const u8,
-    row_bytes: usize,
     b: *const u8,
     tail: *const u8,
     full: usize,
     steps: usize,
     acc: &mut Acc,
 ) {
-    let a1 = a.wrapping_add(16 * row_bytes);
     // SAFETY: the function's contract covers every load; TILEZERO and TILESTORED
     // touch only the tiles and `acc` (4 x 1 KiB, 64-byte rows).
     unsafe {
@@ -245,11 +259,12 @@ unsafe fn block(
             } else {
                 tail
             };
-            let (x0, x1) = (a.add(s * 64), a1.add(s * 64));
+            let x0 = a.add(s * A_STEP);
+            let x1 = x0.add(1024);
             if precision == Precision::Bf16 {
-                step!("tdpbf16ps", x0, x1, bs, row_bytes);
+                step!("tdpbf16ps", x0, x1, bs, 64usize);
             } else {
-                step!("tdpbusd", x0, x1, bs, row_bytes);
+                step!("tdpbusd", x0, x1, bs, 64usize);
             }
         }
         let c = acc.0.as_mut_ptr();
@@ -268,81 +283,97 @@ unsafe fn block(
     }
 }
 
-/// C rows `0..h` of one converted A block (`a`: rows of `row_bytes`, at least
-/// `h.div_ceil(MT) * MT` of them; `sa`: int8 row scales) times every panel of `b`,
-/// into `out` (rows of `b.n`, starting at the block's first row).
+/// Rows `row0..row0 + rows` of C (`out`, `rows x n`) on the AMX path: A is converted
+/// 32 rows at a time into a row-major scratch and laid out as tiles ([`tile_a`]) in a
+/// block of `mc` rows that takes half of L2; every panel of B then passes over the
+/// block, 32 x 32 of C per micro-kernel call.
 ///
 /// # Safety
 /// `missing(b.precision)` is empty and the CPU has AVX-512 F (`Path::missing_features`
-/// of the AMX paths checks both); `row_bytes` is a multiple of 64 covering `b`'s
-/// groups; `a` and `out` are as described.
-pub(super) unsafe fn run_block(
-    b: &PackedB,
-    a: &[u8],
-    row_bytes: usize,
-    h: usize,
-    sa: &[f32],
-    out: &mut [f32],
-) {
+/// of the AMX paths checks both); `a` holds at least `row0 + rows` rows of `b.k` and
+/// `out` `rows` rows of `b.n`.
+pub(super) unsafe fn run_band(a: Lhs<'_>, b: &PackedB, row0: usize, rows: usize, out: &mut [f32]) {
     let n = b.n;
     let groups = b.groups();
     let (steps, full) = (groups.div_ceil(KT), groups / KT);
-    debug_assert!(row_bytes.is_multiple_of(64) && row_bytes >= steps * 64);
-    debug_assert!(a.len() >= h.div_ceil(MT) * MT * row_bytes);
-    debug_assert!(out.len() >= (h - 1) * n + n);
+    let row_bytes = steps * 64;
+    let chunk_bytes = steps * A_STEP;
+    let l2 = usize::try_from(crate::machine::caches().l2_bytes)
+        .unwrap_or(usize::MAX)
+        .max(256 << 10);
+    let chunks_per_block = (l2 / 2 / chunk_bytes).clamp(1, 64).min(rows.div_ceil(MT));
+    let mc = chunks_per_block * MT;
+    let mut rowbuf = lines(MT * row_bytes);
+    let mut tiled = lines(chunks_per_block * chunk_bytes);
+    let mut sa = vec![0.0f32; mc];
     let bdata = as_bytes(&b.data);
     let panel_bytes = b.panel_bytes();
     let mut tail_buf = lines(PANEL_STEP);
     let tail_len = (groups - full * KT) * STEP;
     let mut acc = Acc([[0; 256]; 4]);
-    // SAFETY: the caller's contract.
-    let _tiles = unsafe { Tiles::configure() };
-    for p in 0..n.div_ceil(NR) {
-        let panel = &bdata[p * panel_bytes..(p + 1) * panel_bytes];
-        let cols = NR.min(n - p * NR);
-        if tail_len > 0 {
-            // The partial last step, zero-padded to 16 groups (the zeros past
-            // `tail_len` were never written).
-            let start = full * PANEL_STEP;
-            super::as_bytes_mut(&mut tail_buf)[..tail_len]
-                .copy_from_slice(&panel[start..start + tail_len]);
+    for ic in (0..rows).step_by(mc) {
+        let h = mc.min(rows - ic);
+        let chunks = h.div_ceil(MT);
+        for c in 0..chunks {
+            let r = MT.min(h - c * MT);
+            // Rows past `r` in `rowbuf` are stale: they feed only C rows never written.
+            super::convert_rows(
+                a,
+                b,
+                row0 + ic + c * MT,
+                r,
+                row_bytes,
+                &mut rowbuf,
+                &mut sa[c * MT..],
+            );
+            tile_a(
+                as_bytes(&rowbuf),
+                row_bytes,
+                steps,
+                &mut super::as_bytes_mut(&mut tiled)[c * chunk_bytes..],
+            );
         }
-        for i0 in (0..h).step_by(MT) {
-            let rows = MT.min(h - i0);
-            // SAFETY: rows i0..i0 + MT of `a` exist (the caller's contract), each of
-            // `row_bytes >= steps * 64` bytes; the panel holds `full` whole steps and
-            // `tail_buf` one step.
-            unsafe {
-                block(
-                    b.precision,
-                    a.as_ptr().add(i0 * row_bytes),
-                    row_bytes,
-                    panel.as_ptr(),
-                    as_bytes(&tail_buf).as_ptr(),
-                    full,
-                    steps,
-                    &mut acc,
-                );
+        let tiles_a = as_bytes(&tiled);
+        // SAFETY: the caller's contract.
+        let _tiles = unsafe { Tiles::configure() };
+        for p in 0..n.div_ceil(NR) {
+            let panel = &bdata[p * panel_bytes..(p + 1) * panel_bytes];
+            let cols = NR.min(n - p * NR);
+            if tail_len > 0 {
+                // The partial last step, zero-padded to 16 groups (the zeros past
+                // `tail_len` were never written).
+                let start = full * PANEL_STEP;
+                super::as_bytes_mut(&mut tail_buf)[..tail_len]
+                    .copy_from_slice(&panel[start..start + tail_len]);
             }
-            let c = &mut out[i0 * n + p * NR..];
-            debug_assert!(c.len() >= (rows - 1) * n + cols);
-            // SAFETY: `c` holds `rows` rows of `cols` f32 at stride n (asserted); the
-            // CPU has AVX-512 F (the caller's contract).
-            unsafe {
-                if b.precision == Precision::Bf16 {
-                    write_f32(&acc, rows, cols, c.as_mut_ptr(), n);
-                } else {
-                    let (sb, comp) = (&b.scales[p * NR..], &b.comp[p * NR..]);
-                    write_int8(
-                        &acc,
-                        rows,
-                        cols,
-                        &sa[i0..i0 + rows],
-                        sb,
-                        comp,
-                        c.as_mut_ptr(),
-                        n,
+            for c in 0..chunks {
+                let i0 = c * MT;
+                let rows_c = MT.min(h - i0);
+                // SAFETY: chunk c of `tiles_a` holds `steps` steps; the panel holds
+                // `full` whole steps and `tail_buf` one step.
+                unsafe {
+                    block(
+                        b.precision,
+                        tiles_a.as_ptr().add(c * chunk_bytes),
+                        panel.as_ptr(),
+                        as_bytes(&tail_buf).as_ptr(),
+                        full,
+                        steps,
+                        &mut acc,
                     );
+                }
+                let out_c = &mut out[(ic + i0) * n + p * NR..];
+                assert!(out_c.len() >= (rows_c - 1) * n + cols);
+                // SAFETY: `out_c` holds `rows_c` rows of `cols` f32 at stride n
+                // (asserted); the CPU has AVX-512 F (the caller's contract).
+                unsafe {
+                    if b.precision == Precision::Bf16 {
+                        write_f32(&acc, rows_c, cols, out_c.as_mut_ptr(), n);
+                    } else {
+                        let (sb, comp) = (&b.scales[p * NR..], &b.comp[p * NR..]);
+                        let sa = &sa[i0..i0 + rows_c];
+                        write_int8(&acc, rows_c, cols, sa, sb, comp, out_c.as_mut_ptr(), n);
+                    }
                 }
             }
         }
@@ -426,6 +457,79 @@ unsafe fn write_int8(
                 let f = _mm512_cvtepi32_ps(_mm512_sub_epi32(v, kv[h]));
                 let y = _mm512_mul_ps(_mm512_mul_ps(f, s), sbv[h]);
                 _mm512_mask_storeu_ps(c.wrapping_add(r * ldc + 16 * h), mask, y);
+            }
+        }
+    }
+}
+
+/// Tile products per probe call (each of the four accumulators `ITERS` times).
+const PROBE_ITERS: usize = 512;
+
+/// The peak tile-product rate of one core for `precision`, in operations per second
+/// (a multiply-add is two): chains of `TDPBF16PS` / `TDPBUSD` into four independent
+/// accumulators from operand tiles loaded once, timed as `machine`'s FMA-chain probe
+/// is (best rate of repeated samples on the thread's CPU clock). `None` when the AMX
+/// path for `precision` is unavailable.
+pub(super) fn probe_peak(precision: Precision) -> Option<f64> {
+    if !missing(precision).is_empty() {
+        return None;
+    }
+    // Ones (bf16 1.0 / int8 1), so the sums stay finite and exact.
+    let mut ones = lines(16 * 64);
+    let unit: &[u8] = if precision == Precision::Bf16 {
+        &[0x80, 0x3f]
+    } else {
+        &[1]
+    };
+    for (i, b) in super::as_bytes_mut(&mut ones).iter_mut().enumerate() {
+        *b = unit[i % unit.len()];
+    }
+    let depth = if precision == Precision::Bf16 { 32 } else { 64 };
+    let ops = (PROBE_ITERS * 4 * 16 * 16 * depth * 2) as f64;
+    let src = as_bytes(&ones).as_ptr();
+    Some(crate::machine::best_rate(ops, 1e-3, 0.04, 8, || {
+        // SAFETY: AMX is available for `precision` (checked above); `src` holds one
+        // 16 x 64-byte tile.
+        unsafe { chains(precision, src) }
+    }))
+}
+
+/// # Safety
+/// `missing(precision)` is empty; `src` addresses 16 rows of 64 bytes.
+unsafe fn chains(precision: Precision, src: *const u8) {
+    // SAFETY: the function's contract (the loads read `src` only).
+    unsafe {
+        let _tiles = Tiles::configure();
+        asm!(
+            "tileloadd tmm4, [{p} + {s}*1]",
+            "tileloadd tmm5, [{p} + {s}*1]",
+            "tileloadd tmm6, [{p} + {s}*1]",
+            "tileloadd tmm7, [{p} + {s}*1]",
+            "tilezero tmm0",
+            "tilezero tmm1",
+            "tilezero tmm2",
+            "tilezero tmm3",
+            p = in(reg) src,
+            s = in(reg) 64usize,
+            options(nostack, readonly),
+        );
+        for _ in 0..PROBE_ITERS {
+            if precision == Precision::Bf16 {
+                asm!(
+                    "tdpbf16ps tmm0, tmm4, tmm6",
+                    "tdpbf16ps tmm1, tmm4, tmm7",
+                    "tdpbf16ps tmm2, tmm5, tmm6",
+                    "tdpbf16ps tmm3, tmm5, tmm7",
+                    options(nostack, nomem),
+                );
+            } else {
+                asm!(
+                    "tdpbusd tmm0, tmm4, tmm6",
+                    "tdpbusd tmm1, tmm4, tmm7",
+                    "tdpbusd tmm2, tmm5, tmm6",
+                    "tdpbusd tmm3, tmm5, tmm7",
+                    options(nostack, nomem),
+                );
             }
         }
     }
