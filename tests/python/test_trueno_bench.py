@@ -265,3 +265,26 @@ def test_command_line_entry_point(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "[1/1] gemv" in proc.stderr  # progress is shown
     assert (tmp_path / "bench.json").exists()
+
+
+def test_machine_info_is_the_one_description_for_every_benchmark() -> None:
+    from trueno.bench import machine  # noqa: PLC0415
+
+    plain = machine.machine_info()
+    assert "versions" not in plain  # trueno's own report keeps its schema
+    asked = machine.machine_info(packages=("numpy", "no-such-distribution-xyz"))
+    assert asked["versions"] == {
+        "numpy": np.__version__,
+        "no-such-distribution-xyz": "not installed",
+    }
+    assert set(asked) - set(plain) == {"versions"}
+    assert asked["cpu"]["model"] in machine.describe(asked)
+    assert f"{asked['ncpu']} CPUs" in machine.describe(asked)
+    ncpu = 2
+    quiet = {**asked, "ncpu": ncpu, "loadavg_start": [0.5, 0.5, 0.5]}
+    busy = {**quiet, "loadavg_start": [machine.BUSY_LOAD_PER_CPU * ncpu + 0.01, 1.0, 1.0]}
+    assert "load average 0.50" in machine.describe(quiet)
+    assert "busy" not in machine.describe(quiet)
+    assert "busy" in machine.describe(busy)
+    assert "load average unknown" in machine.describe({**quiet, "loadavg_start": None})
+    assert not machine.is_busy(None, ncpu)
