@@ -41,6 +41,7 @@ pub mod rng;
 pub mod rows;
 mod simd;
 pub mod similarity;
+pub mod team;
 
 pub use backend::{Backend, set_backend};
 pub use cholesky::{cholesky_f64, cholesky_solve_f64};

@@ -704,8 +704,36 @@ fn aligned(len: usize, value: f32) -> Option<Vec<Line>> {
     let lines = len.div_ceil(16);
     let mut v: Vec<Line> = Vec::new();
     v.try_reserve_exact(lines).ok()?;
+    advise_huge_pages(v.as_mut_ptr().cast(), lines * 64);
     v.resize(lines, Line([value; 16]));
     Some(v)
+}
+
+/// Ask for transparent huge pages on a buffer of at least 4 MiB before it is first
+/// touched, as NumPy does for its large arrays (`madvise(MADV_HUGEPAGE)`): the arrays the
+/// kernels are timed on then sit on the same kind of pages as the probe's, and one core's
+/// DRAM read rate depends on it (2026-12-03 Xeon: 13.7 GB/s on 4 KiB pages, 16.4 on
+/// 2 MiB pages, one stream). Only the page-aligned interior is advised; a refusal
+/// (THP disabled, other OS) changes nothing but the speed.
+fn advise_huge_pages(ptr: *mut u8, bytes: usize) {
+    #[cfg(target_os = "linux")]
+    {
+        const PAGE: usize = 4096;
+        if bytes < 4 << 20 {
+            return;
+        }
+        let start = (ptr as usize).next_multiple_of(PAGE);
+        let end = (ptr as usize + bytes) / PAGE * PAGE;
+        if end > start {
+            // SAFETY: [start, end) lies inside the caller's live allocation; MADV_HUGEPAGE
+            // only changes how the kernel backs those pages, never their contents.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (ptr, bytes);
 }
 
 fn floats(v: &[Line]) -> &[f32] {
@@ -813,14 +841,24 @@ pub fn probe_peaks() -> Vec<Peak> {
 }
 
 /// Working set the probe uses for each level: half of L1, half of L2 (but past L1), a
-/// quarter of L3 (past L2), and DRAM at 4x the last level (256 MiB to 2 GiB).
+/// quarter of L3 but at most 8x L2 (and at least 2x L2), and DRAM at 4x the last level
+/// (256 MiB to 2 GiB).
+///
+/// The 8x L2 cap: an L3 the OS reports for a whole socket is shared with every other
+/// core (and, in a VM, other guests) and is not one core's to fill. On the 2026-12-03
+/// Xeon (2 MiB L2, 480 MiB L3) a quarter of L3, 120 MiB, read at 27.5 GB/s: neither L3
+/// (the 4 MiB and 8 MiB benchmark rows read at 29-30 GB/s, 106-111 % of that "roofline")
+/// nor DRAM (17.5). On Zen 4 and Zen 5 (1 MiB L2, 32 MiB L3) the cap changes nothing.
 pub fn probe_sizes(c: &Caches) -> Vec<(&'static str, u64)> {
     let mut out = vec![
         ("L1", c.l1d_bytes / 2),
         ("L2", (c.l2_bytes / 2).max(2 * c.l1d_bytes)),
     ];
     if c.l3_bytes > 0 {
-        out.push(("L3", (c.l3_bytes / 4).max(2 * c.l2_bytes)));
+        out.push((
+            "L3",
+            (c.l3_bytes / 4).min(8 * c.l2_bytes).max(2 * c.l2_bytes),
+        ));
     }
     out.push(("DRAM", (4 * c.last_level_bytes()).clamp(256 << 20, 2 << 30)));
     out
@@ -1001,6 +1039,60 @@ pub fn machine(refresh: bool) -> (Machine, Origin) {
         None => Origin::MeasuredUncached("no cache directory (HOME unset)".into()),
     };
     (m, origin)
+}
+
+/// What GEMM's cache blocking needs to know about this core beyond its cache sizes:
+/// whether its L3 can stream the packed B block to the micro-kernel as fast as the
+/// kernel consumes it ([`crate::matmul::Blocking::l2_resident`] explains the choice).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GemmFeed {
+    /// Read bandwidth of one core at the probe's L3 working set, bytes/s (0 without L3).
+    pub l3_read: f64,
+    /// f32 FMA peak of the widest backend, FLOP/s.
+    pub peak_f32: f64,
+}
+
+impl GemmFeed {
+    /// Whether L3 delivers at least twice what an `mr`-row register tile needs from a
+    /// streamed B sliver at peak: per k step the tile reads `NR` values of B for
+    /// `mr * NR` FMAs, `elem / (2 mr)` bytes per FLOP, and the FLOP rate scales as
+    /// `4 / elem` of the f32 peak, so the need is `2 peak_f32 / mr` bytes/s whatever the
+    /// type. The factor 2 leaves room for C traffic and for the other core's share.
+    pub fn l3_feeds(&self, mr: usize) -> bool {
+        self.l3_read >= 2.0 * (2.0 * self.peak_f32 / mr.max(1) as f64)
+    }
+}
+
+/// [`GemmFeed`] of this core, measured once per process (about 20 ms: a short FMA
+/// peak and a best-of-5 read of the L3 working set of [`probe_sizes`]). Called only by
+/// products whose B block would not fit in L2, so small products never pay for it.
+pub fn gemm_feed() -> &'static GemmFeed {
+    static FEED: OnceLock<GemmFeed> = OnceLock::new();
+    FEED.get_or_init(|| {
+        let b = backend::detect();
+        let lanes = match b {
+            Backend::Avx512 => 16,
+            Backend::Avx2 => 8,
+            Backend::Neon => 4,
+            Backend::Scalar => 1,
+        };
+        const ITERS: usize = 1024;
+        let flops = (2 * lanes * CHAINS * ITERS) as f64;
+        let peak_f32 = best_rate(flops, 2e-4, 0.004, 5, || {
+            std::hint::black_box(fma_chains_on(b, ITERS, std::hint::black_box(1.0)));
+        });
+        let l3 = probe_sizes(caches()).into_iter().find(|l| l.0 == "L3");
+        let l3_read = l3
+            .and_then(|(_, bytes)| {
+                let buf = aligned(usize::try_from(bytes / 4).ok()?, 1.0)?;
+                let x = floats(&buf);
+                Some(best_rate(x.len() as f64 * 4.0, 1e-3, 0.012, 5, || {
+                    std::hint::black_box(read_streams_on(b, x, 2));
+                }))
+            })
+            .unwrap_or(0.0);
+        GemmFeed { l3_read, peak_f32 }
+    })
 }
 
 /// Cap of the streaming threshold: a socket-wide L3 far larger than one core's share

@@ -27,7 +27,9 @@
 //! every kernel is tested against.
 //!
 //! Threading is explicit: `threads > 1` splits the rows of C into bands of whole
-//! `MR` tiles, one scoped thread per band, each packing its own panels.
+//! `MR` tiles, one part of a [`crate::team`] job per band (the calling thread runs the
+//! first); the bands pack the B block they all read together, meeting at a spin
+//! barrier per block.
 
 use crate::Error;
 use crate::backend::{self, Backend};
@@ -739,6 +741,36 @@ impl Blocking {
         let nc = (share / 2 / (kc * elem) / nr * nr).clamp(4 * nr, 4096 / nr * nr);
         Blocking { kc, mc, nc }
     }
+
+    /// Blocking that keeps the packed B block in L2, for a core whose L3 cannot stream
+    /// it fast enough ([`crate::machine::GemmFeed::l3_feeds`]):
+    ///
+    /// - `KC`: the A sliver (`MR x KC`), which every B sliver of the block meets, takes
+    ///   at most a quarter of L1, in steps of 64, clamped to 128..=1024;
+    /// - `NC`: the B block (`KC x NC`) takes half of L2, in whole `NR` slivers (at least
+    ///   4);
+    /// - `MC`: the A block being packed takes a quarter of L2, so packing it does not
+    ///   evict the B block.
+    ///
+    /// The driver's inner loop runs every B sliver of the block past one A sliver, so
+    /// the B block is re-read `MC / MR` times per A block: from L3 under
+    /// [`Blocking::for_caches`], from L2 here. On the 2026-12-03 Xeon (48 KiB L1, 2 MiB
+    /// L2, one core reading its L3 at about 30 GB/s against the 80 GB/s the f32 tile
+    /// needs at its 242 GFLOP/s peak) this gives 256 / 504 / 1024 for f32, which ran a
+    /// 1024^3 product 1.28-1.30x faster than the L3-resident 1024 / 480 / 4096 (and two
+    /// threads 1.46-1.52x), interleaved; unchanged at 256^3 and 512^3.
+    pub fn l2_resident(mr: usize, nr: usize, elem: usize, c: &crate::machine::Caches) -> Blocking {
+        let l1 = usize::try_from(c.l1d_bytes)
+            .unwrap_or(usize::MAX)
+            .max(16 << 10);
+        let l2 = usize::try_from(c.l2_bytes)
+            .unwrap_or(usize::MAX)
+            .max(64 << 10);
+        let kc = (l1 / 4 / (mr * elem) / 64 * 64).clamp(128, 1024);
+        let nc = (l2 / 2 / (kc * elem) / nr * nr).max(4 * nr);
+        let mc = (l2 / 4 / (kc * elem) / mr * mr).max(mr);
+        Blocking { kc, mc, nc }
+    }
 }
 
 /// The register tile and blocking [`matmul`] uses for `T` on backend `isa` on this
@@ -757,6 +789,39 @@ pub fn tile_and_blocking<T: Element>(isa: Backend) -> Result<(usize, usize, Bloc
 }
 
 impl<T: Element> Kernel<T> {
+    /// This kernel blocked for a `k x n` right operand: as built ([`Blocking::for_caches`])
+    /// when its B block fits in half of L2 or this core's L3 can stream it
+    /// ([`crate::machine::gemm_feed`], measured on the first such product), else
+    /// [`Blocking::l2_resident`].
+    fn sized(self, k: usize, n: usize) -> Kernel<T> {
+        let caches = crate::machine::caches();
+        self.sized_with(k, n, caches, || {
+            crate::machine::gemm_feed().l3_feeds(self.mr)
+        })
+    }
+
+    fn sized_with(
+        self,
+        k: usize,
+        n: usize,
+        caches: &crate::machine::Caches,
+        l3_feeds: impl FnOnce() -> bool,
+    ) -> Kernel<T> {
+        let elem = size_of::<T>();
+        let block = self.kc.min(k) * self.nc.min(n).div_ceil(self.nr) * self.nr * elem;
+        let half_l2 = usize::try_from(caches.l2_bytes / 2).unwrap_or(usize::MAX);
+        if block <= half_l2 || l3_feeds() {
+            return self;
+        }
+        let b = Blocking::l2_resident(self.mr, self.nr, elem, caches);
+        Kernel {
+            kc: b.kc,
+            mc: b.mc,
+            nc: b.nc,
+            ..self
+        }
+    }
+
     /// A kernel table entry, blocked for this machine's caches.
     fn tile(
         mr: usize,
@@ -1082,7 +1147,7 @@ struct SharedPack<T> {
     ptr: *mut T,
     len: usize,
     parties: usize,
-    barrier: std::sync::Barrier,
+    barrier: crate::team::SpinBarrier,
 }
 
 // SAFETY: the buffer is only written between the two barriers of `pack`, each party
@@ -1344,14 +1409,20 @@ pub fn matmul_with<T: Element>(
         T::gemv_rows(isa, a, b, out, k);
         return Ok(());
     }
-    let kern = T::kernel(isa);
+    let kern = T::kernel(isa).sized(k, n);
     let Some(band_rows) = band_rows(kern.mr, m, threads) else {
         gemm_band(&kern, a, BSource::Matrix(b), out, m, k, n);
         return Ok(());
     };
     let bands = m.div_ceil(band_rows);
-    // Share one packed B when the bands are tall enough that one would pack it anyway.
-    let share = band_rows > PACK_B_MIN_SLIVERS * kern.mr;
+    // Share one packed B when the bands are tall enough that one would pack it anyway
+    // and the block is too big to keep a private copy per core in L2. A block that
+    // fits in half of L2 is packed by each band itself: the copy is cheap, and reading
+    // slivers another core just wrote costs more (2026-12-03 Xeon, two threads: 256^3
+    // in 97 us private against 146 us shared; equal at 512^3 to 2048^3).
+    let block = kern.kc.min(k) * kern.nc.min(n).div_ceil(kern.nr) * kern.nr * size_of::<T>();
+    let half_l2 = usize::try_from(crate::machine::caches().l2_bytes / 2).unwrap_or(usize::MAX);
+    let share = band_rows > PACK_B_MIN_SLIVERS * kern.mr && block > half_l2;
     let len = if share {
         kern.nc.min(n).div_ceil(kern.nr) * kern.nr * kern.kc.min(k)
     } else {
@@ -1362,7 +1433,7 @@ pub fn matmul_with<T: Element>(
             ptr: buf.as_mut_ptr().cast::<T>(),
             len,
             parties: bands,
-            barrier: std::sync::Barrier::new(bands),
+            barrier: crate::team::SpinBarrier::new(bands),
         });
         let shared = shared.as_ref();
         split_bands(a, out, band_rows, k, n, |i, a_band, c_band, rows| {
@@ -1386,8 +1457,8 @@ fn band_rows(mr: usize, m: usize, threads: usize) -> Option<usize> {
 }
 
 /// Run `f(band, a_band, c_band, rows)` on consecutive bands of `band_rows` rows of A
-/// (`k` columns) and C (`n` columns), one scoped thread per band; the calling thread
-/// computes the first band itself (one spawn fewer per call).
+/// (`k` columns) and C (`n` columns), one [`crate::team::run`] part per band; the
+/// calling thread computes the first band itself.
 fn split_bands<T: Element>(
     a: &[T],
     out: &mut [T],
@@ -1396,18 +1467,18 @@ fn split_bands<T: Element>(
     n: usize,
     f: impl Fn(usize, &[T], &mut [T], usize) + Sync,
 ) {
-    let f = &f;
-    std::thread::scope(|s| {
-        let mut parts = a
-            .chunks(band_rows * k)
-            .zip(out.chunks_mut(band_rows * n))
-            .enumerate();
-        let first = parts.next();
-        for (i, (a_band, c_band)) in parts {
-            s.spawn(move || f(i, a_band, c_band, c_band.len() / n));
-        }
-        if let Some((_, (a_band, c_band))) = first {
-            f(0, a_band, c_band, c_band.len() / n);
+    // Each part takes its own band out of its slot: the bands are disjoint `&mut`s, and
+    // a slot's lock is only ever taken once, by its part.
+    type Band<'s, T> = std::sync::Mutex<Option<(&'s [T], &'s mut [T])>>;
+    let bands: Vec<Band<'_, T>> = a
+        .chunks(band_rows * k)
+        .zip(out.chunks_mut(band_rows * n))
+        .map(|band| std::sync::Mutex::new(Some(band)))
+        .collect();
+    crate::team::run(bands.len(), &|i| {
+        let band = bands[i].lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some((a_band, c_band)) = band {
+            f(i, a_band, c_band, c_band.len() / n);
         }
     });
 }
@@ -1528,7 +1599,7 @@ pub fn pack_rhs_with<T: Element>(
         });
     }
     let isa = require(isa)?;
-    let kern = T::kernel(isa);
+    let kern = T::kernel(isa).sized(k, n);
     let mut packed = PackedRhs {
         kern,
         isa,
@@ -1806,6 +1877,117 @@ pub(crate) mod tests {
             source: "test".into(),
             levels: Vec::new(),
         }
+    }
+
+    #[test]
+    fn l2_resident_blocking_keeps_b_in_l2() {
+        // The Xeon: the sizes measured best there (256 x 1024 B block, 1 MiB).
+        let xeon = caches(48 << 10, 2 << 20, 480 << 20, 2);
+        let b = Blocking::l2_resident(12, 32, 4, &xeon);
+        assert_eq!(
+            b,
+            Blocking {
+                kc: 256,
+                mc: 504,
+                nc: 1024
+            }
+        );
+        for c in [
+            xeon,
+            caches(32 << 10, 1 << 20, 32 << 20, 2),
+            caches(32 << 10, 256 << 10, 0, 1),
+            caches(1, 1, 1, 0),
+            caches(1 << 40, 1 << 40, 1 << 50, 1),
+        ] {
+            for (mr, nr, e) in [(12, 32, 4), (6, 16, 4), (12, 16, 8), (4, 8, 8)] {
+                let b = Blocking::l2_resident(mr, nr, e, &c);
+                assert!(b.mc.is_multiple_of(mr) && b.mc >= mr, "{b:?}");
+                assert!(b.nc.is_multiple_of(nr) && b.nc >= 4 * nr, "{b:?}");
+                assert!((128..=1024).contains(&b.kc), "{b:?}");
+                if c.l2_bytes >= 1 << 20 && c.l2_bytes < 1 << 30 {
+                    assert!(b.kc * b.nc * e <= c.l2_bytes as usize / 2, "{b:?}");
+                }
+            }
+        }
+    }
+
+    /// Which blocking a product gets: the L3 rule unless its B block overflows half of
+    /// L2 on a core whose L3 cannot feed the kernel, and the feed is only asked then.
+    #[test]
+    fn sized_kernels_ask_for_the_feed_only_when_it_matters() {
+        let xeon = caches(48 << 10, 2 << 20, 480 << 20, 2);
+        let kern = Kernel::<f32> {
+            kc: 1024,
+            mc: 480,
+            nc: 4096,
+            ..f32::kernel(Backend::Scalar)
+        };
+        let kern = Kernel {
+            mr: 12,
+            nr: 32,
+            ..kern
+        };
+        let asked = std::cell::Cell::new(0);
+        let feeds = |v: bool| {
+            let asked = &asked;
+            move || {
+                asked.set(asked.get() + 1);
+                v
+            }
+        };
+        // 256 x 256: a 256 KiB B block fits in half of L2; the feed is not measured.
+        let k = kern.sized_with(256, 256, &xeon, feeds(false));
+        assert_eq!((k.kc, k.nc, asked.get()), (1024, 4096, 0));
+        // 1024 x 1024 (4 MiB): L2-resident unless L3 feeds the kernel.
+        let k = kern.sized_with(1024, 1024, &xeon, feeds(false));
+        assert_eq!((k.kc, k.mc, k.nc, asked.get()), (256, 504, 1024, 1));
+        let k = kern.sized_with(1024, 1024, &xeon, feeds(true));
+        assert_eq!((k.kc, k.mc, k.nc, asked.get()), (1024, 480, 4096, 2));
+    }
+
+    /// Both blockings compute the product on every backend, whichever this machine's
+    /// feed picks: the L2-resident one forced through `sized_with`, over shapes whose B
+    /// block overflows half of L2 and edges in every blocked dimension.
+    #[test]
+    fn l2_resident_blocking_is_correct_on_every_isa() {
+        let c = caches(48 << 10, 2 << 20, 480 << 20, 2);
+        for isa in backend::supported() {
+            for &(m, k, n) in &[(37, 700, 1100), (13, 257, 2049), (1, 300, 1500)] {
+                let a = fill(m * k, 5);
+                let b = fill(k * n, 6);
+                let want = matmul_reference(&a, &b, m, k, n);
+                for forced in [false, true] {
+                    let kern = f32::kernel(isa).sized_with(k, n, &c, || forced);
+                    if !forced {
+                        assert!(kern.kc * kern.nc * 4 <= 1 << 20, "{isa:?}");
+                    }
+                    let mut got = vec![0.0f32; m * n];
+                    gemm_band(&kern, &a, BSource::Matrix(&b), &mut got, m, k, n);
+                    for (i, (&g, &w)) in got.iter().zip(&want).enumerate() {
+                        assert!(
+                            (f64::from(g) - w).abs() <= tol_f32(k),
+                            "{isa:?} {m}x{k}x{n} l3={forced}: c[{i}] = {g}, want {w}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// The feed rule: twice the B stream an `mr`-row tile needs at the f32 peak.
+    #[test]
+    fn l3_feeds_at_twice_the_need() {
+        use crate::machine::GemmFeed;
+        let feed = |l3_read| GemmFeed {
+            l3_read,
+            peak_f32: 240e9,
+        };
+        // need = 2 * 240e9 / 12 = 40 GB/s; the rule asks for 80.
+        assert!(!feed(30e9).l3_feeds(12));
+        assert!(!feed(79.9e9).l3_feeds(12));
+        assert!(feed(80e9).l3_feeds(12));
+        assert!(!feed(0.0).l3_feeds(12));
+        assert!(!feed(f64::NAN).l3_feeds(12));
     }
 
     #[test]

@@ -12,7 +12,6 @@
 //! limit, or the caller's callback cancels.
 
 mod model;
-mod pool;
 pub mod sample;
 
 use std::path::Path;

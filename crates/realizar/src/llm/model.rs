@@ -41,9 +41,9 @@ use std::sync::Arc;
 use trueno::lowp::{Lhs, PackedB, Precision};
 use trueno::quant::{self, Q8Activations, QuantKind, QuantMatrix, ggml, round_f16};
 
-use super::pool::Team;
 use crate::gguf::{Gguf, TensorType};
 use crate::{Error, Result};
+use trueno::team::Team;
 
 /// Hyper-parameters read from the GGUF metadata.
 #[derive(Debug, Clone, PartialEq)]
@@ -608,7 +608,7 @@ fn product(team: &Team, w: &Mat<'_>, x: Input<'_>, out: &mut Vec<f32>) -> Result
     if n == 1 {
         let parts: Vec<std::sync::Mutex<&mut [f32]>> =
             out.chunks_mut(band).map(std::sync::Mutex::new).collect();
-        team.run(&|i| {
+        team.run(team.threads(), &|i| {
             if let Some(p) = parts.get(i) {
                 let mut p = p.lock().unwrap_or_else(|e| e.into_inner());
                 let r0 = i * band;
@@ -623,7 +623,7 @@ fn product(team: &Team, w: &Mat<'_>, x: Input<'_>, out: &mut Vec<f32>) -> Result
         let bands: Vec<std::sync::Mutex<Vec<f32>>> = (0..rows.div_ceil(band))
             .map(|_| std::sync::Mutex::new(Vec::new()))
             .collect();
-        team.run(&|i| {
+        team.run(team.threads(), &|i| {
             if let Some(b) = bands.get(i) {
                 let r0 = i * band;
                 let r1 = (r0 + band).min(rows);
@@ -669,7 +669,7 @@ fn lowp_product(team: &Team, p: &PackedB, x: &[f32], out: &mut Vec<f32>) -> Resu
         .map(std::sync::Mutex::new)
         .collect();
     let err = std::sync::Mutex::new(None);
-    team.run(&|i| {
+    team.run(team.threads(), &|i| {
         if let Some(part) = parts.get(i) {
             let mut part = part.lock().unwrap_or_else(|e| e.into_inner());
             let rows = part.len() / cols;
