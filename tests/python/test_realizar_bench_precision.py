@@ -24,7 +24,13 @@ def test_precision_section_writes_its_reports(tmp_path: Path) -> None:
         # Accuracy as the opt-ins' tests state it (test_realizar_*_precision.py).
         assert enc["accuracy"][p]["min_cosine_to_f32"] >= (0.9995 if p == "bf16" else 0.98)
         assert 0 < llm["accuracy"][p]["max_diff_over_spread"] <= (0.08 if p == "bf16" else 0.4)
-        assert enc["accuracy"][p]["path"] in {"avx512_bf16", "avx512_vnni", "reference"}
+        assert enc["accuracy"][p]["path"] in {
+            "amx_bf16",
+            "amx_int8",
+            "avx512_bf16",
+            "avx512_vnni",
+            "reference",
+        }
         for case in [*enc["cases"].values(), *llm["cases"].values()]:
             s = case["speedup_vs_f32"][p]
             assert 0 < s["q1"] <= s["median"] <= s["q3"]

@@ -108,7 +108,10 @@ def test_default_is_f32_and_unchanged(f32) -> None:
 
 
 def test_precision_and_path_read_back(lowp) -> None:
-    want = {"bf16": {"avx512_bf16", "reference"}, "int8": {"avx512_vnni", "reference"}}
+    want = {
+        "bf16": {"amx_bf16", "avx512_bf16", "reference"},
+        "int8": {"amx_int8", "avx512_vnni", "reference"},
+    }
     assert lowp.lowp_path in want[lowp.precision]
     assert lowp.precision in repr(lowp)
     assert lowp.dim == 384

@@ -112,7 +112,10 @@ def test_default_is_f32_and_bit_identical(base) -> None:
 
 
 def test_precision_and_path_read_back(lowp) -> None:
-    want = {"bf16": {"avx512_bf16", "reference"}, "int8": {"avx512_vnni", "reference"}}
+    want = {
+        "bf16": {"amx_bf16", "avx512_bf16", "reference"},
+        "int8": {"amx_int8", "avx512_vnni", "reference"},
+    }
     assert lowp.prefill_lowp_path in want[lowp.prefill_precision]
     assert lowp.prefill_precision in repr(lowp._inner)
 

@@ -12,6 +12,7 @@ raw product.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import numpy as np
@@ -67,14 +68,17 @@ def _rand(rng: np.random.Generator, shape: tuple[int, int], scale: float = 1.0) 
     return ((rng.random(shape) * 2 - 1) * scale).astype(np.float32)
 
 
-@pytest.fixture(params=["default", "scalar"])
+@pytest.fixture(params=["default", "no-amx", "scalar"])
 def backend(request: pytest.FixtureRequest) -> Iterator[str]:
-    """Every test runs on the SIMD path (when the CPU has it) and on the reference."""
+    """Every test runs on the widest path (AMX on a CPU with it), with AMX forbidden (the
+    AVX-512 kernels, when the CPU has them) and on the reference."""
     before = trueno.backend()
+    amx_before = trueno._set_amx(request.param != "no-amx")
     if request.param == "scalar":
         trueno.set_backend("scalar")
     yield request.param
     trueno.set_backend(before)
+    trueno._set_amx(amx_before)
 
 
 def test_bf16_rounding_reference_is_round_to_nearest_even() -> None:
@@ -231,19 +235,111 @@ def test_bad_input_is_a_clear_error() -> None:
         trueno.matmul(a, a.T, threads=0, precision="bf16")
 
 
+def _cpuinfo_flags() -> set[str]:
+    """The CPU's flags as Linux lists them (independent of trueno's cpuid code)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
 def test_the_path_is_reported_and_follows_the_backend() -> None:
     info = trueno.machine(probe=False)
     features = set(info["cpu"]["features"])
+    flags = _cpuinfo_flags()
     paths = info["lowp"]
-    if trueno.backend() == "avx512":
-        assert paths["bf16"] == ("avx512_bf16" if "avx512_bf16" in features else "reference")
-        assert paths["int8"] == ("avx512_vnni" if "avx512_vnni" in features else "reference")
-    before = trueno.backend()
+    before, amx_before = trueno.backend(), trueno._set_amx(True)
     try:
+        if trueno.backend() == "avx512":
+            for precision, avx512, amx in (
+                ("bf16", "avx512_bf16", "amx_bf16"),
+                ("int8", "avx512_vnni", "amx_int8"),
+            ):
+                simd = avx512 if avx512 in features else "reference"
+                widest = amx if {"amx_tile", amx} <= flags else simd
+                assert trueno.machine(probe=False)["lowp"][precision] == widest
+                assert paths[precision] == (widest if amx_before else simd)
+                # AMX forbidden: the AVX-512 kernel; the AMX peak is only reported for AMX.
+                trueno._set_amx(False)
+                assert trueno.machine(probe=False)["lowp"][precision] == simd
+                assert trueno._lowp_peak(precision) is None
+                trueno._set_amx(True)
+                peak = trueno._lowp_peak(precision)
+                if widest == amx:
+                    # More than the AVX-512 FMA-chain peak x 4 (bf16) / 8 (int8) lanes.
+                    fma = max(p["f32_flops"] for p in trueno.machine()["probe"]["peaks"])
+                    assert peak is not None
+                    assert peak > fma * (4 if precision == "bf16" else 8)
+                else:
+                    assert peak is None
         trueno.set_backend("scalar")
         assert trueno.machine(probe=False)["lowp"] == {"bf16": "reference", "int8": "reference"}
     finally:
         trueno.set_backend(before)
+        trueno._set_amx(amx_before)
+    with pytest.raises(TypeError):
+        trueno._set_amx("off")  # type: ignore[arg-type]
+
+
+def test_amx_and_avx512_kernels_agree() -> None:
+    """int8 bit for bit, bf16 each within its bound of the rounded inputs' product, over
+    sizes past the AMX blocks (32 rows x 32 columns x 32 bf16 / 64 int8 of depth)."""
+    rng = np.random.default_rng(9)
+    before = trueno._set_amx(True)
+    try:
+        for m, k, n in ((33, 100, 31), (64, 1031, 17), (1, 65, 1000), (100, 64, 64)):
+            a, b = _rand(rng, (m, k)), _rand(rng, (k, n), 10.0)
+            results = {}
+            for allowed in (True, False):
+                trueno._set_amx(allowed)
+                results[allowed] = {
+                    p: trueno.matmul(a, b, precision=p, threads=2) for p in ("bf16", "int8")
+                }
+            np.testing.assert_array_equal(results[True]["int8"], results[False]["int8"])
+            np.testing.assert_array_equal(results[True]["int8"], int8_reference(a, b))
+            ar, br = bf16_round(a).astype(np.float64), bf16_round(b).astype(np.float64)
+            exact, s = ar @ br, np.abs(ar) @ np.abs(br)
+            for allowed in (True, False):
+                err = np.abs(results[allowed]["bf16"] - exact)
+                assert np.all(err <= k * U32 * s + 1e-30), (allowed, m, k, n)
+    finally:
+        trueno._set_amx(before)
+
+
+def test_trueno_amx_environment_variable() -> None:
+    """TRUENO_AMX=off keeps matmul on the AVX-512 kernels; a bad value is a clear error."""
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    script = (
+        "import numpy as np, trueno\n"
+        "print(trueno.machine(probe=False)['lowp']['bf16'])\n"
+        "trueno.matmul(np.ones((2, 2), np.float32), np.ones((2, 2), np.float32), "
+        "precision='bf16')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TRUENO_BACKEND"}
+    off = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**env, "TRUENO_AMX": "off"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert not off.stdout.strip().startswith("amx"), off.stdout
+    bad = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**env, "TRUENO_AMX": "sometimes"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode != 0
+    assert "TRUENO_AMX" in bad.stderr, bad.stderr
+    assert "sometimes" in bad.stderr, bad.stderr
 
 
 def test_large_products_release_the_gil() -> None:

@@ -221,8 +221,8 @@ impl Encoder {
         self.inner.precision().name()
     }
 
-    /// The `trueno::lowp` kernel the weight matmuls run on ("avx512_bf16", "avx512_vnni"
-    /// or "reference"); None with precision "f32".
+    /// The `trueno::lowp` kernel the weight matmuls run on ("amx_bf16", "amx_int8",
+    /// "avx512_bf16", "avx512_vnni" or "reference"); None with precision "f32".
     #[getter]
     fn lowp_path(&self) -> PyResult<Option<&'static str>> {
         lowp_path_name(self.inner.precision())

@@ -154,8 +154,8 @@ impl PyLlm {
         self.inner.prefill_precision().name()
     }
 
-    /// The `trueno::lowp` kernel prefill's weight products run on ("avx512_bf16",
-    /// "avx512_vnni" or "reference"); None with prefill precision "f32".
+    /// The `trueno::lowp` kernel prefill's weight products run on ("amx_bf16",
+    /// "amx_int8", "avx512_bf16", "avx512_vnni" or "reference"); None with prefill precision "f32".
     #[getter]
     fn prefill_lowp_path(&self) -> PyResult<Option<&'static str>> {
         lowp_path_name(self.inner.prefill_precision())

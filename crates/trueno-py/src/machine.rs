@@ -47,11 +47,39 @@ fn _gemm_blocking(dtype: &str) -> PyResult<(usize, usize, usize, usize, usize)> 
 }
 
 /// _lowp_path(precision) -> str: the kernel `matmul(precision=...)` runs for "bf16"
-/// or "int8" on the active backend ("reference" when the CPU lacks the instructions).
+/// or "int8" on the active backend: "amx_bf16" / "amx_int8", "avx512_bf16" /
+/// "avx512_vnni", or "reference" when the CPU lacks the instructions.
 #[pyfunction]
 fn _lowp_path(precision: &str) -> PyResult<&'static str> {
     let p: trueno::lowp::Precision = precision.parse().map_err(kernel_error)?;
     Ok(trueno::lowp::path(p).map_err(kernel_error)?.name())
+}
+
+/// _lowp_peak(precision) -> float | None: the probed peak (operations per second, a
+/// multiply-add counts two, one core) of the AMX tile product `matmul(precision=...)`
+/// runs on; None when it runs on another path (whose bound is the FMA-chain peak).
+/// About 50 ms; the GIL is released meanwhile.
+#[pyfunction]
+fn _lowp_peak(py: Python<'_>, precision: &str) -> PyResult<Option<f64>> {
+    let p: trueno::lowp::Precision = precision.parse().map_err(kernel_error)?;
+    let path = trueno::lowp::path(p).map_err(kernel_error)?;
+    if !matches!(
+        path,
+        trueno::lowp::Path::AmxBf16 | trueno::lowp::Path::AmxInt8
+    ) {
+        return Ok(None);
+    }
+    Ok(py.detach(|| trueno::lowp::probe_amx_peak(p)))
+}
+
+/// _set_amx(allowed) -> bool: allow or forbid the AMX paths for `matmul(precision=...)`
+/// (forbidden, the AVX-512 kernels run: for comparing them); returns the previous
+/// setting (`TRUENO_AMX` until first set).
+#[pyfunction]
+fn _set_amx(allowed: bool) -> PyResult<bool> {
+    let before = trueno::lowp::amx_allowed().map_err(kernel_error)?;
+    trueno::lowp::set_amx(allowed);
+    Ok(before)
 }
 
 /// Register this module's functions on the extension module.
@@ -59,5 +87,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_machine_json, m)?)?;
     m.add_function(wrap_pyfunction!(_gemm_blocking, m)?)?;
     m.add_function(wrap_pyfunction!(_lowp_path, m)?)?;
+    m.add_function(wrap_pyfunction!(_lowp_peak, m)?)?;
+    m.add_function(wrap_pyfunction!(_set_amx, m)?)?;
     Ok(())
 }

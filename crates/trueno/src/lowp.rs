@@ -225,7 +225,9 @@ pub fn set_amx(allowed: bool) {
     );
 }
 
-fn amx_allowed() -> Result<bool, Error> {
+/// Whether [`path_for`] may pick an AMX path ([`set_amx`], else `TRUENO_AMX`); an
+/// unusable `TRUENO_AMX` value is an error naming it.
+pub fn amx_allowed() -> Result<bool, Error> {
     use std::sync::atomic::Ordering::Relaxed;
     let mut v = AMX_SWITCH.load(Relaxed);
     if v == 0 {

@@ -12,6 +12,9 @@ from realizar import _aprender, _rag
 rag = _rag
 aprender = _aprender
 
+# The trueno::lowp kernel a reduced-precision product runs on (trueno.machine()["lowp"]).
+LowpPath = Literal["amx_bf16", "amx_int8", "avx512_bf16", "avx512_vnni", "reference"]
+
 __source_hash__: str
 
 class TabularModel:
@@ -80,7 +83,7 @@ class Encoder:
     def precision(self) -> Literal["f32", "bf16", "int8"]:
         """The arithmetic of the weight matmuls."""
     @property
-    def lowp_path(self) -> Literal["avx512_bf16", "avx512_vnni", "reference"] | None:
+    def lowp_path(self) -> LowpPath | None:
         """The trueno kernel the weight matmuls run on; ``None`` with precision ``"f32"``."""
     @property
     def tokenizer(self) -> Tokenizer: ...
@@ -142,7 +145,7 @@ class LLM:
     @property
     def prefill_precision(self) -> Literal["f32", "bf16", "int8"]: ...
     @property
-    def prefill_lowp_path(self) -> Literal["avx512_bf16", "avx512_vnni", "reference"] | None: ...
+    def prefill_lowp_path(self) -> LowpPath | None: ...
     @property
     def name(self) -> str: ...
     @property

@@ -15,10 +15,13 @@ import queue
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from realizar import _realizar
 from realizar._realizar import BpeTokenizer, Generation
+
+if TYPE_CHECKING:
+    from realizar._realizar import LowpPath
 
 _DONE = object()
 
@@ -79,7 +82,7 @@ class LLM:
         return self._inner.prefill_precision
 
     @property
-    def prefill_lowp_path(self) -> Literal["avx512_bf16", "avx512_vnni", "reference"] | None:
+    def prefill_lowp_path(self) -> LowpPath | None:
         """The trueno kernel prefill's weight products run on; ``None`` for ``"f32"``."""
         return self._inner.prefill_lowp_path
 

@@ -65,6 +65,12 @@ from trueno._trueno import (
     top_k,
     var,
 )
+from trueno._trueno import (
+    _lowp_peak as _lowp_peak,  # the benchmark's AMX roofline
+)
+from trueno._trueno import (
+    _set_amx as _set_amx,  # TRUENO_AMX at run time (the benchmark compares)
+)
 
 __all__ = [
     "__source_hash__",
@@ -112,7 +118,9 @@ def machine(refresh: bool = False, *, probe: bool = True) -> dict[str, Any]:
     read and read-write bandwidth per cache level; ``None`` with ``probe=False``),
     ``origin`` (cached file or fresh measurement) and ``gemm`` (the register tile and
     cache blocking ``matmul`` derives from the caches, per dtype) and ``lowp`` (the kernel
-    ``matmul(precision="bf16" | "int8")`` runs: a SIMD path, or ``"reference"``).
+    ``matmul(precision="bf16" | "int8")`` runs: ``"amx_bf16"`` / ``"amx_int8"`` on a CPU
+    with AMX, else ``"avx512_bf16"`` / ``"avx512_vnni"``, or ``"reference"``;
+    ``TRUENO_AMX=off`` keeps it off AMX).
 
     The probe takes about a second and is cached per machine (``$TRUENO_CACHE_DIR``,
     else ``~/.cache/trueno``); ``refresh=True`` measures again and rewrites the cache.

@@ -159,7 +159,14 @@ def matmul(
     """a @ b; precision "bf16" or "int8" (float32 operands) opts into trueno::lowp."""
 
 def _lowp_path(precision: str) -> str:
-    """The kernel matmul(precision=...) runs here ("reference" without the instructions)."""
+    """The kernel matmul(precision=...) runs here: "amx_bf16"/"amx_int8",
+    "avx512_bf16"/"avx512_vnni", or "reference" without the instructions."""
+
+def _lowp_peak(precision: str) -> float | None:
+    """Probed AMX tile-product peak (ops/s, one core) of that kernel; None off AMX."""
+
+def _set_amx(allowed: bool) -> bool:
+    """Allow or forbid the AMX kernels (TRUENO_AMX); returns the previous setting."""
 
 def gemv(a: npt.NDArray[_F], x: npt.NDArray[_F]) -> npt.NDArray[_F]: ...
 def _machine_json(refresh: bool = False, probe: bool = True) -> tuple[str, str]:

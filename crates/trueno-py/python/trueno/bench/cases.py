@@ -49,6 +49,9 @@ class Case:
     # (bf16 VDPBF16PS: 2, int8 VPDPBUSD: 4), and its name for the roofline column.
     peak_factor: float = 1.0
     peak_label: str = ""
+    # A probed peak (FLOP/s of one core) replacing the FMA-chain one: the AMX paths'
+    # tile-product peak (trueno._lowp_peak).
+    peak_flops: float | None = None
 
     def level(self, model: MachineModel) -> str:
         return model.level_of(self.nbytes)
@@ -58,7 +61,9 @@ class Case:
         set lives in, compute peak, or the Python call floor."""
         level = self.level(model)
         bw = model.bandwidth(level, self.traffic)
-        peak = model.peak_flops(self.elem_bytes) * self.cores * self.peak_factor
+        peak = self.cores * (
+            self.peak_flops or model.peak_flops(self.elem_bytes) * self.peak_factor
+        )
         kind = "read" if self.traffic == "read" else "read-write"
         unit = self.peak_label or ("FP32" if self.elem_bytes == 4 else "FP64")
         bounds = [
@@ -487,6 +492,13 @@ def _lowp_cases(sizes: Sequence[int]) -> list[Case]:
     matmul = _trueno_attr("matmul")
     torch_bf16 = _torch_bf16_matmul()
     path = _trueno_attr("_lowp_path")
+    set_amx = _trueno_attr("_set_amx")
+    kernels = {p: "unknown" if path is None else path(p) for p in ("bf16", "int8")}
+    # The AMX paths' roofline is their probed tile-product peak (about 50 ms each).
+    lowp_peak = _trueno_attr("_lowp_peak")
+    amx_peaks = {
+        p: None if lowp_peak is None else lowp_peak(p) for p in kernels if kernels[p][:3] == "amx"
+    }
     cases = []
     for n in sizes:
 
@@ -501,7 +513,14 @@ def _lowp_cases(sizes: Sequence[int]) -> list[Case]:
         f32 = None if matmul is None else (lambda d, f=matmul: f(d["a"], d["b"]))
         bounds = {"bf16": (2**-7 + n * 2**-24) * n, "int8": (2 / 254 + 1 / 254**2) * n}
         for precision, factor in (("bf16", 2.0), ("int8", 4.0)):
-            kernel = "unknown" if path is None else path(precision)
+            kernel = kernels[precision]
+            amx_peak = amx_peaks.get(precision)
+            roofline = (
+                f"FP32 FMA peak x {factor:g} multiply-adds per lane (derived from the probe, "
+                "not probed)"
+                if amx_peak is None
+                else "AMX tile-product peak (probed: TDPBF16PS / TDPBUSD chains)"
+            )
             cases.append(
                 Case(
                     f"matmul {precision} vs f32",
@@ -515,13 +534,35 @@ def _lowp_cases(sizes: Sequence[int]) -> list[Case]:
                     rtol=0.0,
                     group="reduced precision (informational, no target)",
                     note=f"baseline column is trueno f32 matmul (not NumPy); kernel {kernel}; "
-                    f"roofline: FP32 FMA peak x {factor:g} multiply-adds per lane (derived "
-                    "from the probe, not probed)",
+                    f"roofline: {roofline}",
                     compute_bound=True,
                     peak_factor=factor,
                     peak_label=precision,
+                    peak_flops=amx_peak,
                 )
             )
+            if amx_peak is not None and set_amx is not None and matmul is not None:
+                cases.append(
+                    Case(
+                        f"matmul {precision} amx vs avx512",
+                        f"{n}x{n}x{n}",
+                        setup,
+                        _without_amx(set_amx, lowp(precision)),
+                        lowp(precision),
+                        nbytes=12 * n * n,
+                        flops=2.0 * n**3,
+                        # int8: the same integers and scales, so the same bits; bf16: both
+                        # within k 2^-24 sum |a||b| <= k^2 2^-24 of the rounded product.
+                        atol=0.0 if precision == "int8" else 2 * n * n * 2**-24,
+                        rtol=0.0,
+                        group="reduced precision (informational, no target)",
+                        note=f"baseline column is trueno's AVX-512 kernel (AMX forbidden, "
+                        f"trueno._set_amx(False)), candidate {kernel}; roofline: {roofline}",
+                        compute_bound=True,
+                        peak_label=precision,
+                        peak_flops=amx_peak,
+                    )
+                )
         cases.append(
             Case(
                 "matmul bf16 vs torch",
@@ -539,10 +580,25 @@ def _lowp_cases(sizes: Sequence[int]) -> list[Case]:
                 compute_bound=True,
                 peak_factor=2.0,
                 peak_label="bf16",
+                peak_flops=amx_peaks.get("bf16"),
                 compare=_vs_torch(bounds["bf16"] + 2**-8 * n),
             )
         )
     return cases
+
+
+def _without_amx(set_amx: Callable[[bool], bool], fn: Fn | None) -> Fn:
+    """``fn`` with trueno's AMX paths forbidden (the AVX-512 kernel runs), then restored."""
+    assert fn is not None
+
+    def run(d: dict[str, Any]) -> Any:
+        before = set_amx(False)
+        try:
+            return fn(d)
+        finally:
+            set_amx(before)
+
+    return run
 
 
 def _vs_torch(atol: float) -> Callable[[Any, Any], tuple[bool, float]]:
