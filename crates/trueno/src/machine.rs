@@ -42,7 +42,7 @@ use std::time::Instant;
 pub const SCHEMA: &str = "trueno-machine/1";
 /// Bumped whenever the probe changes what it measures: old cache files are then
 /// ignored (the version is part of the fingerprint).
-pub const PROBE_VERSION: u32 = 3;
+pub const PROBE_VERSION: u32 = 4;
 /// A cached file larger than this is refused unread.
 const MAX_FILE_BYTES: u64 = 1 << 20;
 
