@@ -282,7 +282,7 @@ def test_the_path_is_reported_and_follows_the_backend() -> None:
         trueno.set_backend(before)
         trueno._set_amx(amx_before)
     with pytest.raises(TypeError):
-        trueno._set_amx("off")  # type: ignore[arg-type]
+        trueno._set_amx("off")  # ty: ignore[invalid-argument-type]
 
 
 def test_amx_and_avx512_kernels_agree() -> None:
