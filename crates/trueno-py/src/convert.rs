@@ -3,7 +3,8 @@
 //! Inputs: a C-contiguous float32/float64 ndarray is borrowed zero-copy; any
 //! other layout (transposed, strided, Fortran) is copied once into C order, so
 //! the kernels only ever see row-major slices. Outputs: a fresh array is
-//! allocated uninitialised and written in full by the kernel, or the caller's
+//! allocated uninitialised and written in full by the kernel (from 4 MiB up
+//! over a recycled buffer of trueno's pool, see `pool.rs`), or the caller's
 //! `out=` (same dtype and shape, C-contiguous, writeable) is written in place.
 //!
 //! The one `out=` aliasing rule of every kernel (NumPy's): an `out=` that
@@ -255,9 +256,7 @@ pub(crate) fn output_for<'py, T: Element>(
     context: impl FnOnce() -> String,
 ) -> PyResult<Bound<'py, PyArrayDyn<T>>> {
     match out {
-        // SAFETY: every caller passes the new array to a kernel that writes
-        // each element before the array becomes visible to Python.
-        None => Ok(unsafe { PyArrayDyn::<T>::new(py, shape, false) }),
+        None => crate::pool::fresh(py, shape),
         Some(o) => {
             let arr = o.cast::<PyArrayDyn<T>>().map_err(|_| {
                 PyTypeError::new_err(format!(

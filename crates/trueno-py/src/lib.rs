@@ -8,6 +8,7 @@ mod convert;
 mod kernels;
 mod linalg;
 mod machine;
+mod pool;
 
 #[pymodule]
 fn _trueno(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -18,5 +19,6 @@ fn _trueno(m: &Bound<'_, PyModule>) -> PyResult<()> {
     kernels::register(m)?;
     linalg::register(m)?;
     machine::register(m)?;
+    pool::register(m)?;
     Ok(())
 }

@@ -26,6 +26,7 @@
 //! the summation scheme) and enforced by the tests.
 
 pub mod backend;
+pub mod buffers;
 pub mod cholesky;
 pub mod elementwise;
 pub mod f16;

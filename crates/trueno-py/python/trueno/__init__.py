@@ -69,6 +69,12 @@ from trueno._trueno import (
     _lowp_peak as _lowp_peak,  # the benchmark's AMX roofline
 )
 from trueno._trueno import (
+    _pool_set_limits as _pool_set_limits,  # the output buffer pool's bounds (tests, bench)
+)
+from trueno._trueno import (
+    _pool_stats as _pool_stats,  # the output buffer pool's counters (introspection)
+)
+from trueno._trueno import (
     _set_amx as _set_amx,  # TRUENO_AMX at run time (the benchmark compares)
 )
 

@@ -168,6 +168,19 @@ def _lowp_peak(precision: str) -> float | None:
 def _set_amx(allowed: bool) -> bool:
     """Allow or forbid the AMX kernels (TRUENO_AMX); returns the previous setting."""
 
+class PoolBuffer:
+    """The base of an allocating call's result of at least 4 MiB: owns a pooled
+    buffer and returns it to trueno's pool when the array and its views die."""
+    @property
+    def capacity(self) -> int: ...
+
+def _pool_stats() -> dict[str, int]:
+    """Counters and bounds of the output buffer pool (introspection, not a stable API):
+    idle_buffers, idle_bytes, hits, misses, evictions, max_buffers, max_bytes, min_bytes."""
+
+def _pool_set_limits(max_buffers: int, max_bytes: int) -> tuple[int, int]:
+    """Replace the pool's bounds (0 turns pooling off); returns the old ones."""
+
 def gemv(a: npt.NDArray[_F], x: npt.NDArray[_F]) -> npt.NDArray[_F]: ...
 def _machine_json(refresh: bool = False, probe: bool = True) -> tuple[str, str]:
     """(machine JSON, where its probe came from); see trueno.machine()."""
