@@ -21,6 +21,9 @@
 //! whole steps (zeros; int8's unsigned form pads with 128 against zero B) and to whole
 //! 32-row blocks, and the last, partial step of each B panel is copied once per panel
 //! into a zeroed buffer. Edge rows and columns are masked when C is written out.
+//! Past 8 tile steps (256 of k for bf16, 512 for int8) k is cut into slices of 8 steps:
+//! one slice of a B panel (16 KiB) stays in L1 while every A chunk of the block passes
+//! over it, and each chunk's four C tiles wait in a 4 KiB buffer between slices.
 //!
 //! Linux enables the tile-data state per process: until `arch_prctl(ARCH_REQ_XCOMP_PERM,
 //! XFEATURE_XTILEDATA)` succeeds, the first tile instruction raises SIGILL. The request
@@ -226,34 +229,57 @@ fn tile_a(a: &[u8], row_bytes: usize, steps: usize, dst: &mut [u8]) {
     }
 }
 
-/// The 32 x 32 block of C from one tiled A chunk (`a`, [`tile_a`]'s layout) and one B
-/// panel: `steps` tile steps, the last one read from `tail` when the panel has fewer
-/// than `steps` whole steps (`full`). The accumulators are stored to `acc`.
+/// Tile steps per k slice: one slice of a B panel (KS x 2 KiB) stays in L1 while the
+/// A chunks of a block pass over it (each also KS x 2 KiB, plus 4 KiB of C).
+const KS: usize = 8;
+
+/// Steps `s0..s1` of the 32 x 32 block of C from one tiled A chunk (`a`, [`tile_a`]'s
+/// layout) and one B panel, step `s` read from `tail` when the panel has no whole step
+/// `s` (`s >= full`). The accumulators start at zero when `s0 == 0`, else from `acc`,
+/// and are stored back to `acc`.
 ///
 /// # Safety
-/// Tiles are configured on this thread for `precision`; `a` addresses `steps *
-/// A_STEP` bytes; `b` addresses `full` whole steps of PANEL_STEP bytes; `tail`
-/// addresses PANEL_STEP bytes when `full < steps`.
+/// Tiles are configured on this thread for `precision`; `a` addresses `s1 * A_STEP`
+/// bytes; `b` addresses `full` whole steps of PANEL_STEP bytes; `tail` addresses
+/// PANEL_STEP bytes when `full < s1`.
+#[allow(clippy::too_many_arguments)]
 unsafe fn block(
     precision: Precision,
     a: *const u8,
     b: *const u8,
     tail: *const u8,
     full: usize,
-    steps: usize,
+    s0: usize,
+    s1: usize,
     acc: &mut Acc,
 ) {
-    // SAFETY: the function's contract covers every load; TILEZERO and TILESTORED
-    // touch only the tiles and `acc` (4 x 1 KiB, 64-byte rows).
+    let c = acc.0.as_mut_ptr();
+    // SAFETY: the function's contract covers every load; TILEZERO, TILELOADD and
+    // TILESTORED of C touch only the tiles and `acc` (4 x 1 KiB, 64-byte rows).
     unsafe {
-        asm!(
-            "tilezero tmm0",
-            "tilezero tmm1",
-            "tilezero tmm2",
-            "tilezero tmm3",
-            options(nostack, nomem)
-        );
-        for s in 0..steps {
+        if s0 == 0 {
+            asm!(
+                "tilezero tmm0",
+                "tilezero tmm1",
+                "tilezero tmm2",
+                "tilezero tmm3",
+                options(nostack, nomem)
+            );
+        } else {
+            asm!(
+                "tileloadd tmm0, [{c0} + {s}*1]",
+                "tileloadd tmm1, [{c1} + {s}*1]",
+                "tileloadd tmm2, [{c2} + {s}*1]",
+                "tileloadd tmm3, [{c3} + {s}*1]",
+                c0 = in(reg) c,
+                c1 = in(reg) c.add(1),
+                c2 = in(reg) c.add(2),
+                c3 = in(reg) c.add(3),
+                s = in(reg) 64usize,
+                options(nostack, readonly),
+            );
+        }
+        for s in s0..s1 {
             let bs = if s < full {
                 b.add(s * PANEL_STEP)
             } else {
@@ -267,7 +293,6 @@ unsafe fn block(
                 step!("tdpbusd", x0, x1, bs, 64usize);
             }
         }
-        let c = acc.0.as_mut_ptr();
         asm!(
             "tilestored [{c0} + {s}*1], tmm0",
             "tilestored [{c1} + {s}*1], tmm1",
@@ -310,7 +335,8 @@ pub(super) unsafe fn run_band(a: Lhs<'_>, b: &PackedB, row0: usize, rows: usize,
     let panel_bytes = b.panel_bytes();
     let mut tail_buf = lines(PANEL_STEP);
     let tail_len = (groups - full * KT) * STEP;
-    let mut acc = Acc([[0; 256]; 4]);
+    // The C tiles of every chunk of a block for one panel, kept between k slices.
+    let mut acc: Vec<Acc> = (0..chunks_per_block).map(|_| Acc([[0; 256]; 4])).collect();
     for ic in (0..rows).step_by(mc) {
         let h = mc.min(rows - ic);
         let chunks = h.div_ceil(MT);
@@ -346,33 +372,42 @@ pub(super) unsafe fn run_band(a: Lhs<'_>, b: &PackedB, row0: usize, rows: usize,
                 super::as_bytes_mut(&mut tail_buf)[..tail_len]
                     .copy_from_slice(&panel[start..start + tail_len]);
             }
-            for c in 0..chunks {
-                let i0 = c * MT;
-                let rows_c = MT.min(h - i0);
-                // SAFETY: chunk c of `tiles_a` holds `steps` steps; the panel holds
-                // `full` whole steps and `tail_buf` one step.
-                unsafe {
-                    block(
-                        b.precision,
-                        tiles_a.as_ptr().add(c * chunk_bytes),
-                        panel.as_ptr(),
-                        as_bytes(&tail_buf).as_ptr(),
-                        full,
-                        steps,
-                        &mut acc,
-                    );
-                }
-                let out_c = &mut out[(ic + i0) * n + p * NR..];
-                assert!(out_c.len() >= (rows_c - 1) * n + cols);
-                // SAFETY: `out_c` holds `rows_c` rows of `cols` f32 at stride n
-                // (asserted); the CPU has AVX-512 F (the caller's contract).
-                unsafe {
-                    if b.precision == Precision::Bf16 {
-                        write_f32(&acc, rows_c, cols, out_c.as_mut_ptr(), n);
-                    } else {
-                        let (sb, comp) = (&b.scales[p * NR..], &b.comp[p * NR..]);
-                        let sa = &sa[i0..i0 + rows_c];
-                        write_int8(&acc, rows_c, cols, sa, sb, comp, out_c.as_mut_ptr(), n);
+            for s0 in (0..steps).step_by(KS) {
+                let s1 = steps.min(s0 + KS);
+                for c in 0..chunks {
+                    // One k slice: a single accumulator buffer, hot in L1.
+                    let acc_c = &mut acc[if steps <= KS { 0 } else { c }];
+                    // SAFETY: chunk c of `tiles_a` holds `steps` steps; the panel holds
+                    // `full` whole steps and `tail_buf` one step.
+                    unsafe {
+                        block(
+                            b.precision,
+                            tiles_a.as_ptr().add(c * chunk_bytes),
+                            panel.as_ptr(),
+                            as_bytes(&tail_buf).as_ptr(),
+                            full,
+                            s0,
+                            s1,
+                            acc_c,
+                        );
+                    }
+                    if s1 < steps {
+                        continue;
+                    }
+                    let i0 = c * MT;
+                    let rows_c = MT.min(h - i0);
+                    let out_c = &mut out[(ic + i0) * n + p * NR..];
+                    assert!(out_c.len() >= (rows_c - 1) * n + cols);
+                    // SAFETY: `out_c` holds `rows_c` rows of `cols` f32 at stride n
+                    // (asserted); the CPU has AVX-512 F (the caller's contract).
+                    unsafe {
+                        if b.precision == Precision::Bf16 {
+                            write_f32(acc_c, rows_c, cols, out_c.as_mut_ptr(), n);
+                        } else {
+                            let (sb, comp) = (&b.scales[p * NR..], &b.comp[p * NR..]);
+                            let sa = &sa[i0..i0 + rows_c];
+                            write_int8(acc_c, rows_c, cols, sa, sb, comp, out_c.as_mut_ptr(), n);
+                        }
                     }
                 }
             }
