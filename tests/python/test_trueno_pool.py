@@ -229,3 +229,19 @@ def test_bad_limits_are_rejected() -> None:
         trueno._pool_set_limits(-1, 0)
     with pytest.raises(TypeError):
         trueno._pool_set_limits("4", 0)
+
+
+@pytest.mark.parametrize("name", sorted(KERNELS))
+def test_fresh_buffers_cached_stores_match_streamed_out(name: str) -> None:
+    # A byte bound of 1: every buffer is freed on return, so each call writes a new,
+    # never-touched buffer (with cached stores) while out= is a reused one (streamed).
+    trueno._pool_set_limits(4, 1)
+    call, _ = KERNELS[name]
+    x = data(1 << 24, np.float32, seed=2)
+    before = trueno._pool_stats()
+    fresh = call(x)
+    assert is_pooled(fresh)
+    assert trueno._pool_stats()["misses"] == before["misses"] + 1
+    out = np.empty_like(x)
+    call(x, out=out)
+    np.testing.assert_array_equal(fresh, out)

@@ -313,6 +313,15 @@ pub(crate) fn write_with<'py, T: Element + Copy + Send + Sync, R: Send>(
     let views: Vec<Cow<'_, [T]>> = reads.iter().map(c_order).collect();
     let n = views.iter().map(|v| v.len()).max().unwrap_or(0);
     let slices: Vec<&[T]> = views.iter().map(|v| &**v).collect();
+    // A never-written pooled output: cached stores (see `pool::first_write`).
+    let cached = crate::pool::first_write(res);
+    let k = |ins: &[&[T]], o: &mut [T]| {
+        if cached {
+            trueno::cached_stores(|| k(ins, o))
+        } else {
+            k(ins, o)
+        }
+    };
     // No write borrow while an input may alias `res`: checked by address first.
     let direct = if shares_memory(res, &slices) {
         None

@@ -10,10 +10,11 @@
 //! owner alive, pickling and copying copy the data, `np.shares_memory` works.
 
 use numpy::ndarray::{ArrayViewD, IxDyn};
-use numpy::{Element, PyArrayDyn};
+use numpy::{Element, PyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+use std::sync::atomic::{AtomicBool, Ordering};
 use trueno::buffers::{self, Buffer};
 
 /// The owner (`base`) of an array over a pooled buffer.
@@ -21,6 +22,8 @@ use trueno::buffers::{self, Buffer};
 #[derive(Debug)]
 pub(crate) struct PoolBuffer {
     buf: Buffer,
+    /// A new allocation no kernel has written yet (see [`first_write`]).
+    unwritten: AtomicBool,
 }
 
 #[pymethods]
@@ -59,10 +62,27 @@ pub(crate) fn fresh<'py, T: Element>(
     // previous owner's) like `PyArray::new(.., false)`'s: the callers write every
     // element before Python sees the array.
     let view = unsafe { ArrayViewD::from_shape_ptr(IxDyn(shape), ptr.cast_const()) };
-    let owner = Bound::new(py, PoolBuffer { buf })?;
+    let unwritten = AtomicBool::new(!buf.reused());
+    let owner = Bound::new(py, PoolBuffer { buf, unwritten })?;
     // SAFETY: `owner` becomes the array's base and owns the buffer, which is not
     // moved or freed before `owner` is dropped (by NumPy, after the last view).
     Ok(unsafe { PyArrayDyn::borrow_from_array(&view, owner.into_any()) })
+}
+
+/// Whether `res` is a pooled buffer's array that no kernel has written yet (and
+/// from now on counts as written). Such a buffer was just faulted in and zeroed by
+/// the OS, so its kernel writes it with cached stores (`trueno::cached_stores`);
+/// a reused buffer is not in cache and keeps the streaming stores.
+pub(crate) fn first_write<T: Element>(res: &Bound<'_, PyArrayDyn<T>>) -> bool {
+    // SAFETY: reading the base field of a live ndarray we hold; a non-null base is
+    // a live object owned by the array, borrowed here for the GIL-bound lifetime.
+    let base = unsafe { (*res.as_array_ptr()).fields.base };
+    // SAFETY: as above: `base` is null or a valid object pointer.
+    let Some(base) = (unsafe { Bound::from_borrowed_ptr_or_opt(res.py(), base) }) else {
+        return false;
+    };
+    base.cast::<PoolBuffer>()
+        .is_ok_and(|b| b.get().unwritten.swap(false, Ordering::Relaxed))
 }
 
 /// _pool_stats() -> dict: counters and bounds of the process-wide output buffer

@@ -748,6 +748,39 @@ mod tests {
         }
     }
 
+    #[test]
+    fn cached_stores_turn_streaming_off_on_this_thread_only_and_restore() {
+        let n = crate::machine::stream_min_elements() + 5;
+        let x: Vec<f32> = (0..n).map(|i| (i % 997) as f32 * 0.013 - 6.0).collect();
+        let out = vec![0.0f32; n];
+        assert!(stream_split(&out).is_some());
+        crate::cached_stores(|| {
+            assert!(stream_split(&out).is_none());
+            crate::cached_stores(|| assert!(stream_split(&out).is_none()));
+            assert!(
+                stream_split(&out).is_none(),
+                "nested guard restored too early"
+            );
+            std::thread::scope(|t| {
+                t.spawn(|| assert!(stream_split(&out).is_some(), "leaked to another thread"));
+            });
+        });
+        assert!(stream_split(&out).is_some());
+        let unwound = std::panic::catch_unwind(|| crate::cached_stores(|| panic!("in f")));
+        assert!(unwound.is_err());
+        assert!(stream_split(&out).is_some(), "not restored on unwind");
+        // Same results either way.
+        for be in test_backends() {
+            let (mut streamed, mut cached) = (vec![0.0f32; n], vec![0.0f32; n]);
+            exp_d(be, &x, &mut streamed);
+            crate::cached_stores(|| exp_d(be, &x, &mut cached));
+            assert!(same_bits(&streamed, &cached), "{be} exp");
+            crate::cached_stores(|| add_d(be, &x, &x, &mut cached));
+            add_d(be, &x, &x, &mut streamed);
+            assert!(same_bits(&streamed, &cached), "{be} add");
+        }
+    }
+
     /// The NEON backend's 4-lane portable kernels, exercised on any host.
     #[test]
     fn portable_4_lane_kernels_match_scalar() {

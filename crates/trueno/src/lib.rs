@@ -63,6 +63,7 @@ pub use rows::{
     layer_norm_rows, layer_norm_rows_f64, log_softmax_rows, log_softmax_rows_f64, rms_norm_rows,
     rms_norm_rows_f64, softmax_rows, softmax_rows_f64,
 };
+pub use simd::cached_stores;
 pub use similarity::{
     Metric, cosine, cosine_one_to_many, scores_many_to_many, scores_one_to_many, sqeuclidean, top_k,
 };

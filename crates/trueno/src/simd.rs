@@ -710,6 +710,30 @@ macro_rules! multiversion {
 }
 pub(crate) use multiversion;
 
+thread_local! {
+    /// Set inside [`cached_stores`]: this thread's kernels do not stream.
+    static CACHED_STORES: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Run `f` with the element-wise and softmax outputs written on this thread by
+/// ordinary (cached) stores, even past the streaming threshold; the previous
+/// setting is restored on return or unwind.
+///
+/// For an output that was just faulted in (a never-written buffer: the kernel's
+/// page zeroing leaves its lines in cache, and non-temporal stores to lines
+/// in cache are slow on Intel). Into memory that is not in cache (a reused
+/// large buffer) streaming stays faster: measured in docs/benchmarks.md.
+pub fn cached_stores<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            CACHED_STORES.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(CACHED_STORES.with(|c| c.replace(true)));
+    f()
+}
+
 /// If `out` is big enough to stream, how many leading elements to write
 /// normally so that the rest starts 64-byte aligned.
 #[inline(always)]
@@ -717,7 +741,10 @@ pub(crate) fn stream_split(out: &[f32]) -> Option<usize> {
     let addr = out.as_ptr() as usize;
     // Outputs of at least half the last-level cache (machine.rs reads its size) are
     // written with non-temporal stores: they would not stay cached anyway.
-    if out.len() < crate::machine::stream_min_elements() || !addr.is_multiple_of(4) {
+    if out.len() < crate::machine::stream_min_elements()
+        || !addr.is_multiple_of(4)
+        || CACHED_STORES.with(std::cell::Cell::get)
+    {
         return None;
     }
     Some(((64 - addr % 64) % 64) / 4)
