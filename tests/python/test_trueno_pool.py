@@ -74,7 +74,7 @@ def test_threshold_sizes_match_out_and_numpy(name: str, dtype: type, delta: int)
     np.testing.assert_array_equal(got, out)
     # exp and add within a few ulp; softmax's sum over 1M terms within 2e-5 (float32)
     # as in test_trueno_rows_similarity, scaled to float64's epsilon.
-    eps = float(np.finfo(dtype).eps)
+    eps = float(np.finfo(np.dtype(dtype)).eps)
     tol = 4 * eps if name != "softmax" else 2e-5 * eps / float(np.finfo(np.float32).eps)
     np.testing.assert_allclose(got, ref(x), rtol=tol, atol=0)
     # A second call reuses the buffer of a dead result and is just as right.
