@@ -70,7 +70,7 @@ impl Raw {
         let Some(ptr) = NonNull::new(ptr) else {
             std::alloc::handle_alloc_error(layout)
         };
-        advise_huge_pages(ptr, capacity);
+        advise_huge_pages(ptr.as_ptr(), capacity);
         Raw { ptr, capacity }
     }
 
@@ -80,19 +80,28 @@ impl Raw {
     }
 }
 
-/// Ask for transparent huge pages on a fresh, untouched, 2 MiB-aligned range.
-#[cfg(target_os = "linux")]
-fn advise_huge_pages(ptr: NonNull<u8>, bytes: usize) {
-    // SAFETY: [ptr, ptr + bytes) is our own live allocation; MADV_HUGEPAGE only
-    // changes how the kernel backs it, never its contents or validity. A failure
-    // (THP compiled out) leaves ordinary pages, which is still correct.
-    unsafe {
-        libc::madvise(ptr.as_ptr().cast(), bytes, libc::MADV_HUGEPAGE);
+/// Ask for transparent huge pages on `[ptr, ptr + bytes)` before it is first touched:
+/// the page-aligned interior is advised (`madvise(MADV_HUGEPAGE)`, what NumPy does for
+/// its large arrays). A refusal (THP disabled, another OS) leaves ordinary pages, which
+/// is still correct, only slower. The one home of this advice: the pool's buffers and
+/// the machine probe's (`machine.rs`) use it.
+pub(crate) fn advise_huge_pages(ptr: *mut u8, bytes: usize) {
+    #[cfg(target_os = "linux")]
+    {
+        const PAGE: usize = 4096;
+        let start = (ptr as usize).next_multiple_of(PAGE);
+        let end = (ptr as usize).saturating_add(bytes) / PAGE * PAGE;
+        if end > start {
+            // SAFETY: [start, end) lies inside the caller's live allocation; MADV_HUGEPAGE
+            // only changes how the kernel backs those pages, never their contents.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+            }
+        }
     }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (ptr, bytes);
 }
-
-#[cfg(not(target_os = "linux"))]
-fn advise_huge_pages(_ptr: NonNull<u8>, _bytes: usize) {}
 
 /// A buffer of at least the requested size, returned to its pool when dropped.
 #[derive(Debug)]

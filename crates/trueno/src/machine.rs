@@ -709,31 +709,14 @@ fn aligned(len: usize, value: f32) -> Option<Vec<Line>> {
     Some(v)
 }
 
-/// Ask for transparent huge pages on a buffer of at least 4 MiB before it is first
-/// touched, as NumPy does for its large arrays (`madvise(MADV_HUGEPAGE)`): the arrays the
-/// kernels are timed on then sit on the same kind of pages as the probe's, and one core's
-/// DRAM read rate depends on it (2026-12-03 Xeon: 13.7 GB/s on 4 KiB pages, 16.4 on
-/// 2 MiB pages, one stream). Only the page-aligned interior is advised; a refusal
-/// (THP disabled, other OS) changes nothing but the speed.
+/// Buffers of 4 MiB and more ask for transparent huge pages before they are first
+/// touched, as NumPy does for its large arrays: the arrays the kernels are timed on then
+/// sit on the same kind of pages as the probe's, and one core's DRAM read rate depends
+/// on it (2026-12-03 Xeon: 13.7 GB/s on 4 KiB pages, 16.4 on 2 MiB pages, one stream).
 fn advise_huge_pages(ptr: *mut u8, bytes: usize) {
-    #[cfg(target_os = "linux")]
-    {
-        const PAGE: usize = 4096;
-        if bytes < 4 << 20 {
-            return;
-        }
-        let start = (ptr as usize).next_multiple_of(PAGE);
-        let end = (ptr as usize + bytes) / PAGE * PAGE;
-        if end > start {
-            // SAFETY: [start, end) lies inside the caller's live allocation; MADV_HUGEPAGE
-            // only changes how the kernel backs those pages, never their contents.
-            unsafe {
-                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
-            }
-        }
+    if bytes >= 4 << 20 {
+        crate::buffers::advise_huge_pages(ptr, bytes);
     }
-    #[cfg(not(target_os = "linux"))]
-    let _ = (ptr, bytes);
 }
 
 fn floats(v: &[Line]) -> &[f32] {
