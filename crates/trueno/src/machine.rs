@@ -620,14 +620,21 @@ multiversion! {
     fn fma_chains_on(iters: usize, seed: f32) -> f32 = fma_chains;
 }
 
-/// One read block: 8 vectors per stream per step, 8 independent add chains.
+/// One read block: 8 vectors per stream per step, 8 independent add chains. With two
+/// or four streams each block is also prefetched ahead as the reductions do past L2
+/// (`reduce::prefetch_ahead`), so the probe's best way to read includes theirs and no
+/// kernel reads faster than the ceiling it is judged by.
 #[inline(always)]
 fn read_streams<S: Simd>(s: S, x: &[f32], streams: usize) -> f32 {
     let block = 8 * S::LANES;
     let streams = if streams >= 4 { 4 } else { streams.max(1) };
     let per = x.len() / streams / block * block;
     let mut acc = [s.splat(0.0); 8];
+    let prefetch = streams > 1;
     let mut step = |blk: &[f32]| {
+        if prefetch {
+            crate::reduce::prefetch_ahead(blk);
+        }
         for (a, v) in acc.iter_mut().zip(blk.chunks_exact(S::LANES)) {
             *a = s.add(*a, s.load(v));
         }

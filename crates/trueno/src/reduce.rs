@@ -104,7 +104,7 @@ fn block_sum1_pair<S: Simd>(s: S, a: &[f32], b: &[f32], f: &impl Op2<S>) -> (f32
 
 /// Prefetch, [`PREFETCH_BYTES`] ahead, every cache line of `chunk`'s span.
 #[inline(always)]
-fn prefetch_ahead(chunk: &[f32]) {
+pub(crate) fn prefetch_ahead(chunk: &[f32]) {
     #[cfg(target_arch = "x86_64")]
     {
         use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
