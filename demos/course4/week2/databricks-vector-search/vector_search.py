@@ -80,7 +80,8 @@ spark.sql(f"CREATE SCHEMA IF NOT EXISTS {db}")
 # MAGIC a product line and a price. The queries come from the same distribution.
 # MAGIC
 # MAGIC The exact top 10 is the ground truth. `search_exact` in trueno-rag is a scan with
-# MAGIC trueno's SIMD kernels; we check it against NumPy (`argsort` of the matrix product).
+# MAGIC trueno's SIMD kernels; we check it against NumPy (`argsort` of the matrix product),
+# MAGIC up to ties: rows whose scores are equal to within float32 rounding may trade places.
 
 # COMMAND ----------
 
@@ -113,12 +114,23 @@ print(f"HNSW over {N} x {DIM}: built in {build_s:.1f} s, {mib:.1f} MiB (vectors:
 start = time.perf_counter()
 exact_ids, exact_scores = index.search_exact(queries, K)
 exact_qps = N_QUERIES / (time.perf_counter() - start)
-reference = np.argsort(-(queries @ X.T), axis=1, kind="stable")[:, :K]
-assert (np.sort(exact_ids, axis=1) == np.sort(reference, axis=1)).all(), "exact != NumPy"
+scores = queries @ X.T
+reference = np.argsort(-scores, axis=1, kind="stable")[:, :K]
+# The same top K as NumPy up to ties: two rows can score equal to the last bit in one
+# library's arithmetic and one rounding step apart in the other's, and then either row
+# is a right answer at rank K. So: trueno-rag's scores are NumPy's scores of the rows it
+# returns, and they are NumPy's K best scores.
+np.testing.assert_allclose(exact_scores, np.take_along_axis(scores, exact_ids, axis=1), atol=1e-5)
 np.testing.assert_allclose(
-    exact_scores, np.take_along_axis(queries @ X.T, exact_ids, axis=1), atol=1e-5
+    np.sort(exact_scores, axis=1),
+    np.sort(np.take_along_axis(scores, reference, axis=1), axis=1),
+    atol=1e-5,
 )
-print(f"exact search equals NumPy's top {K}; {exact_qps:,.0f} queries/s")
+same_ids = (np.sort(exact_ids, axis=1) == np.sort(reference, axis=1)).all(axis=1)
+print(
+    f"exact search equals NumPy's top {K} ({same_ids.sum()} of {N_QUERIES} queries with the"
+    f" very same rows, the rest differ only in a tie at rank {K}); {exact_qps:,.0f} queries/s"
+)
 
 # COMMAND ----------
 
