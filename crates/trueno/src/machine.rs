@@ -876,15 +876,6 @@ fn probe_level(b: Backend, level: &'static str, bytes: u64) -> Option<Bandwidth>
             (s, rate)
         })
         .collect();
-    // The reductions' own read (two streams, prefetched, `reduce::sum`) past L2 as one
-    // more way to read: the ceiling a kernel is judged by must include the kernel's way.
-    let kernel_read = if dram || level == "L3" {
-        best_rate(x.len() as f64 * 4.0, sample, budget, samples, || {
-            std::hint::black_box(crate::reduce::sum_d(b, x));
-        })
-    } else {
-        0.0
-    };
     drop(buf);
     let third = n / 3 / 16 * 16;
     let (a, bb, mut c) = (
@@ -912,10 +903,7 @@ fn probe_level(b: Backend, level: &'static str, bytes: u64) -> Option<Bandwidth>
     Some(Bandwidth {
         level: level.to_owned(),
         bytes,
-        read: read_by_streams
-            .iter()
-            .map(|r| r.1)
-            .fold(kernel_read, f64::max),
+        read: read_by_streams.iter().map(|r| r.1).fold(0.0, f64::max),
         read_by_streams,
         add,
         add_streaming,
