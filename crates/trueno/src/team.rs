@@ -1,4 +1,6 @@
-//! Fork-join thread teams: the one place trueno's multi-threaded kernels get threads.
+//! Fork-join thread teams for trueno's multi-threaded kernels. The f32/f64 GEMM
+//! ([`crate::matmul`]) and realizar's LLM run on them; `lowp` and `f16` still spawn
+//! scoped threads per call and are the next to move here.
 //!
 //! Spawning OS threads per call costs tens of microseconds (more in a VM), as much as a
 //! whole 256^3 product on one core, and a sleeping thread takes about as long to wake.
