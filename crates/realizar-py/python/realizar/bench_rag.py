@@ -3,7 +3,8 @@
 Rows, each checked for correctness in the same run before it is timed:
 
 - **HNSW** (trueno-rag) against faiss ``IndexHNSWFlat`` and hnswlib, all on one thread,
-  M=16, ef_construction=200, on each set of ``--sets`` (see :data:`SETS`): ``--n`` unit
+  the same ``--M`` and ``--ef-construction`` for all three (default 16 and 200), on each
+  set of ``--sets`` (see :data:`SETS`): ``--n`` unit
   vectors of dimension 384 around 1,000 Gaussian centres (three variants of noise and of
   where the queries come from), and MiniLM embeddings of ``--minilm-n`` generated passages.
   Per set: build time, index memory, then per ef_search (interleaved: the three libraries
@@ -11,6 +12,9 @@ Rows, each checked for correctness in the same run before it is timed:
   one batched call over ``--queries`` queries (best of three passes). The sweep stops once
   every library has reached recall 0.99; the summary gives, per set and library, the
   smallest measured ef with recall@10 >= 0.99, its QPS, and the ratios trueno-rag / faiss.
+  For scale, the same queries by exact search (recall 1 by definition): NumPy's one
+  matrix product per 256 queries (the recall reference), faiss ``IndexFlatIP`` and
+  trueno-rag's ``search_exact``, QPS best of three passes over the first 200 queries.
 - **BM25**: indexing and query throughput of realizar.rag.BM25 against bm25s (method
   ``"robertson"``, its rank_bm25-like variant; bm25s floors idf differently, so top-10
   overlap is reported, not asserted equal) and rank_bm25 (scores asserted equal).
@@ -102,15 +106,19 @@ def generated_passages(n: int, seed: int, data: Path) -> list[str]:
     return [" ".join(rng.sample(sentences, rng.randint(2, 3))) for _ in range(n)]
 
 
-def minilm_set(n: int, nq: int, data: Path, cache: Path) -> tuple[np.ndarray, np.ndarray]:
+def minilm_set(
+    n: int, nq: int, data: Path, cache: Path, threads: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
     """MiniLM embeddings of ``n`` generated passages and ``nq`` held-out ones (another seed).
 
     Embedding is slow on a small machine (tens of passages a second on one core), so
     blocks of 5,000 are cached under ``cache`` (keyed by seed, block and model) and reused.
+    ``threads`` is the encoder's matmul threads (a preparation step, not timed; the
+    embeddings agree across thread counts to float rounding, so the cache ignores it).
     """
     import realizar  # noqa: PLC0415
 
-    enc = realizar.Encoder.load(threads=1)
+    enc = realizar.Encoder.load(threads=threads)
     cache.mkdir(parents=True, exist_ok=True)
 
     def embed(count: int, seed: int) -> np.ndarray:
@@ -163,10 +171,52 @@ def _bytes_of_saved(save: Any) -> int:
         return p.stat().st_size
 
 
+def bench_exact(name: str, data: np.ndarray, queries: np.ndarray) -> list[dict[str, Any]]:
+    """Exact top 10 of the first 200 queries: NumPy (one product per 256 queries, as the
+    recall reference), faiss ``IndexFlatIP`` and trueno-rag's ``search_exact``."""
+    import faiss  # noqa: PLC0415
+
+    faiss.omp_set_num_threads(1)
+    n, dim = data.shape
+    q = queries[:200]
+    truth = exact(data, q, 10)
+    flat = faiss.IndexFlatIP(dim)
+    flat.add(data)
+    ours = rag.HNSW(dim, M=4, ef_construction=10, seed=1)
+    # search_exact scans the stored rows, not the graph: a cheap graph is enough.
+    ours.add(data, list(range(n)))
+    rows = []
+    for lib, search in (
+        ("numpy", lambda: exact(data, q, 10)),
+        ("faiss", lambda: flat.search(q, 10)[1]),
+        ("trueno-rag", lambda: ours.search_exact(q, 10)[0]),
+    ):
+        search()
+        t, labels = min((timed(search) for _ in range(3)), key=lambda x: x[0])
+        rows.append(
+            {
+                "row": "exact",
+                "set": name,
+                "library": lib,
+                "n": n,
+                "recall@10": round(recall(np.asarray(labels), truth), 4),
+                "qps": round(len(q) / t, 1),
+            }
+        )
+    return rows
+
+
 def bench_hnsw(
-    name: str, data: np.ndarray, queries: np.ndarray, efs: list[int]
+    name: str,
+    data: np.ndarray,
+    queries: np.ndarray,
+    efs: list[int],
+    *,
+    m: int = 16,
+    ef_construction: int = 200,
 ) -> list[dict[str, Any]]:
-    """One set: the three builds, then the ef sweep, interleaved per ef."""
+    """One set: the three builds (same M and ef_construction), then the ef sweep,
+    interleaved per ef."""
     import importlib  # noqa: PLC0415
 
     import faiss  # noqa: PLC0415
@@ -179,13 +229,13 @@ def bench_hnsw(
     nq = len(queries)
     truth = exact(data, queries, 10)
     rows: list[dict[str, Any]] = []
-    ours = rag.HNSW(dim, M=16, ef_construction=200, seed=1)
+    ours = rag.HNSW(dim, M=m, ef_construction=ef_construction, seed=1)
     t_ours, _ = timed(lambda: ours.add(data, list(range(n))))
-    fa = faiss.IndexHNSWFlat(dim, 16, faiss.METRIC_INNER_PRODUCT)
-    fa.hnsw.efConstruction = 200
+    fa = faiss.IndexHNSWFlat(dim, m, faiss.METRIC_INNER_PRODUCT)
+    fa.hnsw.efConstruction = ef_construction
     t_fa, _ = timed(lambda: fa.add(data))
     hl = hnswlib.Index(space="ip", dim=dim)
-    hl.init_index(max_elements=n, M=16, ef_construction=200, random_seed=1)
+    hl.init_index(max_elements=n, M=m, ef_construction=ef_construction, random_seed=1)
     hl.set_num_threads(1)
     t_hl, _ = timed(lambda: hl.add_items(data, np.arange(n)))
     builds = {"trueno-rag": t_ours, "faiss": t_fa, "hnswlib": t_hl}
@@ -218,6 +268,8 @@ def bench_hnsw(
                     "library": lib,
                     "n": n,
                     "dim": dim,
+                    "M": m,
+                    "ef_construction": ef_construction,
                     "ef_search": ef,
                     "recall@10": round(r, 4),
                     "qps": round(nq / t, 1),
@@ -408,12 +460,12 @@ def knowledge_base_texts(data: Path) -> tuple[list[str], list[str], str]:
 def markdown_hnsw(rows: list[dict[str, Any]]) -> str:
     """The ef sweep as a table."""
     lines = [
-        "| set | library | ef_search | recall@10 | QPS | build s |",
-        "|---|---|---|---|---|---|",
+        "| set | library | M | ef_construction | ef_search | recall@10 | QPS | build s |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| {r['set']} | {r['library']} | {r['ef_search']} | {r['recall@10']} | {r['qps']} | "
-        f"{r['build_s']} |"
+        f"| {r['set']} | {r['library']} | {r['M']} | {r['ef_construction']} | {r['ef_search']} "
+        f"| {r['recall@10']} | {r['qps']} | {r['build_s']} |"
         for r in rows
     ]
     return "\n".join(lines)
@@ -448,6 +500,16 @@ def markdown(report: dict[str, Any]) -> str:
         f"{cell(r.get('qps_vs_faiss', ''))} | {cell(r.get('build_vs_faiss', ''))} |"
         for r in report["hnsw_at_0.99"]
     ]
+    lines += [
+        "",
+        "Exact search, first 200 queries (QPS best of three):",
+        "",
+        "| set | library | recall@10 | QPS |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['set']} | {r['library']} | {r['recall@10']} | {r['qps']} |" for r in report["exact"]
+    ]
     lines += ["", "| BM25 | index s | QPS | note |", "|---|---|---|---|"]
     for r in report["bm25"]:
         note = r.get("max_abs_diff_vs_rank_bm25", r.get("top10_overlap", ""))
@@ -470,6 +532,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--sets", default=",".join(SETS), help=f"comma-separated: {', '.join(SETS)}")
     ap.add_argument("--ef", default="10,16,24,32,48,64,96,128,192,256,384,512,768,1024,1536,2048")
+    ap.add_argument("--M", type=int, default=16, help="HNSW links per node (2M on layer 0)")
+    ap.add_argument("--ef-construction", type=int, default=200)
+    ap.add_argument(
+        "--embed-threads", type=int, default=1, help="MiniLM encoder threads (not timed)"
+    )
     ap.add_argument("--out", type=Path, default=Path("build/bench"))
     ap.add_argument("--data", type=Path, default=Path("data"), help="the repo's data/ folder")
     args = ap.parse_args(argv)
@@ -484,22 +551,28 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--ef: values must be at least k = 10")
     if min(args.n, args.minilm_n, args.queries) < 11:
         ap.error("--n, --minilm-n and --queries must be more than k = 10")
+    if args.M < 2 or args.ef_construction < 1 or args.embed_threads < 1:
+        ap.error("--M must be at least 2, --ef-construction and --embed-threads at least 1")
     passages, questions, corpus = knowledge_base_texts(args.data)
     machine = machine_info(packages=("realizar", "faiss-cpu", "hnswlib", "bm25s", "rank-bm25"))
     hnsw: list[dict[str, Any]] = []
+    exact_rows: list[dict[str, Any]] = []
     sizes: dict[str, int] = {}
     with threadpool_limits(1):
         for name in sets:
             if name == "minilm":
                 data, queries = minilm_set(
-                    args.minilm_n, args.queries, args.data, args.out / "cache"
+                    args.minilm_n, args.queries, args.data, args.out / "cache", args.embed_threads
                 )
             else:
                 data, queries = clustered_set(name, args.n, args.queries)
             sizes[name] = len(data)
-            rows = bench_hnsw(name, data, queries, efs)
+            rows = bench_hnsw(
+                name, data, queries, efs, m=args.M, ef_construction=args.ef_construction
+            )
             print(markdown_hnsw(rows), flush=True)
             hnsw += rows
+            exact_rows += bench_exact(name, data, queries)
         report = {
             "command": "python -m realizar.bench_rag "
             + " ".join(argv if argv is not None else sys.argv[1:]),
@@ -508,6 +581,7 @@ def main(argv: list[str] | None = None) -> int:
             "sets": sizes,
             "hnsw": hnsw,
             "hnsw_at_0.99": summarise(hnsw),
+            "exact": exact_rows,
             "bm25": bench_bm25(passages, questions),
             "chunking": bench_chunking(corpus),
             "quality": bench_quality(args.data),
