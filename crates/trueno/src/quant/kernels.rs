@@ -133,6 +133,35 @@ pub(super) fn dot_rows<const T: usize>(
             i += 4;
         }
     }
+    #[cfg(target_arch = "x86_64")]
+    if isa == DotIsa::Avx2 && matches!(kind, QuantKind::Q4_1 | QuantKind::Q8_0) {
+        while i + 4 <= n {
+            let rows = [0, 1, 2, 3].map(|k| w.row(r0 + i + k));
+            let pf = rows[0]
+                .as_ptr()
+                .wrapping_add(PREFETCH_GROUPS * 4 * rows[0].len());
+            // Sixteen ymm registers hold 4 rows x 2 tokens of accumulators with the
+            // unpacked weights beside them, so tokens go two per pass (the group's
+            // rows stay in L1 between the passes).
+            let mut t = 0;
+            while t + 2 <= T {
+                let mut o = [[0f32; 4]; 2];
+                // SAFETY: `DotIsa::checked` verified avx2, fma and f16c.
+                unsafe { x86::dot4_avx2(kind, rows, [a[t], a[t + 1]], &mut o, pf) };
+                for (k, o) in o.iter().enumerate() {
+                    out[(t + k) * stride + i..(t + k) * stride + i + 4].copy_from_slice(o);
+                }
+                t += 2;
+            }
+            if t < T {
+                let mut o = [[0f32; 4]; 1];
+                // SAFETY: as above.
+                unsafe { x86::dot4_avx2(kind, rows, [a[t]], &mut o, pf) };
+                out[t * stride + i..t * stride + i + 4].copy_from_slice(&o[0]);
+            }
+            i += 4;
+        }
+    }
     for r in i..n {
         let row = w.row(r0 + r);
         for (t, &a) in a.iter().enumerate() {
@@ -249,6 +278,110 @@ mod x86 {
     #[target_feature(enable = "avx2,fma,f16c")]
     pub(super) unsafe fn dot_avx2(kind: QuantKind, w: &[u8], a: ActRow<'_>) -> f32 {
         dot_body!(kind, w, a, dotu_avx2)
+    }
+
+    /// The 32 nibbles of a Q4 block at `p` in element order, as [`nibbles`] gives
+    /// them: the 16 bytes loaded into both halves, the high half shifted down by
+    /// 4 (`shift` = `[0, 0, 4, 4]` per 64-bit lane), then masked.
+    #[inline(always)]
+    unsafe fn nibbles_bcast(p: *const u8, shift: __m256i, m4: __m256i) -> __m256i {
+        // SAFETY: the caller points `p` at 16 readable bytes; avx2 is enabled.
+        unsafe {
+            let q = _mm256_broadcastsi128_si256(_mm_loadu_si128(p as *const __m128i));
+            _mm256_and_si256(_mm256_srlv_epi64(q, shift), m4)
+        }
+    }
+
+    /// Four weight rows against `T` activation rows (tokens) on AVX2: a block's
+    /// activations are loaded once for the four rows and its weights unpacked
+    /// once for the `T` tokens; each (row, token) keeps its own 8-lane
+    /// accumulator and `m * s` sum with exactly [`dot_avx2`]'s operations in its
+    /// order (`dw * da` one f32 product, `fma(scale, sums, acc)`, `fma(m, s, extra)`,
+    /// `hsum(acc) + extra`), so `out[t][r]` is bit for bit `dot_avx2(kind, w[r], a[t])`.
+    /// Only Q4_1 and Q8_0; `w` rows of equal length. `T` <= 2 keeps the
+    /// accumulators in registers. `pf` is where to prefetch (see
+    /// [`PREFETCH_GROUPS`]); never dereferenced.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn dot4_avx2<const T: usize>(
+        kind: QuantKind,
+        w: [&[u8]; 4],
+        a: [ActRow<'_>; T],
+        out: &mut [[f32; 4]; T],
+        pf: *const u8,
+    ) {
+        let bb = kind.block_bytes();
+        let nb = w[0].len() / bb;
+        debug_assert!(w.iter().all(|r| r.len() == nb * bb));
+        debug_assert!(
+            a.iter()
+                .all(|a| a.qs.len() >= nb * BLOCK && a.d.len() >= nb && a.s.len() >= nb)
+        );
+        let p = [w[0].as_ptr(), w[1].as_ptr(), w[2].as_ptr(), w[3].as_ptr()];
+        let q4 = kind == QuantKind::Q4_1;
+        // SAFETY: register set-up and arithmetic under the enabled features;
+        // the loads read block b of each row (nb whole blocks) and the block's
+        // 32 activations of each token (the caller's invariant: rows of `cols`
+        // elements).
+        unsafe {
+            let m4 = _mm256_set1_epi8(0x0f);
+            let shift = _mm256_set_epi64x(4, 4, 0, 0);
+            let ones = _mm256_set1_epi16(1);
+            let mut acc = [[_mm256_setzero_ps(); 4]; T];
+            let mut extra = [_mm256_setzero_ps(); T];
+            for b in 0..nb {
+                let o = b * bb;
+                let f = pf.wrapping_add(4 * o);
+                _mm_prefetch::<_MM_HINT_T0>(f as *const i8);
+                _mm_prefetch::<_MM_HINT_T0>(f.wrapping_add(64) as *const i8);
+                _mm_prefetch::<_MM_HINT_T0>(f.wrapping_add(4 * bb - 1) as *const i8);
+                // [d0, m0, d1, m1, d2, m2, d3, m3] (Q8_0: odd lanes unused).
+                let h = halves4(p, o);
+                // Q4_1: the nibbles; Q8_0: the values, whose signs move onto the
+                // activations as in the one-row kernel.
+                let mut wv = [_mm256_setzero_si256(); 4];
+                for r in 0..4 {
+                    wv[r] = if q4 {
+                        nibbles_bcast(p[r].add(o + 4), shift, m4)
+                    } else {
+                        _mm256_loadu_si256(p[r].add(o + 2) as *const __m256i)
+                    };
+                }
+                for t in 0..T {
+                    let q = _mm256_loadu_si256(a[t].qs.as_ptr().add(b * BLOCK) as *const __m256i);
+                    // `dw * da` rounded once per row, as the one-row kernel's scalar product.
+                    let sc = _mm256_mul_ps(h, _mm256_set1_ps(*a[t].d.get_unchecked(b)));
+                    let mut s = [0f32; 8];
+                    _mm256_storeu_ps(s.as_mut_ptr(), sc);
+                    if q4 {
+                        // Odd lanes: extra_r = fma(m_r, s_a, extra_r); even lanes unused.
+                        let sa = _mm256_set1_ps(*a[t].s.get_unchecked(b));
+                        extra[t] = _mm256_fmadd_ps(h, sa, extra[t]);
+                    }
+                    for r in 0..4 {
+                        let (x, y) = if q4 {
+                            (wv[r], q)
+                        } else {
+                            (_mm256_sign_epi8(wv[r], wv[r]), _mm256_sign_epi8(q, wv[r]))
+                        };
+                        let sums = _mm256_madd_epi16(_mm256_maddubs_epi16(x, y), ones);
+                        acc[t][r] = _mm256_fmadd_ps(
+                            _mm256_set1_ps(s[2 * r]),
+                            _mm256_cvtepi32_ps(sums),
+                            acc[t][r],
+                        );
+                    }
+                }
+            }
+            for t in 0..T {
+                let mut e = [0f32; 8];
+                _mm256_storeu_ps(e.as_mut_ptr(), extra[t]);
+                for r in 0..4 {
+                    // Q8_0's `extra` stays 0.0, added as the one-row kernel adds it.
+                    let x = if q4 { e[2 * r + 1] } else { 0.0 };
+                    out[t][r] = hsum(acc[t][r]) + x;
+                }
+            }
+        }
     }
 
     /// Four rows' `(d, m)` f16 pairs of block `off` (bytes `off..off + 4` of
