@@ -274,10 +274,13 @@ pub fn path_for(isa: Backend, precision: Precision) -> Result<Path, Error> {
         Precision::Bf16 => (Path::AmxBf16, Path::Avx512Bf16),
         Precision::Int8 => (Path::AmxInt8, Path::Avx512Vnni),
     };
+    // An unusable TRUENO_AMX is an error on every backend, not only where AMX could run
+    // (on an AVX2 CPU it was silently ignored).
+    let amx_ok = amx_allowed()?;
     if isa != Backend::Avx512 {
         return Ok(Path::Reference);
     }
-    Ok(if amx_allowed()? && amx.missing_features().is_empty() {
+    Ok(if amx_ok && amx.missing_features().is_empty() {
         amx
     } else if simd.missing_features().is_empty() {
         simd
