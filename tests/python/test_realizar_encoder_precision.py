@@ -35,6 +35,7 @@ import pytest
 
 import realizar
 from encoder_texts import CORPUS
+from lowp_fallback import fallback_reason
 from realizar import models
 from realizar.minilm_reference import MiniLMReference
 
@@ -211,7 +212,7 @@ def test_without_the_instruction_set_the_reference_path_runs_and_says_so(
     assert child["path"] == "reference"
     assert len(child["notes"]) == 1, child["notes"]
     note = child["notes"][0]
-    for word in (f'"{precision}"', "reference", "scalar"):
+    for word in (f'"{precision}"', "reference", fallback_reason(precision)):
         assert word in note, note
     floor, bound = _bounds(precision)
     got = np.asarray(child["emb"], dtype=np.float32)

@@ -38,6 +38,7 @@ import pytest
 
 import realizar
 from llama_reference import LlamaReference
+from lowp_fallback import fallback_reason
 from realizar.models import default_llm_path
 
 PROMPTS = [
@@ -197,7 +198,7 @@ def test_without_the_instruction_set_the_reference_path_runs_and_says_so(base) -
     child = json.loads(out.stdout)
     assert child["path"] == "reference"
     assert len(child["notes"]) == 1, child["notes"]
-    for word in ('"bf16"', "reference", "scalar"):
+    for word in ('"bf16"', "reference", fallback_reason("bf16")):
         assert word in child["notes"][0], child["notes"]
     got = np.asarray(child["logits"], dtype=np.float32)
     _close(got, base.logits(ids), TO_DEFAULT["bf16"], GAP["bf16"])
