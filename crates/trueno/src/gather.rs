@@ -3,18 +3,19 @@
 //! A graph index (HNSW) scores a query against the neighbours of the node it
 //! is expanding: a few dozen rows anywhere in the matrix, not a contiguous
 //! block. [`scores_gather`] scores that list in one call (one backend
-//! dispatch, one bounds check per id) with the same per-row kernel as the
-//! one-vs-N scan, and prefetches the next rows while it scores the current
-//! one: on random rows the cost is the cache misses, so starting them early
-//! is what makes the call faster than one [`crate::dot`] per neighbour.
+//! dispatch, one bounds check per id) with the same per-row arithmetic as the
+//! one-vs-N scan (bit-identical scores). On random rows the cost is the cache
+//! misses, so it scores four rows in lock step, faiss's `distances_batch_4`
+//! idea: their misses overlap, and each query vector is loaded once for all
+//! four. It also touches the first line of each row of the next four. On an
+//! AVX2 Zen 3 with a 150 MB matrix, four rows in lock step cost 0.5-0.8x the
+//! time per row of one row at a time with every line of the rows two ahead
+//! prefetched (the previous kernel).
 
 use crate::Error;
 use crate::backend;
 use crate::simd::{Simd, multiversion};
-use crate::similarity::{COS, DOT, Metric, SQ, finish, norm_of, row_stats, rows_of};
-
-/// How many rows ahead the prefetch runs.
-const AHEAD: usize = 2;
+use crate::similarity::{COS, DOT, Metric, SQ, finish, norm_of, row_stats, rows_of, rows_stats};
 
 /// Ask the CPU to start loading every cache line of `data` into L1 (a hint:
 /// no effect on results, a no-op off x86-64). For a caller that knows which
@@ -41,10 +42,8 @@ pub fn prefetch<T>(data: &[T]) {
     let _ = data;
 }
 
-#[inline(always)]
-fn prefetch_row(row: &[f32]) {
-    prefetch(row);
-}
+/// Rows scored in lock step (see [`rows_stats`]).
+const GROUP: usize = 4;
 
 #[inline(always)]
 fn gather_k<S: Simd, const M: u8>(
@@ -60,14 +59,22 @@ fn gather_k<S: Simd, const M: u8>(
         let r = rows[i] as usize;
         &matrix[r * dim..(r + 1) * dim]
     };
-    for i in 0..rows.len().min(AHEAD) {
-        prefetch_row(row(i));
-    }
-    for (i, o) in out.iter_mut().enumerate().take(rows.len()) {
-        if i + AHEAD < rows.len() {
-            prefetch_row(row(i + AHEAD));
+    let n = rows.len().min(out.len());
+    let mut i = 0;
+    while i + GROUP <= n {
+        // Touch the next group's first lines: the hardware prefetcher follows
+        // each row from there, while this group's misses are in flight.
+        for j in i + GROUP..n.min(i + 2 * GROUP) {
+            prefetch(&row(j)[..dim.min(16)]);
         }
-        let (acc, nrm) = row_stats::<S, M>(s, q, row(i));
+        let stats = rows_stats::<S, M, GROUP>(s, q, std::array::from_fn(|g| row(i + g)));
+        for (o, (acc, nrm)) in out[i..i + GROUP].iter_mut().zip(stats) {
+            *o = finish::<M>(acc, nrm, qn);
+        }
+        i += GROUP;
+    }
+    for (j, o) in out.iter_mut().enumerate().take(n).skip(i) {
+        let (acc, nrm) = row_stats::<S, M>(s, q, row(j));
         *o = finish::<M>(acc, nrm, qn);
     }
 }
@@ -195,6 +202,41 @@ mod tests {
                     "{be} cos"
                 );
                 assert!((f64::from(e[i]) - sq).abs() < 1e-4, "{be} sq");
+            }
+        }
+    }
+
+    #[test]
+    fn every_list_length_matches_the_scan_bit_for_bit_on_every_backend() {
+        // Lists shorter than, equal to and beyond one group of four, with an
+        // odd dim (vector body, one-vector loop and tail all taken).
+        let (n, dim) = (41, 4 * 16 + 8 + 3);
+        let matrix: Vec<f32> = (0..n * dim)
+            .map(|i| ((i * 104_729) % 211) as f32 / 97.0 - 1.1)
+            .collect();
+        let q: Vec<f32> = (0..dim).map(|i| (i as f32 * 0.61).cos()).collect();
+        let qn = norm_of(&q).unwrap();
+        let ids: Vec<u32> = (0..13).map(|i| (i * 17 + 3) % n as u32).collect();
+        for be in test_backends() {
+            let mut all = [vec![0.0; n], vec![0.0; n], vec![0.0; n]];
+            crate::similarity::dotm_d(be, &q, &matrix, 0.0, &mut all[0]);
+            crate::similarity::cos_d(be, &q, &matrix, qn, &mut all[1]);
+            crate::similarity::sq_d(be, &q, &matrix, 0.0, &mut all[2]);
+            for len in 0..=ids.len() {
+                let rows = &ids[..len];
+                let mut got = [vec![0.0; len], vec![0.0; len], vec![0.0; len]];
+                gather_dot_d(be, &q, &matrix, rows, 0.0, &mut got[0]);
+                gather_cos_d(be, &q, &matrix, rows, qn, &mut got[1]);
+                gather_sq_d(be, &q, &matrix, rows, 0.0, &mut got[2]);
+                for (m, (g, a)) in got.iter().zip(&all).enumerate() {
+                    for (x, &r) in g.iter().zip(rows) {
+                        assert_eq!(
+                            x.to_bits(),
+                            a[r as usize].to_bits(),
+                            "{be} metric {m} list of {len}, row {r}"
+                        );
+                    }
+                }
             }
         }
     }

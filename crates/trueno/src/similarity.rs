@@ -97,46 +97,75 @@ pub(crate) fn finish<const M: u8>(acc: f32, nrm: f32, qn: f32) -> f32 {
     }
 }
 
-/// Score `q` against every row of `matrix` into `out`; `qn` = |q| for COS.
 /// `(acc, nrm)` of one row (see [`step`]), four vectors per step with
 /// independent accumulators.
 #[inline(always)]
 pub(crate) fn row_stats<S: Simd, const M: u8>(s: S, q: &[f32], row: &[f32]) -> (f32, f32) {
+    rows_stats::<S, M, 1>(s, q, [row])[0]
+}
+
+/// [`row_stats`] of `R` rows in lock step: each query vector is loaded once
+/// for all of them, and the loads of `R` rows are in flight together (on
+/// rows scattered through memory, the misses overlap). Every row gets
+/// exactly [`row_stats`]'s operations in its order, so the results are
+/// bit-identical to scoring the rows one at a time.
+#[inline(always)]
+pub(crate) fn rows_stats<S: Simd, const M: u8, const R: usize>(
+    s: S,
+    q: &[f32],
+    rows: [&[f32]; R],
+) -> [(f32, f32); R] {
     let l = S::LANES;
     let dim = q.len();
-    let row = &row[..dim];
-    let mut acc = [s.splat(0.0); 4];
-    let mut nrm = [s.splat(0.0); 4];
+    // Plain loops, not closures (`array::map`, `from_fn`): a closure does not
+    // inherit the caller's target features, so its SIMD calls stop inlining
+    // (see `Op1` in simd.rs); here that halved the speed.
+    let mut rows = rows;
+    for r in &mut rows {
+        *r = &r[..dim];
+    }
+    let mut acc = [[s.splat(0.0); R]; 4];
+    let mut nrm = [[s.splat(0.0); R]; 4];
     let mut i = 0;
     while i + 4 * l <= dim {
         for (u, (a, n)) in acc.iter_mut().zip(nrm.iter_mut()).enumerate() {
             let k = i + u * l;
-            let (qv, rv) = (s.load(&q[k..]), s.load(&row[k..]));
-            let (mut a1, mut n1) = ([*a], [*n]);
-            step::<S, M, 1>(s, qv, &[rv], &mut a1, &mut n1);
-            (*a, *n) = (a1[0], n1[0]);
+            let qv = s.load(&q[k..]);
+            let mut rv = [qv; R];
+            for (v, r) in rv.iter_mut().zip(rows) {
+                *v = s.load(&r[k..]);
+            }
+            step::<S, M, R>(s, qv, &rv, a, n);
         }
         i += 4 * l;
     }
     while i + l <= dim {
-        let (qv, rv) = (s.load(&q[i..]), s.load(&row[i..]));
-        let (mut a1, mut n1) = ([acc[0]], [nrm[0]]);
-        step::<S, M, 1>(s, qv, &[rv], &mut a1, &mut n1);
-        (acc[0], nrm[0]) = (a1[0], n1[0]);
+        let qv = s.load(&q[i..]);
+        let mut rv = [qv; R];
+        for (v, r) in rv.iter_mut().zip(rows) {
+            *v = s.load(&r[i..]);
+        }
+        step::<S, M, R>(s, qv, &rv, &mut acc[0], &mut nrm[0]);
         i += l;
     }
     if i < dim {
-        let (qv, rv) = (s.load_tail(&q[i..], 0.0), s.load_tail(&row[i..], 0.0));
-        let (mut a1, mut n1) = ([acc[1]], [nrm[1]]);
-        step::<S, M, 1>(s, qv, &[rv], &mut a1, &mut n1);
-        (acc[1], nrm[1]) = (a1[0], n1[0]);
+        let qv = s.load_tail(&q[i..], 0.0);
+        let mut rv = [qv; R];
+        for (v, r) in rv.iter_mut().zip(rows) {
+            *v = s.load_tail(&r[i..], 0.0);
+        }
+        step::<S, M, R>(s, qv, &rv, &mut acc[1], &mut nrm[1]);
     }
-    let a = s.add(s.add(acc[0], acc[1]), s.add(acc[2], acc[3]));
-    let n = s.add(s.add(nrm[0], nrm[1]), s.add(nrm[2], nrm[3]));
-    (
-        s.reduce_add(a),
-        if M == COS { s.reduce_add(n) } else { 0.0 },
-    )
+    let mut out = [(0.0, 0.0); R];
+    for (r, o) in out.iter_mut().enumerate() {
+        let a = s.add(s.add(acc[0][r], acc[1][r]), s.add(acc[2][r], acc[3][r]));
+        let n = s.add(s.add(nrm[0][r], nrm[1][r]), s.add(nrm[2][r], nrm[3][r]));
+        *o = (
+            s.reduce_add(a),
+            if M == COS { s.reduce_add(n) } else { 0.0 },
+        );
+    }
+    out
 }
 
 /// Score `q` against every row of `matrix` into `out`; `qn` = |q| for COS.
@@ -189,13 +218,13 @@ fn sq_k<S: Simd>(s: S, q: &[f32], m: &[f32], qn: f32, out: &mut [f32]) {
     one_to_many_k::<S, SQ>(s, q, m, qn, out)
 }
 multiversion! {
-    fn cos_d(q: &[f32], m: &[f32], qn: f32, out: &mut [f32]) -> () = cos_k;
+    pub(crate) fn cos_d(q: &[f32], m: &[f32], qn: f32, out: &mut [f32]) -> () = cos_k;
 }
 multiversion! {
-    fn dotm_d(q: &[f32], m: &[f32], qn: f32, out: &mut [f32]) -> () = dotm_k;
+    pub(crate) fn dotm_d(q: &[f32], m: &[f32], qn: f32, out: &mut [f32]) -> () = dotm_k;
 }
 multiversion! {
-    fn sq_d(q: &[f32], m: &[f32], qn: f32, out: &mut [f32]) -> () = sq_k;
+    pub(crate) fn sq_d(q: &[f32], m: &[f32], qn: f32, out: &mut [f32]) -> () = sq_k;
 }
 
 /// Row squared norms of a matrix block.
