@@ -183,8 +183,10 @@ mod x86 {
     /// How many k steps ahead the AVX-512 12-row kernels prefetch their B sliver. The
     /// sliver streams from L2 (or further) once per A sliver; the hardware prefetcher
     /// alone left the 12 x 32 f32 kernel waiting on it. On the 2026-12-04 Xeon (Sapphire
-    /// Rapids class) MiniLM's 24 weight products at 71 rows (packed B) ran 1.15-1.3x
-    /// faster with 32 steps (16: 1.2x, 48 and 64 within noise of 32), alternated runs.
+    /// Rapids class), one thread, alternated runs against no prefetch: MiniLM's 24 packed
+    /// weight products 1.1-1.15x faster at 71 rows and 1.25x at 12 rows; unpacked 256^3
+    /// and 1024^3 (f32 and f64) unchanged to 1.05x. Distances 16, 48 and 64 were no
+    /// better than 32.
     const B_AHEAD_AVX512: usize = 32;
 
     /// Generates `$name(kc, ap, bp, c, ldc, accumulate)` for an `$mr x ($nv * $lanes)` tile.
@@ -194,28 +196,6 @@ mod x86 {
             micro_kernel!(
                 $name, $packed, $t, $feat, $lanes, $mr, $nv, $zero, $load, $set1, $fma, $add,
                 $store, 1, false, 0
-            );
-        };
-        ($name:ident, $packed:expr, $t:ty, $feat:literal, $lanes:expr, $mr:expr, $nv:expr,
-         $zero:ident, $load:ident, $set1:ident, $fma:ident, $add:ident, $store:ident,
-         $unroll:expr, $prefetch_c:expr) => {
-            micro_kernel!(
-                $name,
-                $packed,
-                $t,
-                $feat,
-                $lanes,
-                $mr,
-                $nv,
-                $zero,
-                $load,
-                $set1,
-                $fma,
-                $add,
-                $store,
-                $unroll,
-                $prefetch_c,
-                0
             );
         };
         // `$unroll` k steps per loop iteration; `$prefetch_c`: prefetch the C tile's rows
@@ -505,7 +485,8 @@ mod x86 {
         _mm256_add_ps,
         _mm256_storeu_ps,
         4,
-        true
+        true,
+        0
     );
     micro_kernel!(
         micro_f32_avx2_strided,
