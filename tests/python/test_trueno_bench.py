@@ -7,6 +7,7 @@ excluded from timing, and turn the exit code non-zero. Speed is never asserted h
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import pytest
 
 pytest.importorskip("trueno")
 bench = pytest.importorskip("trueno.bench")
+measure = pytest.importorskip("trueno.bench.measure")
 
 RESULT_KEYS = {
     "kernel",
@@ -237,6 +239,45 @@ def test_quiesce_waits_for_a_spinning_thread() -> None:
     waited = bench._quiesce(limit=2.0)
     t.join()
     assert waited >= 0.3
+
+
+def test_multi_threaded_samples_start_after_the_same_idle_and_last_long() -> None:
+    """Each sample of a multi-threaded row, whichever side ran before it, starts after
+    at least MULTI_IDLE_S without calls and makes at least MULTI_MIN_TIME_S of calls; a
+    one-thread row keeps the caller's min_time and no pause."""
+
+    def timed_case(cores: int, calls: list[tuple[str, float, float]]) -> bench.Case:
+        def fn(name: str):
+            def call(d: dict) -> np.ndarray:
+                t0 = time.perf_counter()
+                while time.perf_counter() - t0 < 0.002:
+                    pass
+                calls.append((name, t0, time.perf_counter()))
+                return d["x"]
+
+            return call
+
+        return bench.Case(
+            "fake", "1", lambda rng: {"x": np.ones(4)}, fn("numpy"), fn("trueno"), 32, cores=cores
+        )
+
+    for cores in (2, 1):
+        calls: list[tuple[str, float, float]] = []
+        res = bench.run_case(timed_case(cores, calls), 2, 0.004, np.random.default_rng(0), _model())
+        assert res.status == "ok"
+        gaps = [b[1] - a[2] for a, b in itertools.pairwise(calls)]
+        long_gaps = [g for g in gaps if g >= measure.MULTI_IDLE_S]
+        longest_call = max(c[2] - c[1] for c in calls)
+        # Two timed samples of trueno, each of at least MULTI_MIN_TIME_S.
+        long_samples = 2 * int(measure.MULTI_MIN_TIME_S / longest_call)
+        trueno_calls = sum(1 for c in calls if c[0] == "trueno")
+        if cores == 2:
+            # A pause before the second warm-up, each calibration and every timed sample.
+            assert len(long_gaps) >= 6, gaps
+            assert trueno_calls >= long_samples
+        else:
+            assert not long_gaps, long_gaps
+            assert trueno_calls < long_samples
 
 
 def test_quick_mode_skips_dram_sizes() -> None:

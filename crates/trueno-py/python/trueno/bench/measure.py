@@ -1,8 +1,9 @@
 """Measurement: the correctness gate, calibrated samples, interleaved rounds, two clocks.
 
 :func:`run_case` checks one case against NumPy and times it; :func:`_summarise` turns
-the samples into ratios and a verdict (a :class:`Result`). :func:`_quiesce` waits for
-spinning BLAS workers before a multi-threaded sample; :func:`_blas_limit` pins BLAS.
+the samples into ratios and a verdict (a :class:`Result`). :func:`_settle_multi` waits for
+spinning BLAS workers and then a fixed idle time before a multi-threaded sample;
+:func:`_blas_limit` pins BLAS.
 """
 
 from __future__ import annotations
@@ -111,6 +112,28 @@ def _quiesce(window: float = 0.02, idle_share: float = 0.05, limit: float = 2.0)
     return time.perf_counter() - start
 
 
+# Multi-threaded rows: every sample starts after the same idle time, and lasts long
+# enough that a first call after idle is a small part of it. Why: on the 2026-12-04 Xeon
+# (2 vCPUs under KVM) the first 1024^3 product after 300 ms of sleep took about 1 ms
+# longer than the next ones, for OpenBLAS (one thread and two) and trueno alike (in one
+# series a two-thread trueno product took 6.0 ms after 1-20 ms of sleep and 9.8 ms after
+# 30-50 ms; the host's idle states, not the kernels: no page faults, user time only).
+# `_quiesce` alone left the idle time to the peer that ran before: after OpenBLAS's call
+# the caller's CPU idled the ~100 ms its workers spin, after trueno's only one 20 ms
+# window, so a two-call sample of trueno after OpenBLAS paid the cold start and
+# OpenBLAS's after trueno did not.
+MULTI_IDLE_S = 0.15
+MULTI_MIN_TIME_S = 0.1
+
+
+def _settle_multi() -> float:
+    """`_quiesce`, then a fixed sleep: each multi-threaded sample starts from the same
+    idle state, whichever library ran before it."""
+    waited = _quiesce()
+    time.sleep(MULTI_IDLE_S)
+    return waited + MULTI_IDLE_S
+
+
 def _quantiles(xs: Sequence[float]) -> tuple[float, float, float]:
     if len(xs) == 1:
         return xs[0], xs[0], xs[0]
@@ -183,7 +206,9 @@ def run_case(
     # Multi-threaded rows: OpenBLAS's workers spin for a while after each call (and
     # would take the second core from trueno's second thread, or trueno's from
     # OpenBLAS's if it ever spun); every sample starts only once the process is idle.
-    settle = _quiesce if case.cores > 1 else (lambda: 0.0)
+    settle = _settle_multi if case.cores > 1 else (lambda: 0.0)
+    if case.cores > 1:
+        min_time = max(min_time, MULTI_MIN_TIME_S)
     with _gc_paused():
         for fn in fns.values():  # warm-up: page faults, allocator, caches, lazy init
             fn()
