@@ -205,10 +205,11 @@ def run_case(
     fns = {"numpy": lambda: case.numpy_fn(data), "trueno": lambda: tfn(data)}
     # Multi-threaded rows: OpenBLAS's workers spin for a while after each call (and
     # would take the second core from trueno's second thread, or trueno's from
-    # OpenBLAS's if it ever spun); every sample starts only once the process is idle.
-    settle = _settle_multi if case.cores > 1 else (lambda: 0.0)
-    if case.cores > 1:
-        min_time = max(min_time, MULTI_MIN_TIME_S)
+    # OpenBLAS's if it ever spun); every sample starts once the process is idle, after
+    # the same further pause, and lasts long enough to amortise a cold first call.
+    multi = case.cores > 1
+    settle = _settle_multi if multi else (lambda: 0.0)
+    min_time = max(min_time, MULTI_MIN_TIME_S) if multi else min_time
     with _gc_paused():
         for fn in fns.values():  # warm-up: page faults, allocator, caches, lazy init
             fn()
