@@ -140,23 +140,13 @@ pub(super) fn dot_rows<const T: usize>(
             let pf = rows[0]
                 .as_ptr()
                 .wrapping_add(PREFETCH_GROUPS * 4 * rows[0].len());
-            // Sixteen ymm registers hold 4 rows x 2 tokens of accumulators with the
-            // unpacked weights beside them, so tokens go two per pass (the group's
-            // rows stay in L1 between the passes).
-            let mut t = 0;
-            while t + 2 <= T {
-                let mut o = [[0f32; 4]; 2];
-                // SAFETY: `DotIsa::checked` verified avx2, fma and f16c.
-                unsafe { x86::dot4_avx2(kind, rows, [a[t], a[t + 1]], &mut o, pf) };
-                for (k, o) in o.iter().enumerate() {
-                    out[(t + k) * stride + i..(t + k) * stride + i + 4].copy_from_slice(o);
-                }
-                t += 2;
-            }
-            if t < T {
+            // One token per pass: this is decode (one activation row); prefill with
+            // more goes through [`rows_prefill_avx2`], which unpacks a group once for
+            // all of its tokens.
+            for (t, &at) in a.iter().enumerate() {
                 let mut o = [[0f32; 4]; 1];
-                // SAFETY: as above.
-                unsafe { x86::dot4_avx2(kind, rows, [a[t]], &mut o, pf) };
+                // SAFETY: `DotIsa::checked` verified avx2, fma and f16c.
+                unsafe { x86::dot4_avx2(kind, rows, [at], &mut o, pf) };
                 out[t * stride + i..t * stride + i + 4].copy_from_slice(&o[0]);
             }
             i += 4;
@@ -166,6 +156,97 @@ pub(super) fn dot_rows<const T: usize>(
         let row = w.row(r0 + r);
         for (t, &a) in a.iter().enumerate() {
             out[t * stride + r] = dot_one(isa, kind, row, a);
+        }
+    }
+}
+
+/// `out[t * stride + i] = W[r0 + i] . a[t]` for rows `r0..r0 + n` and every
+/// activation row in `a` (at least two: prefill), on AVX2 for Q4_1 and Q8_0. Each
+/// group of four rows is unpacked once into an L1 scratch (nibbles or `|w|` and `w`,
+/// the widened `(d, m)` halves) and then every token passes over it two at a time, so
+/// unpacking costs nothing per token and the eight accumulators stay in the 16 ymm
+/// registers (the two-token kernel that unpacked in registers spilled them to the
+/// stack on every block). Every value is still [`dot_one`]'s bit for bit.
+#[cfg(target_arch = "x86_64")]
+pub(super) fn rows_prefill_avx2(
+    w: &QuantMatrix<'_>,
+    r0: usize,
+    n: usize,
+    a: &[ActRow<'_>],
+    out: &mut [f32],
+    stride: usize,
+) {
+    let kind = w.kind();
+    debug_assert!(matches!(kind, QuantKind::Q4_1 | QuantKind::Q8_0));
+    let nb = w.cols() / BLOCK;
+    let mut wbuf = vec![0u8; nb * x86::unpacked_bytes(kind)];
+    let mut hbuf = vec![0f32; nb * 8];
+    let mut sbuf = vec![0f32; 2 * nb * 8];
+    let q4 = kind == QuantKind::Q4_1;
+    let mut i = 0;
+    while i + 4 <= n {
+        let rows = [0, 1, 2, 3].map(|k| w.row(r0 + i + k));
+        let pf = rows[0]
+            .as_ptr()
+            .wrapping_add(PREFETCH_GROUPS * 4 * rows[0].len());
+        // SAFETY: `DotIsa::checked` verified avx2, fma and f16c; the buffers hold
+        // `nb` blocks' unpacked rows and halves.
+        unsafe { x86::unpack4_avx2(kind, rows, &mut wbuf, &mut hbuf, pf) };
+        let mut t = 0;
+        while t + 2 <= a.len() {
+            let mut o = [[0f32; 4]; 2];
+            // SAFETY: as above; the token rows have `nb` blocks (the caller's invariant).
+            unsafe {
+                if q4 {
+                    x86::dot4_unpacked_avx2::<2, true>(
+                        nb,
+                        &wbuf,
+                        &hbuf,
+                        &mut sbuf,
+                        [a[t], a[t + 1]],
+                        &mut o,
+                    );
+                } else {
+                    x86::dot4_unpacked_avx2::<2, false>(
+                        nb,
+                        &wbuf,
+                        &hbuf,
+                        &mut sbuf,
+                        [a[t], a[t + 1]],
+                        &mut o,
+                    );
+                }
+            };
+            for (k, o) in o.iter().enumerate() {
+                out[(t + k) * stride + i..(t + k) * stride + i + 4].copy_from_slice(o);
+            }
+            t += 2;
+        }
+        if t < a.len() {
+            let mut o = [[0f32; 4]; 1];
+            // SAFETY: as above.
+            unsafe {
+                if q4 {
+                    x86::dot4_unpacked_avx2::<1, true>(nb, &wbuf, &hbuf, &mut sbuf, [a[t]], &mut o);
+                } else {
+                    x86::dot4_unpacked_avx2::<1, false>(
+                        nb,
+                        &wbuf,
+                        &hbuf,
+                        &mut sbuf,
+                        [a[t]],
+                        &mut o,
+                    );
+                }
+            };
+            out[t * stride + i..t * stride + i + 4].copy_from_slice(&o[0]);
+        }
+        i += 4;
+    }
+    for r in i..n {
+        let row = w.row(r0 + r);
+        for (t, &a) in a.iter().enumerate() {
+            out[t * stride + r] = dot_one(DotIsa::Avx2, kind, row, a);
         }
     }
 }
@@ -298,8 +379,10 @@ mod x86 {
     /// accumulator and `m * s` sum with exactly [`dot_avx2`]'s operations in its
     /// order (`dw * da` one f32 product, `fma(scale, sums, acc)`, `fma(m, s, extra)`,
     /// `hsum(acc) + extra`), so `out[t][r]` is bit for bit `dot_avx2(kind, w[r], a[t])`.
-    /// Only Q4_1 and Q8_0; `w` rows of equal length. `T` <= 2 keeps the
-    /// accumulators in registers. `pf` is where to prefetch (see
+    /// Only Q4_1 and Q8_0; `w` rows of equal length. Run with `T` = 1 (decode):
+    /// at 2 its 4 x 2 accumulators and four unpacked rows did not fit the 16 ymm
+    /// registers and spilled, so prefill uses [`unpack4_avx2`] and
+    /// [`dot4_unpacked_avx2`] instead. `pf` is where to prefetch (see
     /// [`PREFETCH_GROUPS`]); never dereferenced.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub(super) unsafe fn dot4_avx2<const T: usize>(
@@ -378,6 +461,141 @@ mod x86 {
                 for r in 0..4 {
                     // Q8_0's `extra` stays 0.0, added as the one-row kernel adds it.
                     let x = if q4 { e[2 * r + 1] } else { 0.0 };
+                    out[t][r] = hsum(acc[t][r]) + x;
+                }
+            }
+        }
+    }
+
+    /// Bytes [`unpack4_avx2`] writes per block: four rows of 32 unpacked values, and
+    /// for Q8_0 the four rows' raw values after them (their signs move onto the
+    /// activations).
+    pub(super) fn unpacked_bytes(kind: QuantKind) -> usize {
+        if kind == QuantKind::Q4_1 {
+            4 * 32
+        } else {
+            8 * 32
+        }
+    }
+
+    /// Four Q4_1 / Q8_0 rows, unpacked as [`dot4_avx2`] unpacks them, block by block
+    /// into `wbuf` ([`unpacked_bytes`] per block) and their widened halves
+    /// ([`halves4`]) into `hbuf` (8 per block). `pf` is where to prefetch (see
+    /// [`PREFETCH_GROUPS`]); never dereferenced.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn unpack4_avx2(
+        kind: QuantKind,
+        w: [&[u8]; 4],
+        wbuf: &mut [u8],
+        hbuf: &mut [f32],
+        pf: *const u8,
+    ) {
+        let bb = kind.block_bytes();
+        let nb = w[0].len() / bb;
+        let per = unpacked_bytes(kind);
+        assert!(w.iter().all(|r| r.len() == nb * bb));
+        assert!(wbuf.len() >= nb * per && hbuf.len() >= nb * 8);
+        let p = w.map(|r| r.as_ptr());
+        let q4 = kind == QuantKind::Q4_1;
+        // SAFETY: the loads read block b of each row (nb whole blocks, asserted), the
+        // stores write block b's part of the buffers (asserted lengths).
+        unsafe {
+            let m4 = _mm256_set1_epi8(0x0f);
+            let shift = _mm256_set_epi64x(4, 4, 0, 0);
+            for b in 0..nb {
+                let o = b * bb;
+                let f = pf.wrapping_add(4 * o);
+                _mm_prefetch::<_MM_HINT_T0>(f as *const i8);
+                _mm_prefetch::<_MM_HINT_T0>(f.wrapping_add(64) as *const i8);
+                _mm_prefetch::<_MM_HINT_T0>(f.wrapping_add(4 * bb - 1) as *const i8);
+                _mm256_storeu_ps(hbuf.as_mut_ptr().add(8 * b), halves4(p, o));
+                let dst = wbuf.as_mut_ptr().add(b * per);
+                for (r, &pr) in p.iter().enumerate() {
+                    let d = dst.add(32 * r) as *mut __m256i;
+                    if q4 {
+                        _mm256_storeu_si256(d, nibbles_bcast(pr.add(o + 4), shift, m4));
+                    } else {
+                        let wv = _mm256_loadu_si256(pr.add(o + 2) as *const __m256i);
+                        _mm256_storeu_si256(d, _mm256_sign_epi8(wv, wv));
+                        _mm256_storeu_si256(dst.add(128 + 32 * r) as *mut __m256i, wv);
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`dot4_avx2`] on rows [`unpack4_avx2`] unpacked into `wbuf` / `hbuf` (`nb`
+    /// blocks), `Q4` for Q4_1 and not for Q8_0: the same operations per (row, token)
+    /// in the same order, so `out[t][r]` is bit for bit `dot_avx2(kind, w[r], a[t])`.
+    /// A first pass per token writes the `dw * da` products into `sbuf` (`T * nb * 8`),
+    /// so the block loop broadcasts them from memory instead of shuffling registers,
+    /// and its 4 x 2 accumulators stay in registers.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn dot4_unpacked_avx2<const T: usize, const Q4: bool>(
+        nb: usize,
+        wbuf: &[u8],
+        hbuf: &[f32],
+        sbuf: &mut [f32],
+        a: [ActRow<'_>; T],
+        out: &mut [[f32; 4]; T],
+    ) {
+        let per = if Q4 { 4 * 32 } else { 8 * 32 };
+        assert!(wbuf.len() >= nb * per && hbuf.len() >= nb * 8 && sbuf.len() >= T * nb * 8);
+        assert!(
+            a.iter()
+                .all(|a| a.qs.len() >= nb * BLOCK && a.d.len() >= nb && a.s.len() >= nb)
+        );
+        // SAFETY: register arithmetic under the enabled features; the loads and stores
+        // touch block b of the buffers and of each token's row (asserted lengths).
+        unsafe {
+            for (t, at) in a.iter().enumerate() {
+                let st = sbuf.as_mut_ptr().add(t * nb * 8);
+                for b in 0..nb {
+                    let h = _mm256_loadu_ps(hbuf.as_ptr().add(8 * b));
+                    // `dw * da` rounded once per row, as the one-row kernel's scalar product.
+                    let sc = _mm256_mul_ps(h, _mm256_set1_ps(*at.d.get_unchecked(b)));
+                    _mm256_storeu_ps(st.add(8 * b), sc);
+                }
+            }
+            let ones = _mm256_set1_epi16(1);
+            let mut acc = [[_mm256_setzero_ps(); 4]; T];
+            let mut extra = [_mm256_setzero_ps(); T];
+            let sp = sbuf.as_ptr();
+            for b in 0..nb {
+                let wb = wbuf.as_ptr().add(b * per);
+                for t in 0..T {
+                    if Q4 {
+                        // Odd lanes: extra_r = fma(m_r, s_a, extra_r); even lanes unused
+                        // (the product commutes, so `s_a * m_r` is the same number).
+                        let sa = _mm256_set1_ps(*a[t].s.get_unchecked(b));
+                        let h = _mm256_loadu_ps(hbuf.as_ptr().add(8 * b));
+                        extra[t] = _mm256_fmadd_ps(sa, h, extra[t]);
+                    }
+                    let q = _mm256_loadu_si256(a[t].qs.as_ptr().add(b * BLOCK) as *const __m256i);
+                    let st = sp.add(t * nb * 8 + 8 * b);
+                    for (r, acc) in acc[t].iter_mut().enumerate() {
+                        let x = _mm256_loadu_si256(wb.add(32 * r) as *const __m256i);
+                        let y = if Q4 {
+                            q
+                        } else {
+                            let wv = _mm256_loadu_si256(wb.add(128 + 32 * r) as *const __m256i);
+                            _mm256_sign_epi8(q, wv)
+                        };
+                        let sums = _mm256_madd_epi16(_mm256_maddubs_epi16(x, y), ones);
+                        *acc = _mm256_fmadd_ps(
+                            _mm256_broadcast_ss(&*st.add(2 * r)),
+                            _mm256_cvtepi32_ps(sums),
+                            *acc,
+                        );
+                    }
+                }
+            }
+            for t in 0..T {
+                let mut e = [0f32; 8];
+                _mm256_storeu_ps(e.as_mut_ptr(), extra[t]);
+                for r in 0..4 {
+                    // Q8_0's `extra` stays 0.0, added as the one-row kernel adds it.
+                    let x = if Q4 { e[2 * r + 1] } else { 0.0 };
                     out[t][r] = hsum(acc[t][r]) + x;
                 }
             }

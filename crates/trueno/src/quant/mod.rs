@@ -443,6 +443,13 @@ pub fn matmul_rows_with(
     // once for all of them (the kernels keep each (row, token) sum apart).
     const TILE: usize = 16;
     const TOKENS: usize = 4;
+    #[cfg(target_arch = "x86_64")]
+    if isa == DotIsa::Avx2 && x.n >= 2 && matches!(w.kind(), QuantKind::Q4_1 | QuantKind::Q8_0) {
+        // AVX2 prefill: rows unpacked once for every token (kernels.rs says why).
+        let acts: Vec<kernels::ActRow<'_>> = (0..x.n).map(|t| x.block_view(t)).collect();
+        kernels::rows_prefill_avx2(w, rows.start, band, &acts, out, band);
+        return Ok(());
+    }
     let mut r = rows.start;
     while r < rows.end {
         let re = (r + TILE).min(rows.end);
