@@ -251,6 +251,72 @@ pub(super) fn rows_prefill_avx2(
     }
 }
 
+/// [`rows_prefill_avx2`] on AVX-512 VNNI: each group of four rows is unpacked once
+/// (two rows per zmm, as [`x86::dot4_vnni`] lays them out) with its per-block scale
+/// vectors, then every token passes over it four at a time. Every value is still
+/// [`dot_one`]'s bit for bit.
+#[cfg(target_arch = "x86_64")]
+pub(super) fn rows_prefill_vnni(
+    w: &QuantMatrix<'_>,
+    r0: usize,
+    n: usize,
+    a: &[ActRow<'_>],
+    out: &mut [f32],
+    stride: usize,
+) {
+    let kind = w.kind();
+    debug_assert!(matches!(kind, QuantKind::Q4_1 | QuantKind::Q8_0));
+    let nb = w.cols() / BLOCK;
+    let mut buf = x86::VnniUnpacked::new(nb);
+    let q4 = kind == QuantKind::Q4_1;
+    let mut i = 0;
+    while i + 4 <= n {
+        let rows = [0, 1, 2, 3].map(|k| w.row(r0 + i + k));
+        let pf = rows[0]
+            .as_ptr()
+            .wrapping_add(PREFETCH_GROUPS * 4 * rows[0].len());
+        // SAFETY: `DotIsa::checked` verified avx512f/bw/vl/vnni and f16c; the buffer
+        // holds `nb` blocks.
+        unsafe { x86::unpack4_vnni(kind, rows, &mut buf, pf) };
+        let mut t = 0;
+        while t + 4 <= a.len() {
+            let mut o = [[0f32; 4]; 4];
+            let at = [a[t], a[t + 1], a[t + 2], a[t + 3]];
+            // SAFETY: as above; the token rows have `nb` blocks (the caller's invariant).
+            unsafe {
+                if q4 {
+                    x86::dot4_unpacked_vnni::<4, true>(&buf, at, &mut o);
+                } else {
+                    x86::dot4_unpacked_vnni::<4, false>(&buf, at, &mut o);
+                }
+            };
+            for (k, o) in o.iter().enumerate() {
+                out[(t + k) * stride + i..(t + k) * stride + i + 4].copy_from_slice(o);
+            }
+            t += 4;
+        }
+        for t in t..a.len() {
+            let mut o = [[0f32; 4]; 1];
+            // SAFETY: as above.
+            unsafe {
+                if q4 {
+                    x86::dot4_unpacked_vnni::<1, true>(&buf, [a[t]], &mut o);
+                } else {
+                    x86::dot4_unpacked_vnni::<1, false>(&buf, [a[t]], &mut o);
+                }
+            };
+            out[t * stride + i..t * stride + i + 4].copy_from_slice(&o[0]);
+        }
+        i += 4;
+    }
+    for r in i..n {
+        let row = w.row(r0 + r);
+        for (t, &a) in a.iter().enumerate() {
+            out[t * stride + r] = dot_one(DotIsa::Avx512Vnni, kind, row, a);
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::{ActRow, BLOCK, QuantKind};
@@ -765,6 +831,157 @@ mod x86 {
                     } else {
                         0.0
                     };
+                    out[t][r] = hsum(accs[r]) + x;
+                }
+            }
+        }
+    }
+
+    /// A four-row group unpacked for [`dot4_unpacked_vnni`], `nb` blocks: per block the
+    /// two zmm of weights ([`dot4_vnni`]'s `w01`, `w23`), Q8_0's two negative masks, the
+    /// halves ([`halves4`]) and the two scale vectors `d01`, `d23`.
+    pub(super) struct VnniUnpacked {
+        nb: usize,
+        w: Vec<__m512i>,
+        neg: Vec<__mmask64>,
+        h: Vec<__m256>,
+        d: Vec<__m512>,
+    }
+
+    impl VnniUnpacked {
+        pub(super) fn new(nb: usize) -> Self {
+            // SAFETY: all-zero bits are valid values of these plain vector types.
+            let (zi, zh, zd) = unsafe {
+                (
+                    std::mem::zeroed::<__m512i>(),
+                    std::mem::zeroed::<__m256>(),
+                    std::mem::zeroed::<__m512>(),
+                )
+            };
+            Self {
+                nb,
+                w: vec![zi; 2 * nb],
+                neg: vec![0; 2 * nb],
+                h: vec![zh; nb],
+                d: vec![zd; 2 * nb],
+            }
+        }
+    }
+
+    /// Four Q4_1 / Q8_0 rows (of `buf.nb` blocks) unpacked into `buf` exactly as
+    /// [`dot4_vnni`] unpacks them block by block. `pf` is where to prefetch (see
+    /// [`PREFETCH_GROUPS`]); never dereferenced.
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+    pub(super) unsafe fn unpack4_vnni(
+        kind: QuantKind,
+        w: [&[u8]; 4],
+        buf: &mut VnniUnpacked,
+        pf: *const u8,
+    ) {
+        let bb = kind.block_bytes();
+        let nb = buf.nb;
+        assert!(w.iter().all(|r| r.len() == nb * bb));
+        let p = w.map(|r| r.as_ptr());
+        // SAFETY: the loads read block b of each row (nb whole blocks, asserted); the
+        // buffer's vectors hold nb blocks (its constructor).
+        unsafe {
+            let lo_pair = _mm512_set_epi32(2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0);
+            let hi_pair = _mm512_set_epi32(6, 6, 6, 6, 6, 6, 6, 6, 4, 4, 4, 4, 4, 4, 4, 4);
+            let dup = _mm512_set_epi64(3, 2, 3, 2, 1, 0, 1, 0);
+            let shift = _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0);
+            let m4 = _mm512_set1_epi8(0x0f);
+            for b in 0..nb {
+                let o = b * bb;
+                let f = pf.wrapping_add(4 * o);
+                _mm_prefetch::<_MM_HINT_T0>(f as *const i8);
+                _mm_prefetch::<_MM_HINT_T0>(f.wrapping_add(64) as *const i8);
+                _mm_prefetch::<_MM_HINT_T0>(f.wrapping_add(4 * bb - 1) as *const i8);
+                let h = halves4(p, o);
+                let hz = _mm512_castps256_ps512(h);
+                *buf.h.get_unchecked_mut(b) = h;
+                *buf.d.get_unchecked_mut(2 * b) = _mm512_permutexvar_ps(lo_pair, hz);
+                *buf.d.get_unchecked_mut(2 * b + 1) = _mm512_permutexvar_ps(hi_pair, hz);
+                if kind == QuantKind::Q4_1 {
+                    *buf.w.get_unchecked_mut(2 * b) =
+                        nibbles2(p[0].add(o + 4), p[1].add(o + 4), dup, shift, m4);
+                    *buf.w.get_unchecked_mut(2 * b + 1) =
+                        nibbles2(p[2].add(o + 4), p[3].add(o + 4), dup, shift, m4);
+                } else {
+                    let (w01, n01) = signed2(p[0].add(o + 2), p[1].add(o + 2));
+                    let (w23, n23) = signed2(p[2].add(o + 2), p[3].add(o + 2));
+                    *buf.w.get_unchecked_mut(2 * b) = w01;
+                    *buf.w.get_unchecked_mut(2 * b + 1) = w23;
+                    *buf.neg.get_unchecked_mut(2 * b) = n01;
+                    *buf.neg.get_unchecked_mut(2 * b + 1) = n23;
+                }
+            }
+        }
+    }
+
+    /// [`dot4_vnni`] on a group [`unpack4_vnni`] unpacked (`Q4` for Q4_1, else Q8_0):
+    /// per (row, token) the same operations in the same order, so `out[t][r]` is bit
+    /// for bit `dot_vnni(kind, w[r], a[t])`.
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+    pub(super) unsafe fn dot4_unpacked_vnni<const T: usize, const Q4: bool>(
+        buf: &VnniUnpacked,
+        a: [ActRow<'_>; T],
+        out: &mut [[f32; 4]; T],
+    ) {
+        let nb = buf.nb;
+        assert!(
+            a.iter()
+                .all(|a| a.qs.len() >= nb * BLOCK && a.d.len() >= nb && a.s.len() >= nb)
+        );
+        let qp = a.map(|a| a.qs.as_ptr());
+        // SAFETY: register arithmetic under the enabled features; the loads read block
+        // b of the buffer (nb blocks) and of each token's row (asserted lengths).
+        unsafe {
+            let zero = _mm512_setzero_si512();
+            let mut acc01 = [_mm512_setzero_ps(); T];
+            let mut acc23 = [_mm512_setzero_ps(); T];
+            let mut extra = [_mm256_setzero_ps(); T];
+            for b in 0..nb {
+                let w01 = *buf.w.get_unchecked(2 * b);
+                let w23 = *buf.w.get_unchecked(2 * b + 1);
+                let d01 = *buf.d.get_unchecked(2 * b);
+                let d23 = *buf.d.get_unchecked(2 * b + 1);
+                for t in 0..T {
+                    let q = _mm512_broadcast_i64x4(_mm256_loadu_si256(
+                        qp[t].add(b * BLOCK) as *const __m256i
+                    ));
+                    let ad = _mm512_set1_ps(*a[t].d.get_unchecked(b));
+                    // `dw * ad` rounded once per row, as the one-row kernel's scalar product.
+                    let s01 = _mm512_mul_ps(d01, ad);
+                    let s23 = _mm512_mul_ps(d23, ad);
+                    let (q01, q23) = if Q4 {
+                        // Odd lanes: extra_r = fma(m_r, s_a, extra_r); even lanes unused.
+                        let sa = _mm256_set1_ps(*a[t].s.get_unchecked(b));
+                        extra[t] = _mm256_fmadd_ps(*buf.h.get_unchecked(b), sa, extra[t]);
+                        (q, q)
+                    } else {
+                        (
+                            _mm512_mask_sub_epi8(q, *buf.neg.get_unchecked(2 * b), zero, q),
+                            _mm512_mask_sub_epi8(q, *buf.neg.get_unchecked(2 * b + 1), zero, q),
+                        )
+                    };
+                    let f01 = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(zero, w01, q01));
+                    let f23 = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(zero, w23, q23));
+                    acc01[t] = _mm512_fmadd_ps(s01, f01, acc01[t]);
+                    acc23[t] = _mm512_fmadd_ps(s23, f23, acc23[t]);
+                }
+            }
+            for t in 0..T {
+                let mut e = [0f32; 8];
+                _mm256_storeu_ps(e.as_mut_ptr(), extra[t]);
+                let accs = [
+                    _mm512_castps512_ps256(acc01[t]),
+                    _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc01[t]), 1)),
+                    _mm512_castps512_ps256(acc23[t]),
+                    _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc23[t]), 1)),
+                ];
+                for r in 0..4 {
+                    // Q8_0's `extra` stays 0.0, added as the one-row kernel adds it.
+                    let x = if Q4 { e[2 * r + 1] } else { 0.0 };
                     out[t][r] = hsum(accs[r]) + x;
                 }
             }

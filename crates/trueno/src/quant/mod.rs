@@ -450,6 +450,16 @@ pub fn matmul_rows_with(
         kernels::rows_prefill_avx2(w, rows.start, band, &acts, out, band);
         return Ok(());
     }
+    #[cfg(target_arch = "x86_64")]
+    if isa == DotIsa::Avx512Vnni
+        && x.n >= 4
+        && matches!(w.kind(), QuantKind::Q4_1 | QuantKind::Q8_0)
+    {
+        // AVX-512 VNNI prefill: the same, four tokens per pass.
+        let acts: Vec<kernels::ActRow<'_>> = (0..x.n).map(|t| x.block_view(t)).collect();
+        kernels::rows_prefill_vnni(w, rows.start, band, &acts, out, band);
+        return Ok(());
+    }
     let mut r = rows.start;
     while r < rows.end {
         let re = (r + TILE).min(rows.end);
