@@ -141,7 +141,7 @@ pub(super) fn dot_rows<const T: usize>(
                 .as_ptr()
                 .wrapping_add(PREFETCH_GROUPS * 4 * rows[0].len());
             // One token per pass: this is decode (one activation row); prefill with
-            // more goes through [`rows_prefill_avx2`], which unpacks a group once for
+            // more goes through [`rows_prefill`], which unpacks a group once for
             // all of its tokens.
             for (t, &at) in a.iter().enumerate() {
                 let mut o = [[0f32; 4]; 1];
@@ -160,103 +160,120 @@ pub(super) fn dot_rows<const T: usize>(
     }
 }
 
-/// `out[t * stride + i] = W[r0 + i] . a[t]` for rows `r0..r0 + n` and every
-/// activation row in `a` (at least two: prefill), on AVX2 for Q4_1 and Q8_0. Each
-/// group of four rows is unpacked once into an L1 scratch (nibbles or `|w|` and `w`,
-/// the widened `(d, m)` halves) and then every token passes over it two at a time, so
-/// unpacking costs nothing per token and the eight accumulators stay in the 16 ymm
-/// registers (the two-token kernel that unpacked in registers spilled them to the
-/// stack on every block). Every value is still [`dot_one`]'s bit for bit.
+/// A group of four weight rows unpacked once, then multiplied with the activation
+/// rows (tokens) `TOKENS` or one at a time: the prefill kernels of [`rows_prefill`].
 #[cfg(target_arch = "x86_64")]
-pub(super) fn rows_prefill_avx2(
-    w: &QuantMatrix<'_>,
-    r0: usize,
-    n: usize,
-    a: &[ActRow<'_>],
-    out: &mut [f32],
-    stride: usize,
-) {
-    let kind = w.kind();
-    debug_assert!(matches!(kind, QuantKind::Q4_1 | QuantKind::Q8_0));
-    let nb = w.cols() / BLOCK;
-    let mut wbuf = vec![0u8; nb * x86::unpacked_bytes(kind)];
-    let mut hbuf = vec![0f32; nb * 8];
-    let mut sbuf = vec![0f32; 2 * nb * 8];
-    let q4 = kind == QuantKind::Q4_1;
-    let mut i = 0;
-    while i + 4 <= n {
-        let rows = [0, 1, 2, 3].map(|k| w.row(r0 + i + k));
-        let pf = rows[0]
-            .as_ptr()
-            .wrapping_add(PREFETCH_GROUPS * 4 * rows[0].len());
-        // SAFETY: `DotIsa::checked` verified avx2, fma and f16c; the buffers hold
-        // `nb` blocks' unpacked rows and halves.
-        unsafe { x86::unpack4_avx2(kind, rows, &mut wbuf, &mut hbuf, pf) };
-        let mut t = 0;
-        while t + 2 <= a.len() {
-            let mut o = [[0f32; 4]; 2];
-            // SAFETY: as above; the token rows have `nb` blocks (the caller's invariant).
-            unsafe {
-                if q4 {
-                    x86::dot4_unpacked_avx2::<2, true>(
-                        nb,
-                        &wbuf,
-                        &hbuf,
-                        &mut sbuf,
-                        [a[t], a[t + 1]],
-                        &mut o,
-                    );
-                } else {
-                    x86::dot4_unpacked_avx2::<2, false>(
-                        nb,
-                        &wbuf,
-                        &hbuf,
-                        &mut sbuf,
-                        [a[t], a[t + 1]],
-                        &mut o,
-                    );
-                }
-            };
-            for (k, o) in o.iter().enumerate() {
-                out[(t + k) * stride + i..(t + k) * stride + i + 4].copy_from_slice(o);
-            }
-            t += 2;
-        }
-        if t < a.len() {
-            let mut o = [[0f32; 4]; 1];
-            // SAFETY: as above.
-            unsafe {
-                if q4 {
-                    x86::dot4_unpacked_avx2::<1, true>(nb, &wbuf, &hbuf, &mut sbuf, [a[t]], &mut o);
-                } else {
-                    x86::dot4_unpacked_avx2::<1, false>(
-                        nb,
-                        &wbuf,
-                        &hbuf,
-                        &mut sbuf,
-                        [a[t]],
-                        &mut o,
-                    );
-                }
-            };
-            out[t * stride + i..t * stride + i + 4].copy_from_slice(&o[0]);
-        }
-        i += 4;
+trait UnpackedGroup {
+    /// Tokens per full pass (at most 4).
+    const TOKENS: usize;
+    /// Unpack rows of equal length; `pf` is where to prefetch (see [`PREFETCH_GROUPS`]).
+    ///
+    /// # Safety
+    /// The CPU has the kernel's instruction sets (the caller checked its [`DotIsa`]).
+    unsafe fn unpack(&mut self, rows: [&[u8]; 4], pf: *const u8);
+    /// `out[t][r]` = row `r` . `a[t]` for the unpacked rows, with `a.len()` either
+    /// `TOKENS` or 1 and `out.len() == a.len()`.
+    ///
+    /// # Safety
+    /// As for [`UnpackedGroup::unpack`], which ran first; the token rows have the
+    /// rows' number of blocks.
+    unsafe fn dot(&mut self, a: &[ActRow<'_>], out: &mut [[f32; 4]]);
+}
+
+/// AVX2: [`x86::unpack4_avx2`]'s scratch, two tokens per pass.
+#[cfg(target_arch = "x86_64")]
+struct Avx2Group {
+    q4: bool,
+    nb: usize,
+    w: Vec<u8>,
+    h: Vec<f32>,
+    s: Vec<f32>,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl UnpackedGroup for Avx2Group {
+    const TOKENS: usize = 2;
+    unsafe fn unpack(&mut self, rows: [&[u8]; 4], pf: *const u8) {
+        let kind = if self.q4 {
+            QuantKind::Q4_1
+        } else {
+            QuantKind::Q8_0
+        };
+        // SAFETY: the caller's (avx2, fma, f16c); the buffers hold `nb` blocks.
+        unsafe { x86::unpack4_avx2(kind, rows, &mut self.w, &mut self.h, pf) }
     }
-    for r in i..n {
-        let row = w.row(r0 + r);
-        for (t, &a) in a.iter().enumerate() {
-            out[t * stride + r] = dot_one(DotIsa::Avx2, kind, row, a);
+    unsafe fn dot(&mut self, a: &[ActRow<'_>], out: &mut [[f32; 4]]) {
+        let (nb, w, h, s) = (self.nb, &self.w, &self.h, &mut self.s);
+        // SAFETY: the caller's; `out` has `a.len()` entries (1 or 2).
+        unsafe {
+            match (a.len(), self.q4) {
+                (2, true) => {
+                    x86::dot4_unpacked_avx2::<2, true>(nb, w, h, s, [a[0], a[1]], fit(out))
+                }
+                (2, false) => {
+                    x86::dot4_unpacked_avx2::<2, false>(nb, w, h, s, [a[0], a[1]], fit(out))
+                }
+                (_, true) => x86::dot4_unpacked_avx2::<1, true>(nb, w, h, s, [a[0]], fit(out)),
+                (_, false) => x86::dot4_unpacked_avx2::<1, false>(nb, w, h, s, [a[0]], fit(out)),
+            }
         }
     }
 }
 
-/// [`rows_prefill_avx2`] on AVX-512 VNNI: each group of four rows is unpacked once
-/// (two rows per zmm, as [`x86::dot4_vnni`] lays them out) with its per-block scale
-/// vectors, then every token passes over it four at a time. Every value is still
-/// [`dot_one`]'s bit for bit.
+/// AVX-512 VNNI: [`x86::VnniUnpacked`], four tokens per pass.
 #[cfg(target_arch = "x86_64")]
-pub(super) fn rows_prefill_vnni(
+struct VnniGroup {
+    q4: bool,
+    buf: x86::VnniUnpacked,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl UnpackedGroup for VnniGroup {
+    const TOKENS: usize = 4;
+    unsafe fn unpack(&mut self, rows: [&[u8]; 4], pf: *const u8) {
+        let kind = if self.q4 {
+            QuantKind::Q4_1
+        } else {
+            QuantKind::Q8_0
+        };
+        // SAFETY: the caller's (avx512f/bw/vl/vnni, f16c); the buffer holds `nb` blocks.
+        unsafe { x86::unpack4_vnni(kind, rows, &mut self.buf, pf) }
+    }
+    unsafe fn dot(&mut self, a: &[ActRow<'_>], out: &mut [[f32; 4]]) {
+        let b = &self.buf;
+        // SAFETY: the caller's; `out` has `a.len()` entries (1 or 4).
+        unsafe {
+            match (a.len(), self.q4) {
+                (4, true) => {
+                    x86::dot4_unpacked_vnni::<4, true>(b, [a[0], a[1], a[2], a[3]], fit(out))
+                }
+                (4, false) => {
+                    x86::dot4_unpacked_vnni::<4, false>(b, [a[0], a[1], a[2], a[3]], fit(out))
+                }
+                (_, true) => x86::dot4_unpacked_vnni::<1, true>(b, [a[0]], fit(out)),
+                (_, false) => x86::dot4_unpacked_vnni::<1, false>(b, [a[0]], fit(out)),
+            }
+        }
+    }
+}
+
+/// `out` as the fixed-size array a kernel writes (its length is the token count).
+#[cfg(target_arch = "x86_64")]
+fn fit<const T: usize>(out: &mut [[f32; 4]]) -> &mut [[f32; 4]; T] {
+    out.try_into().expect("one output per token")
+}
+
+/// `out[t * stride + i] = W[r0 + i] . a[t]` for rows `r0..r0 + n` and every activation
+/// row in `a` (prefill), on AVX2 (two or more tokens) or AVX-512 VNNI (four or more),
+/// for Q4_1 and Q8_0. Each group of four rows is unpacked once into an L1 scratch and
+/// then every token passes over it, `TOKENS` at a time. Against unpacking per pass of
+/// tokens in registers: the AVX2 two-token kernel spilled its accumulators to the stack
+/// on every block (its 4 x 2 accumulators and four unpacked rows exceed the 16 ymm
+/// registers), and VNNI prefill ran 20-30 % faster on Zen 4 with the unpacking shared by
+/// all tokens. Every value is still [`dot_one`]'s bit for bit.
+#[cfg(target_arch = "x86_64")]
+pub(super) fn rows_prefill(
+    isa: DotIsa,
     w: &QuantMatrix<'_>,
     r0: usize,
     n: usize,
@@ -265,54 +282,78 @@ pub(super) fn rows_prefill_vnni(
     stride: usize,
 ) {
     let kind = w.kind();
-    debug_assert!(matches!(kind, QuantKind::Q4_1 | QuantKind::Q8_0));
+    assert!(matches!(kind, QuantKind::Q4_1 | QuantKind::Q8_0));
     let nb = w.cols() / BLOCK;
-    let mut buf = x86::VnniUnpacked::new(nb);
     let q4 = kind == QuantKind::Q4_1;
+    match isa {
+        DotIsa::Avx2 => {
+            let g = Avx2Group {
+                q4,
+                nb,
+                w: vec![0u8; nb * x86::unpacked_bytes(kind)],
+                h: vec![0f32; nb * 8],
+                s: vec![0f32; 2 * nb * 8],
+            };
+            // SAFETY: `DotIsa::checked` verified avx2, fma and f16c.
+            unsafe { prefill_groups(g, isa, w, r0, n, a, out, stride) }
+        }
+        DotIsa::Avx512Vnni => {
+            let g = VnniGroup {
+                q4,
+                buf: x86::VnniUnpacked::new(nb),
+            };
+            // SAFETY: `DotIsa::checked` verified avx512f/bw/vl/vnni and f16c.
+            unsafe { prefill_groups(g, isa, w, r0, n, a, out, stride) }
+        }
+        DotIsa::Scalar => unreachable!("no scalar prefill kernel"),
+    }
+}
+
+/// [`rows_prefill`]'s loops for one kind of [`UnpackedGroup`].
+///
+/// # Safety
+/// The CPU has `g`'s instruction sets.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn prefill_groups<G: UnpackedGroup>(
+    mut g: G,
+    isa: DotIsa,
+    w: &QuantMatrix<'_>,
+    r0: usize,
+    n: usize,
+    a: &[ActRow<'_>],
+    out: &mut [f32],
+    stride: usize,
+) {
     let mut i = 0;
     while i + 4 <= n {
         let rows = [0, 1, 2, 3].map(|k| w.row(r0 + i + k));
         let pf = rows[0]
             .as_ptr()
             .wrapping_add(PREFETCH_GROUPS * 4 * rows[0].len());
-        // SAFETY: `DotIsa::checked` verified avx512f/bw/vl/vnni and f16c; the buffer
-        // holds `nb` blocks.
-        unsafe { x86::unpack4_vnni(kind, rows, &mut buf, pf) };
+        // SAFETY: the caller's; rows of one matrix have equal lengths.
+        unsafe { g.unpack(rows, pf) };
         let mut t = 0;
-        while t + 4 <= a.len() {
+        while t < a.len() {
+            let k = if t + G::TOKENS <= a.len() {
+                G::TOKENS
+            } else {
+                1
+            };
             let mut o = [[0f32; 4]; 4];
-            let at = [a[t], a[t + 1], a[t + 2], a[t + 3]];
-            // SAFETY: as above; the token rows have `nb` blocks (the caller's invariant).
-            unsafe {
-                if q4 {
-                    x86::dot4_unpacked_vnni::<4, true>(&buf, at, &mut o);
-                } else {
-                    x86::dot4_unpacked_vnni::<4, false>(&buf, at, &mut o);
-                }
-            };
-            for (k, o) in o.iter().enumerate() {
-                out[(t + k) * stride + i..(t + k) * stride + i + 4].copy_from_slice(o);
+            // SAFETY: as above; the token rows have `cols` elements (the caller's invariant).
+            unsafe { g.dot(&a[t..t + k], &mut o[..k]) };
+            for (j, o) in o[..k].iter().enumerate() {
+                out[(t + j) * stride + i..(t + j) * stride + i + 4].copy_from_slice(o);
             }
-            t += 4;
-        }
-        for t in t..a.len() {
-            let mut o = [[0f32; 4]; 1];
-            // SAFETY: as above.
-            unsafe {
-                if q4 {
-                    x86::dot4_unpacked_vnni::<1, true>(&buf, [a[t]], &mut o);
-                } else {
-                    x86::dot4_unpacked_vnni::<1, false>(&buf, [a[t]], &mut o);
-                }
-            };
-            out[t * stride + i..t * stride + i + 4].copy_from_slice(&o[0]);
+            t += k;
         }
         i += 4;
     }
     for r in i..n {
         let row = w.row(r0 + r);
         for (t, &a) in a.iter().enumerate() {
-            out[t * stride + r] = dot_one(DotIsa::Avx512Vnni, kind, row, a);
+            out[t * stride + r] = dot_one(isa, w.kind(), row, a);
         }
     }
 }
@@ -724,6 +765,104 @@ mod x86 {
         }
     }
 
+    /// Block `$o` (bytes) of the four rows `$p` as the VNNI four-row kernels use it,
+    /// after prefetching the group at `$pf` (see [`PREFETCH_GROUPS`]): `(h, d01, d23,
+    /// w01, w23, n01, n23)`, the halves ([`halves4`]), the scale vectors (lane `i` of
+    /// `d01` is row `i / 8`'s `d`), the weights two rows per zmm (row `2k` in the low
+    /// 256 bits, `2k + 1` in the high) and Q8_0's masks of negative weights. A macro,
+    /// so each kernel compiles it in place under its target features.
+    macro_rules! vnni_unpack_block {
+        ($kind:expr, $p:expr, $o:expr, $bb:expr, $pf:expr) => {{
+            let (p, o, bb): ([*const u8; 4], usize, usize) = ($p, $o, $bb);
+            // The group at `pf` is 4 * nb blocks: 4 blocks' bytes per step
+            // (80 or 136, so three lines cover them; repeats are cheap).
+            let f = $pf.wrapping_add(4 * o);
+            _mm_prefetch::<_MM_HINT_T0>(f as *const i8);
+            _mm_prefetch::<_MM_HINT_T0>(f.wrapping_add(64) as *const i8);
+            _mm_prefetch::<_MM_HINT_T0>(f.wrapping_add(4 * bb - 1) as *const i8);
+            // Lane i of the scale vector of rows (0, 1) takes d of row i / 8,
+            // lane 0 (d0) or 2 (d1) of `halves4`; rows (2, 3) lanes 4 and 6.
+            let lo_pair = _mm512_set_epi32(2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0);
+            let hi_pair = _mm512_set_epi32(6, 6, 6, 6, 6, 6, 6, 6, 4, 4, 4, 4, 4, 4, 4, 4);
+            // `nibbles2`'s lane order and shifts.
+            let dup = _mm512_set_epi64(3, 2, 3, 2, 1, 0, 1, 0);
+            let shift = _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0);
+            let m4 = _mm512_set1_epi8(0x0f);
+            let h = halves4(p, o);
+            let hz = _mm512_castps256_ps512(h);
+            let d01 = _mm512_permutexvar_ps(lo_pair, hz);
+            let d23 = _mm512_permutexvar_ps(hi_pair, hz);
+            // Q4_1: the nibbles; Q8_0: |w| and where w < 0 (the one-row
+            // kernel's sign trick: q is negated there; where w = 0 the
+            // product is 0 either way, so the same integer partial sums).
+            if $kind == QuantKind::Q4_1 {
+                let w01 = nibbles2(p[0].add(o + 4), p[1].add(o + 4), dup, shift, m4);
+                let w23 = nibbles2(p[2].add(o + 4), p[3].add(o + 4), dup, shift, m4);
+                (h, d01, d23, w01, w23, 0, 0)
+            } else {
+                let (w01, n01) = signed2(p[0].add(o + 2), p[1].add(o + 2));
+                let (w23, n23) = signed2(p[2].add(o + 2), p[3].add(o + 2));
+                (h, d01, d23, w01, w23, n01, n23)
+            }
+        }};
+    }
+
+    /// One token's step over one block of the VNNI four-row kernels: exactly
+    /// [`dot_vnni`]'s operations per row, rows (0, 1) in `$acc01` and (2, 3) in `$acc23`
+    /// ([`dot4_vnni`]'s layout), `$extra` the `m * s` sums of Q4_1. A macro, so both
+    /// kernels compile it in place under their target features.
+    macro_rules! vnni_token_step {
+        ($q4:expr, $a:expr, $b:expr, $w01:expr, $w23:expr, $d01:expr, $d23:expr, $h:expr,
+         $n01:expr, $n23:expr, $acc01:expr, $acc23:expr, $extra:expr) => {{
+            let a: ActRow<'_> = $a;
+            let b: usize = $b;
+            let zero = _mm512_setzero_si512();
+            let q = _mm512_broadcast_i64x4(_mm256_loadu_si256(
+                a.qs.as_ptr().add(b * BLOCK) as *const __m256i
+            ));
+            let ad = _mm512_set1_ps(*a.d.get_unchecked(b));
+            // `dw * ad` rounded once per row, as the one-row kernel's scalar product.
+            let s01 = _mm512_mul_ps($d01, ad);
+            let s23 = _mm512_mul_ps($d23, ad);
+            let (q01, q23) = if $q4 {
+                // Odd lanes: extra_r = fma(m_r, s_a, extra_r); even lanes unused.
+                let sa = _mm256_set1_ps(*a.s.get_unchecked(b));
+                $extra = _mm256_fmadd_ps($h, sa, $extra);
+                (q, q)
+            } else {
+                (
+                    _mm512_mask_sub_epi8(q, $n01, zero, q),
+                    _mm512_mask_sub_epi8(q, $n23, zero, q),
+                )
+            };
+            let f01 = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(zero, $w01, q01));
+            let f23 = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(zero, $w23, q23));
+            $acc01 = _mm512_fmadd_ps(s01, f01, $acc01);
+            $acc23 = _mm512_fmadd_ps(s23, f23, $acc23);
+        }};
+    }
+
+    /// The four rows' dots of one token from [`vnni_token_step!`]'s accumulators.
+    macro_rules! vnni_token_out {
+        ($q4:expr, $acc01:expr, $acc23:expr, $extra:expr) => {{
+            let mut e = [0f32; 8];
+            _mm256_storeu_ps(e.as_mut_ptr(), $extra);
+            let accs = [
+                _mm512_castps512_ps256($acc01),
+                _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd($acc01), 1)),
+                _mm512_castps512_ps256($acc23),
+                _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd($acc23), 1)),
+            ];
+            let mut o = [0f32; 4];
+            for r in 0..4 {
+                // Q8_0's `extra` stays 0.0, added as the one-row kernel adds it.
+                let x = if $q4 { e[2 * r + 1] } else { 0.0 };
+                o[r] = hsum(accs[r]) + x;
+            }
+            o
+        }};
+    }
+
     /// Four weight rows against `T` activation rows (tokens), two rows per zmm
     /// (row `2k` in the low 256 bits, `2k + 1` in the high): a block's
     /// activations are loaded once for the four rows, a block's weights unpacked
@@ -748,91 +887,36 @@ mod x86 {
                 .all(|a| a.qs.len() >= nb * BLOCK && a.d.len() >= nb && a.s.len() >= nb)
         );
         let p = w.map(|r| r.as_ptr());
-        let qp = a.map(|a| a.qs.as_ptr());
         // SAFETY: register set-up and arithmetic under the enabled features;
         // the loads read block b of each row (nb whole blocks) and the block's
         // 32 activations of each token (the caller's invariant: rows of `cols`
         // elements).
         unsafe {
-            let zero = _mm512_setzero_si512();
-            // Lane i of the scale vector of rows (0, 1) takes d of row i / 8,
-            // lane 0 (d0) or 2 (d1) of `halves4`; rows (2, 3) lanes 4 and 6.
-            let lo_pair = _mm512_set_epi32(2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0);
-            let hi_pair = _mm512_set_epi32(6, 6, 6, 6, 6, 6, 6, 6, 4, 4, 4, 4, 4, 4, 4, 4);
-            // `nibbles2`'s lane order and shifts.
-            let dup = _mm512_set_epi64(3, 2, 3, 2, 1, 0, 1, 0);
-            let shift = _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0);
-            let m4 = _mm512_set1_epi8(0x0f);
             let mut acc01 = [_mm512_setzero_ps(); T];
             let mut acc23 = [_mm512_setzero_ps(); T];
             let mut extra = [_mm256_setzero_ps(); T];
             for b in 0..nb {
-                let o = b * bb;
-                // The group at `pf` is 4 * nb blocks: 4 blocks' bytes per step
-                // (80 or 136, so three lines cover them; repeats are cheap).
-                let f = pf.wrapping_add(4 * o);
-                _mm_prefetch::<_MM_HINT_T0>(f as *const i8);
-                _mm_prefetch::<_MM_HINT_T0>(f.wrapping_add(64) as *const i8);
-                _mm_prefetch::<_MM_HINT_T0>(f.wrapping_add(4 * bb - 1) as *const i8);
-                let h = halves4(p, o);
-                let hz = _mm512_castps256_ps512(h);
-                let d01 = _mm512_permutexvar_ps(lo_pair, hz);
-                let d23 = _mm512_permutexvar_ps(hi_pair, hz);
-                // Q4_1: the nibbles; Q8_0: |w| and where w < 0 (the one-row
-                // kernel's sign trick: q is negated there; where w = 0 the
-                // product is 0 either way, so the same integer partial sums).
-                let (w01, w23, n01, n23) = if kind == QuantKind::Q4_1 {
-                    let w01 = nibbles2(p[0].add(o + 4), p[1].add(o + 4), dup, shift, m4);
-                    let w23 = nibbles2(p[2].add(o + 4), p[3].add(o + 4), dup, shift, m4);
-                    (w01, w23, 0, 0)
-                } else {
-                    let (w01, n01) = signed2(p[0].add(o + 2), p[1].add(o + 2));
-                    let (w23, n23) = signed2(p[2].add(o + 2), p[3].add(o + 2));
-                    (w01, w23, n01, n23)
-                };
+                let (h, d01, d23, w01, w23, n01, n23) = vnni_unpack_block!(kind, p, b * bb, bb, pf);
                 for t in 0..T {
-                    let q = _mm512_broadcast_i64x4(_mm256_loadu_si256(
-                        qp[t].add(b * BLOCK) as *const __m256i
-                    ));
-                    let ad = _mm512_set1_ps(*a[t].d.get_unchecked(b));
-                    // `dw * ad` rounded once per row, as the one-row kernel's scalar product.
-                    let s01 = _mm512_mul_ps(d01, ad);
-                    let s23 = _mm512_mul_ps(d23, ad);
-                    let (q01, q23) = if kind == QuantKind::Q4_1 {
-                        // Odd lanes: extra_r = fma(m_r, s_a, extra_r); even lanes unused.
-                        let sa = _mm256_set1_ps(*a[t].s.get_unchecked(b));
-                        extra[t] = _mm256_fmadd_ps(h, sa, extra[t]);
-                        (q, q)
-                    } else {
-                        (
-                            _mm512_mask_sub_epi8(q, n01, zero, q),
-                            _mm512_mask_sub_epi8(q, n23, zero, q),
-                        )
-                    };
-                    let f01 = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(zero, w01, q01));
-                    let f23 = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(zero, w23, q23));
-                    acc01[t] = _mm512_fmadd_ps(s01, f01, acc01[t]);
-                    acc23[t] = _mm512_fmadd_ps(s23, f23, acc23[t]);
+                    vnni_token_step!(
+                        kind == QuantKind::Q4_1,
+                        a[t],
+                        b,
+                        w01,
+                        w23,
+                        d01,
+                        d23,
+                        h,
+                        n01,
+                        n23,
+                        acc01[t],
+                        acc23[t],
+                        extra[t]
+                    );
                 }
             }
             for t in 0..T {
-                let mut e = [0f32; 8];
-                _mm256_storeu_ps(e.as_mut_ptr(), extra[t]);
-                let accs = [
-                    _mm512_castps512_ps256(acc01[t]),
-                    _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc01[t]), 1)),
-                    _mm512_castps512_ps256(acc23[t]),
-                    _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc23[t]), 1)),
-                ];
-                for r in 0..4 {
-                    // Q8_0's `extra` stays 0.0, added as the one-row kernel adds it.
-                    let x = if kind == QuantKind::Q4_1 {
-                        e[2 * r + 1]
-                    } else {
-                        0.0
-                    };
-                    out[t][r] = hsum(accs[r]) + x;
-                }
+                out[t] = vnni_token_out!(kind == QuantKind::Q4_1, acc01[t], acc23[t], extra[t]);
             }
         }
     }
@@ -885,35 +969,15 @@ mod x86 {
         // SAFETY: the loads read block b of each row (nb whole blocks, asserted); the
         // buffer's vectors hold nb blocks (its constructor).
         unsafe {
-            let lo_pair = _mm512_set_epi32(2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0);
-            let hi_pair = _mm512_set_epi32(6, 6, 6, 6, 6, 6, 6, 6, 4, 4, 4, 4, 4, 4, 4, 4);
-            let dup = _mm512_set_epi64(3, 2, 3, 2, 1, 0, 1, 0);
-            let shift = _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0);
-            let m4 = _mm512_set1_epi8(0x0f);
             for b in 0..nb {
-                let o = b * bb;
-                let f = pf.wrapping_add(4 * o);
-                _mm_prefetch::<_MM_HINT_T0>(f as *const i8);
-                _mm_prefetch::<_MM_HINT_T0>(f.wrapping_add(64) as *const i8);
-                _mm_prefetch::<_MM_HINT_T0>(f.wrapping_add(4 * bb - 1) as *const i8);
-                let h = halves4(p, o);
-                let hz = _mm512_castps256_ps512(h);
+                let (h, d01, d23, w01, w23, n01, n23) = vnni_unpack_block!(kind, p, b * bb, bb, pf);
                 *buf.h.get_unchecked_mut(b) = h;
-                *buf.d.get_unchecked_mut(2 * b) = _mm512_permutexvar_ps(lo_pair, hz);
-                *buf.d.get_unchecked_mut(2 * b + 1) = _mm512_permutexvar_ps(hi_pair, hz);
-                if kind == QuantKind::Q4_1 {
-                    *buf.w.get_unchecked_mut(2 * b) =
-                        nibbles2(p[0].add(o + 4), p[1].add(o + 4), dup, shift, m4);
-                    *buf.w.get_unchecked_mut(2 * b + 1) =
-                        nibbles2(p[2].add(o + 4), p[3].add(o + 4), dup, shift, m4);
-                } else {
-                    let (w01, n01) = signed2(p[0].add(o + 2), p[1].add(o + 2));
-                    let (w23, n23) = signed2(p[2].add(o + 2), p[3].add(o + 2));
-                    *buf.w.get_unchecked_mut(2 * b) = w01;
-                    *buf.w.get_unchecked_mut(2 * b + 1) = w23;
-                    *buf.neg.get_unchecked_mut(2 * b) = n01;
-                    *buf.neg.get_unchecked_mut(2 * b + 1) = n23;
-                }
+                *buf.d.get_unchecked_mut(2 * b) = d01;
+                *buf.d.get_unchecked_mut(2 * b + 1) = d23;
+                *buf.w.get_unchecked_mut(2 * b) = w01;
+                *buf.w.get_unchecked_mut(2 * b + 1) = w23;
+                *buf.neg.get_unchecked_mut(2 * b) = n01;
+                *buf.neg.get_unchecked_mut(2 * b + 1) = n23;
             }
         }
     }
@@ -932,11 +996,9 @@ mod x86 {
             a.iter()
                 .all(|a| a.qs.len() >= nb * BLOCK && a.d.len() >= nb && a.s.len() >= nb)
         );
-        let qp = a.map(|a| a.qs.as_ptr());
         // SAFETY: register arithmetic under the enabled features; the loads read block
         // b of the buffer (nb blocks) and of each token's row (asserted lengths).
         unsafe {
-            let zero = _mm512_setzero_si512();
             let mut acc01 = [_mm512_setzero_ps(); T];
             let mut acc23 = [_mm512_setzero_ps(); T];
             let mut extra = [_mm256_setzero_ps(); T];
@@ -945,45 +1007,17 @@ mod x86 {
                 let w23 = *buf.w.get_unchecked(2 * b + 1);
                 let d01 = *buf.d.get_unchecked(2 * b);
                 let d23 = *buf.d.get_unchecked(2 * b + 1);
+                let h = *buf.h.get_unchecked(b);
+                let n01 = *buf.neg.get_unchecked(2 * b);
+                let n23 = *buf.neg.get_unchecked(2 * b + 1);
                 for t in 0..T {
-                    let q = _mm512_broadcast_i64x4(_mm256_loadu_si256(
-                        qp[t].add(b * BLOCK) as *const __m256i
-                    ));
-                    let ad = _mm512_set1_ps(*a[t].d.get_unchecked(b));
-                    // `dw * ad` rounded once per row, as the one-row kernel's scalar product.
-                    let s01 = _mm512_mul_ps(d01, ad);
-                    let s23 = _mm512_mul_ps(d23, ad);
-                    let (q01, q23) = if Q4 {
-                        // Odd lanes: extra_r = fma(m_r, s_a, extra_r); even lanes unused.
-                        let sa = _mm256_set1_ps(*a[t].s.get_unchecked(b));
-                        extra[t] = _mm256_fmadd_ps(*buf.h.get_unchecked(b), sa, extra[t]);
-                        (q, q)
-                    } else {
-                        (
-                            _mm512_mask_sub_epi8(q, *buf.neg.get_unchecked(2 * b), zero, q),
-                            _mm512_mask_sub_epi8(q, *buf.neg.get_unchecked(2 * b + 1), zero, q),
-                        )
-                    };
-                    let f01 = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(zero, w01, q01));
-                    let f23 = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(zero, w23, q23));
-                    acc01[t] = _mm512_fmadd_ps(s01, f01, acc01[t]);
-                    acc23[t] = _mm512_fmadd_ps(s23, f23, acc23[t]);
+                    vnni_token_step!(
+                        Q4, a[t], b, w01, w23, d01, d23, h, n01, n23, acc01[t], acc23[t], extra[t]
+                    );
                 }
             }
             for t in 0..T {
-                let mut e = [0f32; 8];
-                _mm256_storeu_ps(e.as_mut_ptr(), extra[t]);
-                let accs = [
-                    _mm512_castps512_ps256(acc01[t]),
-                    _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc01[t]), 1)),
-                    _mm512_castps512_ps256(acc23[t]),
-                    _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc23[t]), 1)),
-                ];
-                for r in 0..4 {
-                    // Q8_0's `extra` stays 0.0, added as the one-row kernel adds it.
-                    let x = if Q4 { e[2 * r + 1] } else { 0.0 };
-                    out[t][r] = hsum(accs[r]) + x;
-                }
+                out[t] = vnni_token_out!(Q4, acc01[t], acc23[t], extra[t]);
             }
         }
     }

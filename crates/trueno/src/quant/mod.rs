@@ -444,21 +444,18 @@ pub fn matmul_rows_with(
     const TILE: usize = 16;
     const TOKENS: usize = 4;
     #[cfg(target_arch = "x86_64")]
-    if isa == DotIsa::Avx2 && x.n >= 2 && matches!(w.kind(), QuantKind::Q4_1 | QuantKind::Q8_0) {
-        // AVX2 prefill: rows unpacked once for every token (kernels.rs says why).
-        let acts: Vec<kernels::ActRow<'_>> = (0..x.n).map(|t| x.block_view(t)).collect();
-        kernels::rows_prefill_avx2(w, rows.start, band, &acts, out, band);
-        return Ok(());
-    }
-    #[cfg(target_arch = "x86_64")]
-    if isa == DotIsa::Avx512Vnni
-        && x.n >= 4
-        && matches!(w.kind(), QuantKind::Q4_1 | QuantKind::Q8_0)
     {
-        // AVX-512 VNNI prefill: the same, four tokens per pass.
-        let acts: Vec<kernels::ActRow<'_>> = (0..x.n).map(|t| x.block_view(t)).collect();
-        kernels::rows_prefill_vnni(w, rows.start, band, &acts, out, band);
-        return Ok(());
+        let min_tokens = match isa {
+            DotIsa::Avx2 => 2,
+            DotIsa::Avx512Vnni => 4,
+            DotIsa::Scalar => usize::MAX,
+        };
+        if x.n >= min_tokens && matches!(w.kind(), QuantKind::Q4_1 | QuantKind::Q8_0) {
+            // Prefill: each row group unpacked once for every token (kernels.rs says why).
+            let acts: Vec<kernels::ActRow<'_>> = (0..x.n).map(|t| x.block_view(t)).collect();
+            kernels::rows_prefill(isa, w, rows.start, band, &acts, out, band);
+            return Ok(());
+        }
     }
     let mut r = rows.start;
     while r < rows.end {
