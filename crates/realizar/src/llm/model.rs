@@ -36,7 +36,7 @@
 //! token: all twelve fixture prompts, 64 tokens each, equal llama.cpp 0.3.36.
 
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use trueno::lowp::{Lhs, PackedB, Precision};
 use trueno::quant::{self, Q8Activations, QuantKind, QuantMatrix, ggml, round_f16};
@@ -512,8 +512,8 @@ pub(crate) struct Session {
     o: Vec<f32>,
     g: Vec<f32>,
     u: Vec<f32>,
-    scores: Vec<f32>,
-    vacc: Vec<f32>,
+    /// Attention scratch per thread of the team (scores, the V product's lanes).
+    scratch: Vec<Mutex<AttentionScratch>>,
     rope: Vec<(f32, f32)>,
     acts: Q8Activations,
     /// The current product input transposed (dense matrices, several tokens).
@@ -542,8 +542,10 @@ impl Session {
             o: Vec::new(),
             g: Vec::new(),
             u: Vec::new(),
-            scores: Vec::with_capacity(capacity),
-            vacc: Vec::new(),
+            scratch: vec![Mutex::new(AttentionScratch {
+                scores: Vec::with_capacity(capacity),
+                vacc: Vec::new(),
+            })],
             rope: Vec::new(),
             acts: Q8Activations::new(),
             xt: Vec::new(),
@@ -551,6 +553,34 @@ impl Session {
             team: Team::new(threads),
         }
     }
+}
+
+/// One thread's attention scratch: a row of scores, the V product's lanes.
+#[derive(Debug, Default)]
+struct AttentionScratch {
+    scores: Vec<f32>,
+    vacc: Vec<f32>,
+}
+
+/// `parts + 1` token boundaries `0 = b0 <= b1 <= ... = n` splitting the `n` rows of a
+/// prompt starting at position `pos0` into ranges of about equal attention work (row
+/// `t` reads `pos0 + t + 1` keys).
+fn attention_bounds(n: usize, pos0: usize, parts: usize) -> Vec<usize> {
+    let parts = parts.clamp(1, n.max(1));
+    let work = |t: usize| (pos0 + t + 1) as u64;
+    let total: u64 = (0..n).map(work).sum();
+    let mut bounds = vec![0];
+    let mut acc = 0u64;
+    for t in 0..n {
+        acc += work(t);
+        let k = bounds.len() as u64; // the next boundary to place
+        if bounds.len() < parts && acc * parts as u64 >= k * total {
+            bounds.push(t + 1);
+        }
+    }
+    bounds.resize(parts, n);
+    bounds.push(n);
+    bounds
 }
 
 /// The inputs of a product, `n` rows of `cols` values, in the forms its matrix reads.
@@ -790,32 +820,49 @@ impl Model {
             // tinyBLAS f16 GEMM and a single row through ggml_vec_dot_f16;
             // the two sum in different orders, and so do we.
             let order = ggml::F16Order::for_rows(n);
-            for t in 0..n {
-                let len = pos0 + t + 1; // causal: keys 0..=pos
-                for h in 0..c.n_heads {
-                    let kvh = h / group;
-                    let q = &s.q[t * d + h * hd..t * d + (h + 1) * hd];
-                    s.scores.resize(len, 0.0);
-                    for (j, sc) in s.scores.iter_mut().enumerate() {
-                        let k = &kc[j * kvd + kvh * hd..j * kvd + (kvh + 1) * hd];
-                        *sc = ggml::dot_f16(order, q, k) * scale;
-                    }
-                    ggml::softmax(&mut s.scores);
-                    // The probabilities enter the V product as f16.
-                    for p in s.scores.iter_mut() {
-                        *p = round_f16(*p);
-                    }
-                    let out = &mut s.att[t * d + h * hd..t * d + (h + 1) * hd];
-                    ggml::weighted_rows_f16(
-                        order,
-                        &s.scores,
-                        &vc[kvh * hd..],
-                        kvd,
-                        out,
-                        &mut s.vacc,
-                    );
-                }
+            // The rows of a prompt in parallel: contiguous token ranges of about equal
+            // work (token t reads pos0 + t + 1 keys), each range's rows of `att` written
+            // by one thread with its own scratch. Each (token, head) is computed exactly
+            // as on one thread.
+            let parts = s.team.threads().min(n).max(1);
+            let bounds = attention_bounds(n, pos0, parts);
+            if s.scratch.len() < parts {
+                s.scratch
+                    .resize_with(parts, || Mutex::new(AttentionScratch::default()));
             }
+            let mut rest = &mut s.att[..n * d];
+            let mut rows = Vec::with_capacity(parts);
+            for w in bounds.windows(2) {
+                let (a, b) = rest.split_at_mut((w[1] - w[0]) * d);
+                rows.push(Mutex::new(a));
+                rest = b;
+            }
+            let (q_all, scratch) = (&s.q, &s.scratch);
+            s.team.run(parts, &|i| {
+                let mut att = rows[i].lock().unwrap_or_else(|e| e.into_inner());
+                let mut sc = scratch[i].lock().unwrap_or_else(|e| e.into_inner());
+                let AttentionScratch { scores, vacc } = &mut *sc;
+                for t in bounds[i]..bounds[i + 1] {
+                    let len = pos0 + t + 1; // causal: keys 0..=pos
+                    let row = t - bounds[i];
+                    for h in 0..c.n_heads {
+                        let kvh = h / group;
+                        let q = &q_all[t * d + h * hd..t * d + (h + 1) * hd];
+                        scores.resize(len, 0.0);
+                        for (j, sc) in scores.iter_mut().enumerate() {
+                            let k = &kc[j * kvd + kvh * hd..j * kvd + (kvh + 1) * hd];
+                            *sc = ggml::dot_f16(order, q, k) * scale;
+                        }
+                        ggml::softmax(scores);
+                        // The probabilities enter the V product as f16.
+                        for p in scores.iter_mut() {
+                            *p = round_f16(*p);
+                        }
+                        let out = &mut att[row * d + h * hd..row * d + (h + 1) * hd];
+                        ggml::weighted_rows_f16(order, scores, &vc[kvh * hd..], kvd, out, vacc);
+                    }
+                }
+            });
             prepare(&[&layer.wo], &s.att, d, &mut s.acts, &mut s.xt)?;
             let input = Input {
                 x: &s.att,
@@ -876,6 +923,29 @@ mod tests {
     use crate::gguf::Value;
     use crate::gguf::write::{TensorSpec, write};
     use trueno::quant::f32_to_f16;
+
+    /// The attention ranges cover the prompt in order, one per part, with about equal
+    /// work: no range exceeds an equal share by more than one row's keys.
+    #[test]
+    fn attention_bounds_split_the_work_evenly() {
+        for (n, pos0) in [(1, 0), (2, 0), (3, 7), (64, 0), (65, 100), (7, 0), (200, 3)] {
+            for parts in 1..=4 {
+                let b = attention_bounds(n, pos0, parts);
+                let parts = parts.min(n);
+                assert_eq!(b.len(), parts + 1, "{n} {pos0} {parts}");
+                assert_eq!((b[0], b[parts]), (0, n));
+                assert!(b.windows(2).all(|w| w[0] <= w[1]));
+                let work = |r: std::ops::Range<usize>| r.map(|t| pos0 + t + 1).sum::<usize>();
+                let share = work(0..n).div_ceil(parts);
+                for w in b.windows(2) {
+                    assert!(
+                        work(w[0]..w[1]) <= share + pos0 + n,
+                        "{n} {pos0} {parts}: {b:?}"
+                    );
+                }
+            }
+        }
+    }
 
     const DIM: usize = 64;
     const FFN: usize = 96;
