@@ -183,7 +183,7 @@ trait UnpackedGroup {
 /// AVX2: [`x86::unpack4_avx2`]'s scratch, two tokens per pass.
 #[cfg(target_arch = "x86_64")]
 struct Avx2Group {
-    q4: bool,
+    kind: QuantKind,
     nb: usize,
     w: Vec<u8>,
     h: Vec<f32>,
@@ -194,19 +194,14 @@ struct Avx2Group {
 impl UnpackedGroup for Avx2Group {
     const TOKENS: usize = 2;
     unsafe fn unpack(&mut self, rows: [&[u8]; 4], pf: *const u8) {
-        let kind = if self.q4 {
-            QuantKind::Q4_1
-        } else {
-            QuantKind::Q8_0
-        };
         // SAFETY: the caller's (avx2, fma, f16c); the buffers hold `nb` blocks.
-        unsafe { x86::unpack4_avx2(kind, rows, &mut self.w, &mut self.h, pf) }
+        unsafe { x86::unpack4_avx2(self.kind, rows, &mut self.w, &mut self.h, pf) }
     }
     unsafe fn dot(&mut self, a: &[ActRow<'_>], out: &mut [[f32; 4]]) {
         let (nb, w, h, s) = (self.nb, &self.w, &self.h, &mut self.s);
         // SAFETY: the caller's; `out` has `a.len()` entries (1 or 2).
         unsafe {
-            match (a.len(), self.q4) {
+            match (a.len(), self.kind == QuantKind::Q4_1) {
                 (2, true) => {
                     x86::dot4_unpacked_avx2::<2, true>(nb, w, h, s, [a[0], a[1]], fit(out))
                 }
@@ -223,7 +218,7 @@ impl UnpackedGroup for Avx2Group {
 /// AVX-512 VNNI: [`x86::VnniUnpacked`], four tokens per pass.
 #[cfg(target_arch = "x86_64")]
 struct VnniGroup {
-    q4: bool,
+    kind: QuantKind,
     buf: x86::VnniUnpacked,
 }
 
@@ -231,19 +226,14 @@ struct VnniGroup {
 impl UnpackedGroup for VnniGroup {
     const TOKENS: usize = 4;
     unsafe fn unpack(&mut self, rows: [&[u8]; 4], pf: *const u8) {
-        let kind = if self.q4 {
-            QuantKind::Q4_1
-        } else {
-            QuantKind::Q8_0
-        };
         // SAFETY: the caller's (avx512f/bw/vl/vnni, f16c); the buffer holds `nb` blocks.
-        unsafe { x86::unpack4_vnni(kind, rows, &mut self.buf, pf) }
+        unsafe { x86::unpack4_vnni(self.kind, rows, &mut self.buf, pf) }
     }
     unsafe fn dot(&mut self, a: &[ActRow<'_>], out: &mut [[f32; 4]]) {
         let b = &self.buf;
         // SAFETY: the caller's; `out` has `a.len()` entries (1 or 4).
         unsafe {
-            match (a.len(), self.q4) {
+            match (a.len(), self.kind == QuantKind::Q4_1) {
                 (4, true) => {
                     x86::dot4_unpacked_vnni::<4, true>(b, [a[0], a[1], a[2], a[3]], fit(out))
                 }
@@ -284,11 +274,10 @@ pub(super) fn rows_prefill(
     let kind = w.kind();
     assert!(matches!(kind, QuantKind::Q4_1 | QuantKind::Q8_0));
     let nb = w.cols() / BLOCK;
-    let q4 = kind == QuantKind::Q4_1;
     match isa {
         DotIsa::Avx2 => {
             let g = Avx2Group {
-                q4,
+                kind,
                 nb,
                 w: vec![0u8; nb * x86::unpacked_bytes(kind)],
                 h: vec![0f32; nb * 8],
@@ -299,7 +288,7 @@ pub(super) fn rows_prefill(
         }
         DotIsa::Avx512Vnni => {
             let g = VnniGroup {
-                q4,
+                kind,
                 buf: x86::VnniUnpacked::new(nb),
             };
             // SAFETY: `DotIsa::checked` verified avx512f/bw/vl/vnni and f16c.
@@ -648,7 +637,7 @@ mod x86 {
         a: [ActRow<'_>; T],
         out: &mut [[f32; 4]; T],
     ) {
-        let per = if Q4 { 4 * 32 } else { 8 * 32 };
+        let per = unpacked_bytes(if Q4 { QuantKind::Q4_1 } else { QuantKind::Q8_0 });
         assert!(wbuf.len() >= nb * per && hbuf.len() >= nb * 8 && sbuf.len() >= T * nb * 8);
         assert!(
             a.iter()
@@ -672,13 +661,13 @@ mod x86 {
             let sp = sbuf.as_ptr();
             for b in 0..nb {
                 let wb = wbuf.as_ptr().add(b * per);
+                let h = _mm256_loadu_ps(hbuf.as_ptr().add(8 * b));
                 let mut q = [_mm256_setzero_si256(); T];
                 for t in 0..T {
                     if Q4 {
                         // Odd lanes: extra_r = fma(m_r, s_a, extra_r); even lanes unused
                         // (the product commutes, so `s_a * m_r` is the same number).
                         let sa = _mm256_set1_ps(*a[t].s.get_unchecked(b));
-                        let h = _mm256_loadu_ps(hbuf.as_ptr().add(8 * b));
                         extra[t] = _mm256_fmadd_ps(sa, h, extra[t]);
                     }
                     q[t] = _mm256_loadu_si256(a[t].qs.as_ptr().add(b * BLOCK) as *const __m256i);
