@@ -1034,7 +1034,7 @@ pub fn machine(refresh: bool) -> (Machine, Origin) {
 /// What GEMM's cache blocking needs to know about this core beyond its cache sizes:
 /// whether its L3 can stream the packed B block to the micro-kernel as fast as the
 /// kernel consumes it ([`crate::matmul::Blocking::l2_resident`] explains the choice).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct GemmFeed {
     /// Read bandwidth of one core at the probe's L3 working set, bytes/s (0 without L3).
     pub l3_read: f64,
@@ -1061,36 +1061,135 @@ impl GemmFeed {
     }
 }
 
-/// [`GemmFeed`] of this core, measured once per process (about 20 ms: a short FMA
-/// peak and a best-of-5 read of the L3 working set of [`probe_sizes`]). Called only by
-/// products whose B block would not fit in L2, so small products never pay for it.
+/// Schema tag of the cached [`GemmFeed`] file.
+const FEED_SCHEMA: &str = "trueno-gemm-feed/1";
+
+/// [`GemmFeed`] of this core: measured once per machine (about 20 ms: a short FMA peak
+/// and a best-of-5 read of the L3 working set of [`probe_sizes`]) and cached beside the
+/// machine file as `gemm-feed-<fingerprint>.json`; read from there by every later
+/// process. Called only by products whose B block would not fit in L2, so small
+/// products never pay for it.
+///
+/// Per machine, not per process, because the choice it makes sets GEMM's `KC`, and with
+/// it the order in which each output element's sum is rounded. A core near the
+/// threshold (the 2026-12-06 Xeon, model 207: L3 read 28.0-30.1 GB/s against a need of
+/// 29.6, six processes in a row) would otherwise give processes different blockings,
+/// and the same product would differ in its last bits between a server and the client
+/// that checks it. The measurement runs under an exclusive lock on
+/// `gemm-feed-<fingerprint>.lock`, so processes that start together on a fresh machine
+/// wait for the first one's figures instead of each measuring its own. Without a cache
+/// directory, or when it cannot be written, each process measures for itself.
 pub fn gemm_feed() -> &'static GemmFeed {
     static FEED: OnceLock<GemmFeed> = OnceLock::new();
-    FEED.get_or_init(|| {
-        let b = backend::detect();
-        let lanes = match b {
-            Backend::Avx512 => 16,
-            Backend::Avx2 => 8,
-            Backend::Neon => 4,
-            Backend::Scalar => 1,
-        };
-        const ITERS: usize = 1024;
-        let flops = (2 * lanes * CHAINS * ITERS) as f64;
-        let peak_f32 = best_rate(flops, 2e-4, 0.004, 5, || {
-            std::hint::black_box(fma_chains_on(b, ITERS, std::hint::black_box(1.0)));
-        });
-        let l3 = probe_sizes(caches()).into_iter().find(|l| l.0 == "L3");
-        let l3_read = l3
-            .and_then(|(_, bytes)| {
-                let buf = aligned(usize::try_from(bytes / 4).ok()?, 1.0)?;
-                let x = floats(&buf);
-                Some(best_rate(x.len() as f64 * 4.0, 1e-3, 0.012, 5, || {
-                    std::hint::black_box(read_streams_on(b, x, 2));
-                }))
-            })
-            .unwrap_or(0.0);
-        GemmFeed { l3_read, peak_f32 }
+    FEED.get_or_init(|| match cache_dir() {
+        Some(dir) => feed_cached(&dir, measure_gemm_feed),
+        None => measure_gemm_feed(),
     })
+}
+
+/// The feed cached in `dir` for this machine, else `measure()` under the directory's
+/// lock, stored for the next process. A missing, foreign or invalid file is measured
+/// again and replaced, never trusted.
+fn feed_cached(dir: &Path, measure: impl FnOnce() -> GemmFeed) -> GemmFeed {
+    let path = dir.join(format!("gemm-feed-{}.json", fingerprint()));
+    if let Some(feed) = read_feed(&path) {
+        return feed;
+    }
+    let lock = std::fs::create_dir_all(dir).and_then(|()| {
+        std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path.with_extension("lock"))
+    });
+    // Held (by the open file) until this function returns.
+    let _held = lock.as_ref().ok().filter(|f| lock_exclusive(f));
+    if let Some(feed) = read_feed(&path) {
+        return feed; // measured by the process that held the lock before us
+    }
+    let feed = measure();
+    let text = serde_json::json!({
+        "schema": FEED_SCHEMA,
+        "fingerprint": fingerprint(),
+        "feed": feed,
+    });
+    let tmp = path.with_extension(format!("json.tmp{}", std::process::id()));
+    if std::fs::write(&tmp, text.to_string()).is_ok() && std::fs::rename(&tmp, &path).is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    feed
+}
+
+/// A cached feed file, if it is this machine's and valid: at most 4 KiB, the schema and
+/// fingerprint match, both figures finite and not negative (0 is "no L3").
+fn read_feed(path: &Path) -> Option<GemmFeed> {
+    #[derive(Deserialize)]
+    struct File {
+        schema: String,
+        fingerprint: String,
+        feed: GemmFeed,
+    }
+    if std::fs::metadata(path).ok()?.len() > 4096 {
+        return None;
+    }
+    let f: File = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    let ok = |v: f64| v.is_finite() && v >= 0.0;
+    (f.schema == FEED_SCHEMA
+        && f.fingerprint == fingerprint()
+        && ok(f.feed.l3_read)
+        && ok(f.feed.peak_f32)
+        && f.feed.peak_f32 > 0.0)
+        .then_some(f.feed)
+}
+
+/// Take an exclusive advisory lock on `file`, waiting for it; false where the OS has no
+/// such lock (the caller then goes on unlocked). Released when the file is closed.
+fn lock_exclusive(file: &std::fs::File) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        loop {
+            // SAFETY: flock on a descriptor this File owns; no memory is involved.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+                return true;
+            }
+            if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+                return false;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        false
+    }
+}
+
+/// One measurement of this core's [`GemmFeed`].
+fn measure_gemm_feed() -> GemmFeed {
+    let b = backend::detect();
+    let lanes = match b {
+        Backend::Avx512 => 16,
+        Backend::Avx2 => 8,
+        Backend::Neon => 4,
+        Backend::Scalar => 1,
+    };
+    const ITERS: usize = 1024;
+    let flops = (2 * lanes * CHAINS * ITERS) as f64;
+    let peak_f32 = best_rate(flops, 2e-4, 0.004, 5, || {
+        std::hint::black_box(fma_chains_on(b, ITERS, std::hint::black_box(1.0)));
+    });
+    let l3 = probe_sizes(caches()).into_iter().find(|l| l.0 == "L3");
+    let l3_read = l3
+        .and_then(|(_, bytes)| {
+            let buf = aligned(usize::try_from(bytes / 4).ok()?, 1.0)?;
+            let x = floats(&buf);
+            Some(best_rate(x.len() as f64 * 4.0, 1e-3, 0.012, 5, || {
+                std::hint::black_box(read_streams_on(b, x, 2));
+            }))
+        })
+        .unwrap_or(0.0);
+    GemmFeed { l3_read, peak_f32 }
 }
 
 /// Cap of the streaming threshold: a socket-wide L3 far larger than one core's share
@@ -1121,6 +1220,100 @@ mod tests {
 
     fn write(dir: &Path, name: &str, text: &str) {
         std::fs::write(dir.join(name), text).unwrap();
+    }
+
+    fn feed(l3_read: f64) -> GemmFeed {
+        GemmFeed {
+            l3_read,
+            peak_f32: 100e9,
+        }
+    }
+
+    #[test]
+    fn gemm_feed_is_measured_once_per_machine_and_read_back_exactly() {
+        let dir = tmpdir("feed-once");
+        let first = feed_cached(&dir, || feed(29.612_345_678_9e9));
+        let again = feed_cached(&dir, || panic!("a cached feed must not be measured again"));
+        assert_eq!(first, again);
+        assert_eq!(again.l3_read, 29.612_345_678_9e9);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn processes_starting_together_share_the_first_measurement() {
+        // Threads open the lock file separately, so flock serialises them as it does
+        // processes: one measures (slowly), the others wait and read its figures.
+        let dir = tmpdir("feed-race");
+        let measured = std::sync::atomic::AtomicUsize::new(0);
+        let feeds: Vec<GemmFeed> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|i| {
+                    let (dir, measured) = (&dir, &measured);
+                    s.spawn(move || {
+                        feed_cached(dir, || {
+                            measured.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            std::thread::sleep(std::time::Duration::from_millis(50));
+                            feed(f64::from(i + 1) * 1e9)
+                        })
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        #[cfg(unix)]
+        assert_eq!(measured.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert!(feeds.iter().all(|f| *f == feeds[0]), "{feeds:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_bad_feed_file_is_measured_again_and_replaced() {
+        let dir = tmpdir("feed-bad");
+        let path = dir.join(format!("gemm-feed-{}.json", fingerprint()));
+        let good = serde_json::json!({
+            "schema": FEED_SCHEMA, "fingerprint": fingerprint(), "feed": feed(5e9)
+        });
+        let mut foreign = good.clone();
+        foreign["fingerprint"] = "0123456789abcdef".into();
+        let mut old = good.clone();
+        old["schema"] = "trueno-gemm-feed/0".into();
+        let mut negative = good.clone();
+        negative["feed"]["l3_read"] = (-1.0).into();
+        let mut zero_peak = good.clone();
+        zero_peak["feed"]["peak_f32"] = 0.0.into();
+        let huge = format!("{{\"pad\": \"{}\"}}", " ".repeat(5000));
+        let bad = [
+            String::new(),
+            "{".into(),
+            "null".into(),
+            foreign.to_string(),
+            old.to_string(),
+            negative.to_string(),
+            zero_peak.to_string(),
+            huge,
+        ];
+        for text in bad {
+            std::fs::write(&path, &text).unwrap();
+            let got = feed_cached(&dir, || feed(7e9));
+            assert_eq!(got, feed(7e9), "{text:.60}");
+            assert_eq!(
+                read_feed(&path),
+                Some(feed(7e9)),
+                "not replaced: {text:.60}"
+            );
+        }
+        std::fs::write(&path, good.to_string()).unwrap();
+        assert_eq!(feed_cached(&dir, || panic!("valid file")), feed(5e9));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_unwritable_cache_still_gives_a_measurement() {
+        let dir = tmpdir("feed-ro");
+        let blocker = dir.join("not-a-dir");
+        std::fs::write(&blocker, "a file where the directory should be").unwrap();
+        assert_eq!(feed_cached(&blocker, || feed(3e9)), feed(3e9));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

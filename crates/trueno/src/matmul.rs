@@ -860,7 +860,7 @@ pub fn tile_and_blocking<T: Element>(isa: Backend) -> Result<(usize, usize, Bloc
 impl<T: Element> Kernel<T> {
     /// This kernel blocked for a `k x n` right operand: as built ([`Blocking::for_caches`])
     /// when its B block fits in half of L2 or this core's L3 can stream it
-    /// ([`crate::machine::gemm_feed`], measured on the first such product), else
+    /// ([`crate::machine::gemm_feed`], measured once per machine), else
     /// [`Blocking::l2_resident`].
     fn sized(self, k: usize, n: usize) -> Kernel<T> {
         let caches = crate::machine::caches();
