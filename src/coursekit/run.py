@@ -26,13 +26,14 @@ also be run alone as the group ``examples``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
 import json
 import os
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +44,7 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 
 from coursekit import cache
 from coursekit import notebook as nbsrc
-from coursekit.runtime import SKIP_MIME, classdata, project_root
+from coursekit.runtime import SKIP_MIME, classdata, drivers, project_root
 from coursekit.runtime.session import jars_cached
 
 COURSES = ("1", "3", "4")
@@ -356,20 +357,43 @@ def execute(
         # corrupt it; after one start the jars load straight from the cache.
         results.append(one(queue.pop(0)))
         report(1, results[-1])
-    if jobs == 1:
-        for path in queue:
-            results.append(one(path))
-            report(len(results), results[-1])
-    elif queue:
-        # Each notebook has its own kernel and JVM, so notebooks can run side by side.
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = [pool.submit(one, path) for path in queue]
-            for future in as_completed(futures):
-                results.append(future.result())
+    with contextlib.ExitStack() as stack:
+        if len(queue) > 1 and drivers.POOL_VARIABLE not in os.environ:
+            # Warm driver JVMs for the kernels to lease (coursekit.runtime.drivers): one
+            # per concurrent notebook, and one for the job tasks a notebook may start.
+            warm = stack.enter_context(drivers.DriverPool(run_dir / "drivers", jobs + 1))
+            if warm.start():
+                stack.enter_context(_environment(warm.environment()))
+        if jobs == 1:
+            for path in queue:
+                results.append(one(path))
                 report(len(results), results[-1])
+        elif queue:
+            # Each notebook has its own kernel (and SparkContext), so notebooks can run
+            # side by side.
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                futures = [pool.submit(one, path) for path in queue]
+                for future in as_completed(futures):
+                    results.append(future.result())
+                    report(len(results), results[-1])
     results.sort(key=lambda r: notebooks.index(r.notebook))
     _remember_times(root, results)
     return results, time.monotonic() - started
+
+
+@contextlib.contextmanager
+def _environment(variables: dict[str, str]) -> Generator[None]:
+    """``os.environ`` with ``variables`` set (kernels inherit it), restored afterwards."""
+    saved = {k: os.environ.get(k) for k in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def unchanged_courses(

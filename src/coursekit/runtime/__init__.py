@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from coursekit import notebook as nbsrc
-from coursekit.runtime import catalog, compat
+from coursekit.runtime import catalog, compat, drivers
 from coursekit.runtime.dbutils import (
     DBUtils,
     FileInfo,
@@ -111,9 +111,11 @@ class Runtime:
             shared = (
                 f" (the job's, {len(found)} tables found)" if catalog.is_shared(os.environ) else ""
             )
+            warm = drivers.leased()
+            driver = f", on the run's warm driver JVM {warm}" if warm else ""
             print(
                 f"coursekit local runtime: Spark {self.spark.version} with Delta Lake, "
-                f"warehouse {self.warehouse}{shared}"
+                f"warehouse {self.warehouse}{shared}{driver}"
             )
             real = self._spark_globals(self.spark)
             for namespace in self.namespaces:

@@ -23,13 +23,14 @@ from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from coursekit.runtime import classdata
+from coursekit.runtime import classdata, drivers
 from coursekit.runtime.paths import hadoop_conf
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 # Settings a notebook must not depend on, chosen for a 2-core machine.
+MASTER = "local[2]"
 LOCAL_CONF = {
     "spark.sql.shuffle.partitions": "2",
     "spark.default.parallelism": "2",
@@ -149,45 +150,29 @@ def build_session(
     # Spark starts its Python workers with `python3` from PATH unless told: this
     # interpreter is the one with the caller's packages (pandas for Arrow UDFs, mlflow).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    log4j = Path(__file__).with_name("log4j2.properties")
     warehouse.mkdir(parents=True, exist_ok=True)
-    ivy = ivy_dir()
-    coordinate = delta_coordinate()
-
-    _java()  # a clear error when there is no Java at all
-    options = _jvm_options()
-    jars = _cached_jars(ivy, coordinate)
-    archive_id = archive_key() if class_archive else None
-    archive = classdata.ensure(archive_id) if archive_id is not None else None
-    java_options = [
-        f"-Dlog4j2.configurationFile={log4j.as_uri()}",
-        *options,
-        *(java_options or []),
-    ]
-    if archive is not None:
-        java_options.append(f"-XX:SharedArchiveFile={archive}")
-    if jvm_log is not None:
-        # A JVM that dies writes its crash report next to its log, not into the cwd.
-        java_options.append(f"-XX:ErrorFile={jvm_log.parent / 'hs_err_pid%p.log'}")
-    builder = SparkSession.builder.master("local[2]").appName(app_name)
     conf = dict(LOCAL_CONF)
     if dbfs_root is not None:
         conf.update(hadoop_conf(dbfs_root))
+    # A file: URI, so table locations stay local paths (not viewfs:// ones).
+    conf["spark.sql.warehouse.dir"] = warehouse.resolve().as_uri()
+    # A warm driver JVM of the run's pool (coursekit.runtime.drivers), when one is free
+    # and this session asks for nothing a running JVM cannot give.
+    leased = java_options is None and class_archive and drivers.attach()
+    if leased:
+        conf.update(drivers.worker_environment())
+    else:
+        conf.update(
+            launch_conf(
+                error_dir=jvm_log.parent if jvm_log is not None else None,
+                java_options=java_options,
+                class_archive=class_archive,
+            )
+        )
+    builder = SparkSession.builder.master(MASTER).appName(app_name)
     for key, value in conf.items():
         builder = builder.config(key, value)
-    builder = (
-        # A file: URI, so table locations stay local paths (not viewfs:// ones).
-        builder.config("spark.sql.warehouse.dir", warehouse.resolve().as_uri())
-        .config(
-            "spark.driver.extraJavaOptions",
-            " ".join(java_options),
-        )
-        .config("spark.jars.ivy", str(ivy))
-    )
-    if jars is not None:
-        builder = builder.config("spark.jars", ",".join(jars))
-    else:
-        builder = builder.config("spark.jars.packages", coordinate)
+    jars = conf.get("spark.jars")
     try:
         with _jvm_output_to(jvm_log):
             spark = builder.getOrCreate()
@@ -199,9 +184,51 @@ def build_session(
             tail = f"\n--- last lines of {jvm_log} ---\n" + "\n".join(lines[-25:])
         raise RuntimeError(f"local Spark did not start: {exc}{tail}") from exc
     spark.sparkContext.setLogLevel("ERROR")
-    if jars is None:
-        _record_jars(spark, ivy, coordinate)
+    if jars is None and not leased:
+        _record_jars(spark, ivy_dir(), delta_coordinate())
     return spark
+
+
+def launch_conf(
+    *,
+    error_dir: Path | None = None,
+    java_options: list[str] | None = None,
+    class_archive: bool = True,
+) -> dict[str, str]:
+    """The settings a driver JVM takes when it starts: memory, JVM options, Delta's jars.
+
+    One source for the JVM a session starts itself (:func:`build_session`) and the warm
+    drivers of a run's pool (:mod:`coursekit.runtime.drivers`). ``error_dir`` receives a
+    crashing JVM's report; with ``class_archive``, once the jars are cached, the JVM maps
+    the machine's class-data archive (:mod:`coursekit.runtime.classdata`).
+    """
+    _java()  # a clear error when there is no Java at all
+    ivy = ivy_dir()
+    coordinate = delta_coordinate()
+    jars = _cached_jars(ivy, coordinate)
+    archive_id = archive_key() if class_archive else None
+    archive = classdata.ensure(archive_id) if archive_id is not None else None
+    log4j = Path(__file__).with_name("log4j2.properties")
+    options = [
+        f"-Dlog4j2.configurationFile={log4j.as_uri()}",
+        *_jvm_options(),
+        *(java_options or []),
+    ]
+    if archive is not None:
+        options.append(f"-XX:SharedArchiveFile={archive}")
+    if error_dir is not None:
+        # A JVM that dies writes its crash report next to its log, not into the cwd.
+        options.append(f"-XX:ErrorFile={error_dir / 'hs_err_pid%p.log'}")
+    conf = {
+        "spark.driver.memory": LOCAL_CONF["spark.driver.memory"],
+        "spark.driver.extraJavaOptions": " ".join(options),
+        "spark.jars.ivy": str(ivy),
+    }
+    if jars is not None:
+        conf["spark.jars"] = ",".join(jars)
+    else:
+        conf["spark.jars.packages"] = coordinate
+    return conf
 
 
 def _jvm_options() -> list[str]:
