@@ -108,6 +108,16 @@ def test_only_a_driver_started_with_the_same_settings_is_leased(
     got = drivers._lease(dict(launch))
     assert got is not None
     got[0].close()
+    # The class-data archive (made in the background after the pool started) and the
+    # crash-report directory change how fast a JVM starts and where it reports, not what
+    # it runs: a kernel that would map the archive still takes a driver that does not.
+    later = {
+        "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 "
+        "-XX:SharedArchiveFile=/cache/a.jsa -XX:ErrorFile=/logs/hs_err_pid%p.log"
+    }
+    got = drivers._lease(later)
+    assert got is not None
+    got[0].close()
 
 
 def test_a_pool_needs_a_driver() -> None:

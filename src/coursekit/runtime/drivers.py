@@ -164,7 +164,7 @@ def _lease(launch: dict[str, str] | None = None) -> tuple[IO[str], dict[str, Any
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             info = json.loads(announce.read_text())
             port, secret, pid = int(info["port"]), str(info["secret"]), int(info["pid"])
-            if launch is not None and info.get("launch") != launch:
+            if launch is not None and _comparable(info.get("launch")) != _comparable(launch):
                 raise ValueError("started with other settings")
             os.kill(pid, 0)  # still running?
         except (OSError, ValueError, KeyError, TypeError):
@@ -173,6 +173,19 @@ def _lease(launch: dict[str, str] | None = None) -> tuple[IO[str], dict[str, Any
         name = announce.stem.removeprefix("driver-")
         return lock, {"port": port, "secret": secret, "pid": pid, "name": name}
     return None
+
+
+def _comparable(settings: object) -> object:
+    """Launch settings without what changes only how fast a JVM starts or where it logs.
+
+    The class-data archive is made in the background by the first session of a machine,
+    so a pool started before it exists would otherwise never match a kernel started after.
+    """
+    if not isinstance(settings, dict):
+        return settings
+    options = str(settings.get("spark.driver.extraJavaOptions", "")).split()
+    kept = [o for o in options if not o.startswith(("-XX:SharedArchiveFile=", "-XX:ErrorFile="))]
+    return {**settings, "spark.driver.extraJavaOptions": " ".join(kept)}
 
 
 def leased() -> str | None:
