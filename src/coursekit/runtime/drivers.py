@@ -78,25 +78,33 @@ class DriverPool:
             # The first JVM of a machine resolves Delta's jars; two at once could corrupt
             # the shared Ivy cache, so kernels start their own until the jars are cached.
             return 0
+        from coursekit.runtime.session import launch_conf  # noqa: PLC0415
+
         self.directory.mkdir(parents=True, exist_ok=True)
-        threads = [threading.Thread(target=self._start_one, args=(i,)) for i in range(self.size)]
+        # Once, not per thread: it may start the class-data archive's training run.
+        settings = launch_conf()
+        launch = launch_conf(error_dir=self.directory)
+        threads = [
+            threading.Thread(target=self._start_one, args=(i, settings, launch))
+            for i in range(self.size)
+        ]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         return len(self._procs)
 
-    def _start_one(self, index: int) -> None:
+    def _start_one(self, index: int, settings: dict[str, str], launch: dict[str, str]) -> None:
+        """Start driver ``index`` with ``launch``; announce it with ``settings`` to match."""
         from pyspark import SparkConf  # noqa: PLC0415
         from pyspark.java_gateway import launch_gateway  # noqa: PLC0415
 
-        from coursekit.runtime.session import MASTER, launch_conf  # noqa: PLC0415
+        from coursekit.runtime.session import MASTER  # noqa: PLC0415
 
         log_path = self.directory / f"driver-{index}.jvm.log"
         try:
-            settings = launch_conf()
             conf = SparkConf(loadDefaults=False).setMaster(MASTER)
-            conf.setAll(list(launch_conf(error_dir=self.directory).items()))
+            conf.setAll(list(launch.items()))
             with log_path.open("ab") as log:
                 gateway = launch_gateway(conf, popen_kwargs={"stdout": log, "stderr": log})
             params = gateway.java_parameters if hasattr(gateway, "java_parameters") else None
