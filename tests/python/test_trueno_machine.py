@@ -95,6 +95,14 @@ def test_probe_is_cached_per_machine_and_refreshed_on_demand(cache_dir: Path) ->
     second = trueno.machine()
     assert second["origin"] == f"cached: {path}"
     assert second["probe"] == first["probe"]
+    # Measuring again on demand also forgets GEMM's cached L3 feed (the next process
+    # that needs it times it again); reading the cache does not.
+    feed = cache_dir / f"gemm-feed-{first['fingerprint']}.json"
+    feed.write_text("{}")
+    trueno.machine()
+    assert feed.exists()
+    trueno.machine(refresh=True)
+    assert not feed.exists()
 
 
 def test_invalid_cache_files_are_replaced_not_trusted(cache_dir: Path) -> None:

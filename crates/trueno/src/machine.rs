@@ -1012,6 +1012,11 @@ pub enum Origin {
 /// false, else measured now (and cached). A missing, invalid or foreign file is
 /// replaced, never trusted.
 pub fn machine(refresh: bool) -> (Machine, Origin) {
+    if refresh && let Some(dir) = cache_dir() {
+        // Measuring again covers GEMM's feed too: the next process that needs it times it
+        // anew (one measured on a busy machine can pick the slower blocking).
+        let _ = std::fs::remove_file(feed_path(&dir));
+    }
     let path = cache_path();
     if !refresh
         && let Some(p) = &path
@@ -1079,6 +1084,7 @@ const FEED_SCHEMA: &str = "trueno-gemm-feed/1";
 /// `gemm-feed-<fingerprint>.lock`, so processes that start together on a fresh machine
 /// wait for the first one's figures instead of each measuring its own. Without a cache
 /// directory, or when it cannot be written, each process measures for itself.
+/// [`machine`]`(true)` (the benchmark's `--remeasure`) forgets it with the probe.
 pub fn gemm_feed() -> &'static GemmFeed {
     static FEED: OnceLock<GemmFeed> = OnceLock::new();
     FEED.get_or_init(|| match cache_dir() {
@@ -1091,7 +1097,7 @@ pub fn gemm_feed() -> &'static GemmFeed {
 /// lock, stored for the next process. A missing, foreign or invalid file is measured
 /// again and replaced, never trusted.
 fn feed_cached(dir: &Path, measure: impl FnOnce() -> GemmFeed) -> GemmFeed {
-    let path = dir.join(format!("gemm-feed-{}.json", fingerprint()));
+    let path = feed_path(dir);
     if let Some(feed) = read_feed(&path) {
         return feed;
     }
@@ -1118,6 +1124,11 @@ fn feed_cached(dir: &Path, measure: impl FnOnce() -> GemmFeed) -> GemmFeed {
         let _ = std::fs::remove_file(&tmp);
     }
     feed
+}
+
+/// This machine's cached [`GemmFeed`] file in `dir`.
+fn feed_path(dir: &Path) -> PathBuf {
+    dir.join(format!("gemm-feed-{}.json", fingerprint()))
 }
 
 /// A cached feed file, if it is this machine's and valid: at most 4 KiB, the schema and
@@ -1269,7 +1280,7 @@ mod tests {
     #[test]
     fn a_bad_feed_file_is_measured_again_and_replaced() {
         let dir = tmpdir("feed-bad");
-        let path = dir.join(format!("gemm-feed-{}.json", fingerprint()));
+        let path = feed_path(&dir);
         let good = serde_json::json!({
             "schema": FEED_SCHEMA, "fingerprint": fingerprint(), "feed": feed(5e9)
         });
