@@ -33,7 +33,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -363,7 +363,7 @@ def execute(
             # per concurrent notebook, and one for the job tasks a notebook may start.
             warm = stack.enter_context(drivers.DriverPool(run_dir / "drivers", jobs + 1))
             if warm.start():
-                stack.enter_context(_environment(warm.environment()))
+                stack.enter_context(drivers.environment(warm.environment()))
         if jobs == 1:
             for path in queue:
                 results.append(one(path))
@@ -379,21 +379,6 @@ def execute(
     results.sort(key=lambda r: notebooks.index(r.notebook))
     _remember_times(root, results)
     return results, time.monotonic() - started
-
-
-@contextlib.contextmanager
-def _environment(variables: dict[str, str]) -> Generator[None]:
-    """``os.environ`` with ``variables`` set (kernels inherit it), restored afterwards."""
-    saved = {k: os.environ.get(k) for k in variables}
-    os.environ.update(variables)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def unchanged_courses(

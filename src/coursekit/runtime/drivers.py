@@ -38,6 +38,7 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Generator
 from pathlib import Path
 from typing import IO, Any
 
@@ -225,11 +226,14 @@ def attach() -> bool:
     lock, info = leased
     from pyspark.java_gateway import launch_gateway  # noqa: PLC0415
 
-    saved = {k: os.environ.get(k) for k in _GATEWAY_VARIABLES}
-    os.environ["PYSPARK_GATEWAY_PORT"] = str(info["port"])
-    os.environ["PYSPARK_GATEWAY_SECRET"] = info["secret"]
+    gateway_variables = dict(
+        zip(_GATEWAY_VARIABLES, (str(info["port"]), info["secret"]), strict=True)
+    )
     try:
-        gateway = launch_gateway()
+        # Set only while PySpark connects: this kernel's children (a job's tasks) must
+        # lease a driver of their own, not attach to this one.
+        with environment(gateway_variables):
+            gateway = launch_gateway()
         jvm = gateway.jvm
         context = jvm.java.lang.Class.forName("org.apache.spark.SparkContext$")
         running = context.getField("MODULE$").get(None).getActive()
@@ -246,17 +250,26 @@ def attach() -> bool:
         )
         lock.close()
         return False
+    SparkContext._gateway = gateway
+    SparkContext._jvm = gateway.jvm
+    _LEASE, _LEASED = lock, info["name"]
+    return True
+
+
+@contextlib.contextmanager
+def environment(variables: dict[str, str]) -> Generator[None]:
+    """``os.environ`` with ``variables`` set (processes started meanwhile inherit them),
+    restored afterwards."""
+    saved = {k: os.environ.get(k) for k in variables}
+    os.environ.update(variables)
+    try:
+        yield
     finally:
-        # Children of this kernel (a job's tasks) must lease their own driver, not this one.
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    SparkContext._gateway = gateway
-    SparkContext._jvm = gateway.jvm
-    _LEASE, _LEASED = lock, info["name"]
-    return True
 
 
 def worker_environment() -> dict[str, str]:
