@@ -1108,8 +1108,9 @@ fn feed_cached(dir: &Path, measure: impl FnOnce() -> GemmFeed) -> GemmFeed {
             .write(true)
             .open(path.with_extension("lock"))
     });
-    // Held (by the open file) until this function returns.
-    let _held = lock.as_ref().ok().filter(|f| lock_exclusive(f));
+    // std's exclusive file lock (flock on Unix), waited for and held by the open file
+    // until this function returns. Where the OS has none, the measurement goes unlocked.
+    let _held = lock.as_ref().ok().filter(|f| f.lock().is_ok());
     if let Some(feed) = read_feed(&path) {
         return feed; // measured by the process that held the lock before us
     }
@@ -1151,29 +1152,6 @@ fn read_feed(path: &Path) -> Option<GemmFeed> {
         && ok(f.feed.peak_f32)
         && f.feed.peak_f32 > 0.0)
         .then_some(f.feed)
-}
-
-/// Take an exclusive advisory lock on `file`, waiting for it; false where the OS has no
-/// such lock (the caller then goes on unlocked). Released when the file is closed.
-fn lock_exclusive(file: &std::fs::File) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::fd::AsRawFd;
-        loop {
-            // SAFETY: flock on a descriptor this File owns; no memory is involved.
-            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
-                return true;
-            }
-            if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
-                return false;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = file;
-        false
-    }
 }
 
 /// One measurement of this core's [`GemmFeed`].
@@ -1271,7 +1249,6 @@ mod tests {
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
-        #[cfg(unix)]
         assert_eq!(measured.load(std::sync::atomic::Ordering::SeqCst), 1);
         assert!(feeds.iter().all(|f| *f == feeds[0]), "{feeds:?}");
         let _ = std::fs::remove_dir_all(&dir);
