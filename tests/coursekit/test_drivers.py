@@ -120,6 +120,20 @@ def test_only_a_driver_started_with_the_same_settings_is_leased(
     got[0].close()
 
 
+def test_a_pool_without_java_starts_nothing_and_says_why(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if not jars_cached():
+        pytest.skip("without cached jars the pool starts nothing before looking for Java")
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path / "no-java"))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    pool = drivers.DriverPool(tmp_path / "pool", 2)
+    assert pool.start() == 0
+    assert pool.environment() == {}
+    assert "no warm driver JVMs: local Spark needs a Java 17 runtime" in capsys.readouterr().err
+    pool.close()
+
+
 def test_a_pool_needs_a_driver() -> None:
     with pytest.raises(ValueError, match="size=0"):
         drivers.DriverPool(Path("unused"), 0)

@@ -83,8 +83,12 @@ class DriverPool:
 
         self.directory.mkdir(parents=True, exist_ok=True)
         # Once, not per thread: it may start the class-data archive's training run.
-        settings = launch_conf()
-        launch = launch_conf(error_dir=self.directory)
+        try:
+            settings = launch_conf()
+            launch = launch_conf(error_dir=self.directory)
+        except RuntimeError as exc:  # no Java: a kernel that uses Spark says so itself
+            print(f"coursekit: no warm driver JVMs: {exc}", file=sys.stderr)
+            return 0
         threads = [
             threading.Thread(target=self._start_one, args=(i, settings, launch))
             for i in range(self.size)
@@ -93,6 +97,13 @@ class DriverPool:
             t.start()
         for t in threads:
             t.join()
+        if len(self._procs) < self.size:
+            # Not fatal (kernels without a driver start their own JVM), but not silent.
+            print(
+                f"coursekit: {len(self._procs)} of {self.size} warm driver JVMs started; "
+                f"why the others did not is in {self.directory}/driver-*.jvm.log",
+                file=sys.stderr,
+            )
         return len(self._procs)
 
     def _start_one(self, index: int, settings: dict[str, str], launch: dict[str, str]) -> None:
